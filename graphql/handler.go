@@ -1,0 +1,210 @@
+// Package graphql is relaymeter's GraphQL API over the ledger: the schema
+// (schema.graphqls, embedded), thin resolvers over ledger.Store, and the
+// HTTP handler that serves it behind the admin key, with GraphiQL at "/".
+//
+// Errors carry a stable extensions.code (see the Code constants); a
+// server failure is logged and shown to the client only as INTERNAL.
+package graphql
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	gql "github.com/graph-gophers/graphql-go"
+	gqlerrors "github.com/graph-gophers/graphql-go/errors"
+
+	"github.com/relaymeter/relaymeter/ledger"
+)
+
+//go:embed schema.graphqls
+var schemaSDL string
+
+//go:embed graphiql.html
+var graphiqlPage []byte
+
+// Defaults of Config's limits.
+const (
+	DefaultMaxDepth       = 10
+	DefaultMaxQueryLength = 32 << 10
+	DefaultMaxBodyBytes   = 1 << 20
+)
+
+// Config configures the handler.
+type Config struct {
+	// Store is the ledger the API reads. Required.
+	Store *ledger.Store
+	// AdminKey is the bearer token every /graphql request must carry.
+	// Required.
+	AdminKey string
+	// Logger receives server failures; nil discards them.
+	Logger *slog.Logger
+	// MaxDepth bounds the nesting of a query's selections; 0 means
+	// DefaultMaxDepth (10).
+	MaxDepth int
+	// MaxQueryLength bounds a query's length in bytes; 0 means
+	// DefaultMaxQueryLength (32 KiB).
+	MaxQueryLength int
+	// MaxBodyBytes bounds a request body; 0 means DefaultMaxBodyBytes
+	// (1 MiB).
+	MaxBodyBytes int64
+}
+
+// Validate reports what is missing or wrong in c.
+func (c Config) Validate() error {
+	switch {
+	case c.Store == nil:
+		return errors.New("graphql: config: no store")
+	case c.AdminKey == "":
+		return errors.New("graphql: config: empty admin key")
+	case c.MaxDepth < 0 || c.MaxQueryLength < 0 || c.MaxBodyBytes < 0:
+		return errors.New("graphql: config: negative limit")
+	}
+	return nil
+}
+
+// handler serves the API.
+type handler struct {
+	schema   *gql.Schema
+	keyHash  [sha256.Size]byte
+	log      *slog.Logger
+	maxQuery int
+	maxBody  int64
+}
+
+// NewHandler returns the API's HTTP handler: POST (or GET ?query=)
+// /graphql behind "Authorization: Bearer <admin key>", GraphiQL at GET /,
+// and GET /healthz.
+func NewHandler(cfg Config) (http.Handler, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.MaxDepth == 0 {
+		cfg.MaxDepth = DefaultMaxDepth
+	}
+	if cfg.MaxQueryLength == 0 {
+		cfg.MaxQueryLength = DefaultMaxQueryLength
+	}
+	if cfg.MaxBodyBytes == 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	schema, err := gql.ParseSchema(schemaSDL, &resolver{store: cfg.Store, log: cfg.Logger},
+		gql.UseStringDescriptions(),
+		gql.MaxDepth(cfg.MaxDepth),
+		gql.MaxQueryLength(cfg.MaxQueryLength),
+		gql.PanicHandler(panicHandler{}),
+		gql.Logger(panicLogger{cfg.Logger}),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("graphql: parse schema: %w", err)
+	}
+	h := &handler{
+		schema:   schema,
+		keyHash:  sha256.Sum256([]byte(cfg.AdminKey)),
+		log:      cfg.Logger,
+		maxQuery: cfg.MaxQueryLength,
+		maxBody:  cfg.MaxBodyBytes,
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /graphql", h.serveGraphQL)
+	mux.HandleFunc("GET /graphql", h.serveGraphQL)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.Header().Set("Referrer-Policy", "no-referrer")
+		w.Write(graphiqlPage)
+	})
+	return mux, nil
+}
+
+// request is a GraphQL request, as POSTed or as GET parameters.
+type request struct {
+	Query         string         `json:"query"`
+	OperationName string         `json:"operationName"`
+	Variables     map[string]any `json:"variables"`
+}
+
+func (h *handler) serveGraphQL(w http.ResponseWriter, r *http.Request) {
+	if !h.authorized(r) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="relaymeter"`)
+		writeError(w, http.StatusUnauthorized, CodeUnauthenticated, "missing or wrong admin key: send Authorization: Bearer <admin key>")
+		return
+	}
+	var req request
+	if r.Method == http.MethodGet {
+		q := r.URL.Query()
+		req.Query, req.OperationName = q.Get("query"), q.Get("operationName")
+		if v := q.Get("variables"); v != "" {
+			if err := json.Unmarshal([]byte(v), &req.Variables); err != nil {
+				writeError(w, http.StatusBadRequest, CodeBadRequest, "variables: not a JSON object")
+				return
+			}
+		}
+	} else {
+		body := http.MaxBytesReader(w, r.Body, h.maxBody)
+		if err := json.NewDecoder(body).Decode(&req); err != nil {
+			var tooLarge *http.MaxBytesError
+			if errors.As(err, &tooLarge) {
+				writeError(w, http.StatusRequestEntityTooLarge, CodePayloadTooLarge,
+					fmt.Sprintf("request body exceeds %d bytes", h.maxBody))
+				return
+			}
+			writeError(w, http.StatusBadRequest, CodeBadRequest, "body: not a GraphQL request in JSON")
+			return
+		}
+	}
+	switch {
+	case strings.TrimSpace(req.Query) == "":
+		writeError(w, http.StatusBadRequest, CodeBadRequest, "no query")
+		return
+	case len(req.Query) > h.maxQuery:
+		writeError(w, http.StatusBadRequest, CodeQueryTooLong,
+			fmt.Sprintf("query length %d exceeds %d bytes", len(req.Query), h.maxQuery))
+		return
+	}
+	resp := h.schema.Exec(withStreamCache(r.Context()), req.Query, req.OperationName, req.Variables)
+	classify(resp.Errors)
+	out, err := json.Marshal(resp)
+	if err != nil {
+		h.log.ErrorContext(r.Context(), "graphql: encode response", "err", err)
+		writeError(w, http.StatusInternalServerError, CodeInternal, internalError.msg)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(out)
+}
+
+// authorized reports whether r carries the admin key. Comparing hashes
+// keeps the comparison constant-time whatever the lengths.
+func (h *handler) authorized(r *http.Request) bool {
+	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return false
+	}
+	got := sha256.Sum256([]byte(strings.TrimSpace(token)))
+	return subtle.ConstantTimeCompare(got[:], h.keyHash[:]) == 1
+}
+
+// writeError writes a GraphQL-shaped error response.
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	body, _ := json.Marshal(gql.Response{Errors: []*gqlerrors.QueryError{{
+		Message: msg, Extensions: map[string]any{"code": code},
+	}}})
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(body)
+}

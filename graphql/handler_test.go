@@ -1,0 +1,463 @@
+package graphql
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	gql "github.com/graph-gophers/graphql-go"
+
+	"github.com/relaymeter/relaymeter/internal/pgtest"
+	"github.com/relaymeter/relaymeter/ledger"
+)
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+const (
+	adminKey = "test-admin-key"
+	streamA  = "01900000-0000-7000-8000-00000000000a"
+	streamB  = "01900000-0000-7000-8000-00000000000b"
+)
+
+var t0 = time.Date(2026, 1, 2, 3, 0, 0, 0, time.UTC)
+
+func TestSchemaParses(t *testing.T) {
+	s := gql.MustParseSchema(schemaSDL, &resolver{}, gql.UseStringDescriptions())
+	res := s.Exec(context.Background(), `{ __schema { queryType { fields { name } } } }`, "", nil)
+	if len(res.Errors) != 0 {
+		t.Fatal(res.Errors)
+	}
+	var got struct {
+		Schema struct {
+			QueryType struct{ Fields []struct{ Name string } }
+		} `json:"__schema"`
+	}
+	if err := json.Unmarshal(res.Data, &got); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, f := range got.Schema.QueryType.Fields {
+		names = append(names, f.Name)
+	}
+	if want := []string{"usage", "relays", "streams", "stream", "findings", "services"}; !reflect.DeepEqual(names, want) {
+		t.Errorf("query fields %v, want %v", names, want)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	store := ledger.New(nil)
+	for _, c := range []Config{
+		{AdminKey: "k"},
+		{Store: store},
+		{Store: store, AdminKey: "k", MaxDepth: -1},
+		{Store: store, AdminKey: "k", MaxBodyBytes: -1},
+	} {
+		if _, err := NewHandler(c); err == nil {
+			t.Errorf("NewHandler(%+v): no error", c)
+		}
+	}
+	if _, err := NewHandler(Config{Store: store, AdminKey: "k"}); err != nil {
+		t.Errorf("valid config: %v", err)
+	}
+}
+
+// server seeds a database and serves the API over it on loopback.
+func server(t *testing.T, cfg Config) *httptest.Server {
+	t.Helper()
+	pool, _ := pgtest.DB(t)
+	ctx := context.Background()
+	stmts := []struct {
+		sql  string
+		args []any
+	}{
+		{`INSERT INTO services (id, protocol, price_per_unit) VALUES ('eth', 'WEBSOCKET_JSONRPC', 0.25)`, nil},
+		{`INSERT INTO streams (stream_id, topic, kafka_partition, protocol, service, application, supplier, edge_id,
+			policy, policy_version, compute_units, opened_at, last_seq, chain, relays) VALUES
+			($1, 't', 0, 'WEBSOCKET_JSONRPC', 'eth', 'app1', 'supA', 'e1', 'message', 1, 10, $3, 5, '\xab', 4),
+			($2, 't', 1, 'STRATUM_V2', 'pool', 'app2', 'supB', 'e2', 'message', 1, 1, $3, 0, '\xcd', 0)`,
+			[]any{streamA, streamB, t0}},
+		{`INSERT INTO messages (stream_id, seq, observed_at, direction, role, method, wire_size, payload_size, units)
+			SELECT $1, g, $2::timestamptz + g * interval '1 second', 'CLIENT_TO_UPSTREAM', 'REQUEST', 'eth_call', 100 + g, 90, 1
+			FROM generate_series(1, 5) g`, []any{streamA, t0}},
+		// Five relays, ids 1-5; relay 3 is unpaired.
+		{`INSERT INTO relays (relay_id, stream_id, seq, unit_index, request_seq, response_seq, unpaired,
+			protocol, service, application, supplier, weight, policy, policy_version, observed_at)
+			SELECT decode(lpad(to_hex(g), 2, '0'), 'hex'), $1, g, 0, g, CASE WHEN g = 3 THEN NULL ELSE g + 1 END, g = 3,
+				'WEBSOCKET_JSONRPC', 'eth', 'app1', 'supA', 10, 'message', 1, $2::timestamptz + g * interval '1 minute'
+			FROM generate_series(1, 5) g`, []any{streamA, t0}},
+		{`INSERT INTO usage_minutes (minute, protocol, service, application, supplier, messages, relays, units, bytes) VALUES
+			($1, 'WEBSOCKET_JSONRPC', 'eth', 'app1', 'supA', 1, 2, 3, 4),
+			($1::timestamptz + interval '1 minute', 'STRATUM_V2', 'pool', 'app2', 'supB', 10, 20, 30, 40),
+			($1::timestamptz + interval '2 minutes', 'WEBSOCKET_JSONRPC', 'eth', 'app2', 'supA', 100, 200, 300, 9000000000000000)`,
+			[]any{t0}},
+		{`INSERT INTO findings (kind, stream_id, seq, detail) VALUES ('gap', $1, 3, 'seq 3 missing')`, []any{streamA}},
+	}
+	for _, st := range stmts {
+		if _, err := pool.Exec(ctx, st.sql, st.args...); err != nil {
+			t.Fatalf("seed: %v", err)
+		}
+	}
+	cfg.Store = ledger.New(pool)
+	cfg.AdminKey = adminKey
+	h, err := NewHandler(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+type gqlError struct {
+	Message    string `json:"message"`
+	Extensions struct {
+		Code string `json:"code"`
+	} `json:"extensions"`
+}
+
+type response struct {
+	Status int
+	Data   json.RawMessage `json:"data"`
+	Errors []gqlError      `json:"errors"`
+}
+
+// post sends a GraphQL query with the admin key and decodes the answer.
+func post(t *testing.T, srv *httptest.Server, key, query string, vars map[string]any) response {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
+	return do(t, srv, key, bytes.NewReader(body))
+}
+
+func do(t *testing.T, srv *httptest.Server, key string, body io.Reader) response {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/graphql", body)
+	req.Header.Set("Content-Type", "application/json")
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	res, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var out response
+	raw, _ := io.ReadAll(res.Body)
+	if err := json.Unmarshal(raw, &out); err != nil {
+		t.Fatalf("response %d %q: %v", res.StatusCode, raw, err)
+	}
+	out.Status = res.StatusCode
+	return out
+}
+
+// data posts a query that must succeed and decodes its data into v.
+func data(t *testing.T, srv *httptest.Server, query string, vars map[string]any, v any) {
+	t.Helper()
+	res := post(t, srv, adminKey, query, vars)
+	if res.Status != http.StatusOK || len(res.Errors) != 0 {
+		t.Fatalf("%s: status %d, errors %+v", query, res.Status, res.Errors)
+	}
+	if err := json.Unmarshal(res.Data, v); err != nil {
+		t.Fatalf("%s: %v in %s", query, err, res.Data)
+	}
+}
+
+// wantError checks a response carries one error with the code.
+func wantError(t *testing.T, what string, res response, status int, code string) {
+	t.Helper()
+	if res.Status != status || len(res.Errors) == 0 || res.Errors[0].Extensions.Code != code {
+		t.Errorf("%s: status %d, errors %+v; want %d %s", what, res.Status, res.Errors, status, code)
+	}
+}
+
+func TestUsage(t *testing.T) {
+	srv := server(t, Config{})
+	const q = `query($f: UsageFilter) { usage(filter: $f) { messages relays units bytes } }`
+	type usage struct{ Messages, Relays, Units, Bytes int64 }
+	for _, tc := range []struct {
+		name   string
+		filter map[string]any
+		want   usage
+	}{
+		{"all", nil, usage{111, 222, 333, 9000000000000044}},
+		{"service", map[string]any{"service": "eth"}, usage{101, 202, 303, 9000000000000004}},
+		{"application", map[string]any{"application": "app2"}, usage{110, 220, 330, 9000000000000040}},
+		{"supplier", map[string]any{"supplier": "supB"}, usage{10, 20, 30, 40}},
+		{"protocol", map[string]any{"protocol": "WEBSOCKET_JSONRPC"}, usage{101, 202, 303, 9000000000000004}},
+		{"from", map[string]any{"from": "2026-01-02T03:01:59Z"}, usage{110, 220, 330, 9000000000000040}},
+		{"to", map[string]any{"to": "2026-01-02T03:01:59Z"}, usage{1, 2, 3, 4}},
+		{"none", map[string]any{"service": "nope"}, usage{}},
+	} {
+		var got struct{ Usage usage }
+		data(t, srv, q, map[string]any{"f": tc.filter}, &got)
+		if got.Usage != tc.want {
+			t.Errorf("%s: got %+v, want %+v", tc.name, got.Usage, tc.want)
+		}
+	}
+	// Counts are JSON numbers.
+	res := post(t, srv, adminKey, `{ usage { bytes } }`, nil)
+	if string(res.Data) != `{"usage":{"bytes":9000000000000044}}` {
+		t.Errorf("usage data: %s", res.Data)
+	}
+	res = post(t, srv, adminKey, q, map[string]any{"f": map[string]any{"from": "yesterday"}})
+	wantError(t, "bad time", res, http.StatusOK, CodeBadUserInput)
+	if len(res.Errors) > 0 && !strings.Contains(res.Errors[0].Message, "RFC 3339") {
+		t.Errorf("bad time: %q", res.Errors[0].Message)
+	}
+	wantError(t, "to before from", post(t, srv, adminKey,
+		`{ usage(filter: {from: "2026-01-02T03:00:00Z", to: "2026-01-01T00:00:00Z"}) { bytes } }`, nil),
+		http.StatusOK, CodeBadUserInput)
+}
+
+func TestRelaysPagination(t *testing.T) {
+	srv := server(t, Config{})
+	const q = `query($after: String) { relays(first: 2, after: $after) {
+		edges { cursor node { id seq pairing observedAt stream { id application } } }
+		pageInfo { hasNextPage endCursor } } }`
+	type page struct {
+		Relays struct {
+			Edges []struct {
+				Cursor string
+				Node   struct {
+					ID, Pairing, ObservedAt string
+					Seq                     int64
+					Stream                  struct{ ID, Application string }
+				}
+			}
+			PageInfo struct {
+				HasNextPage bool
+				EndCursor   *string
+			}
+		}
+	}
+	var seqs []int64
+	var after any
+	for pages := 1; ; pages++ {
+		var p page
+		data(t, srv, q, map[string]any{"after": after}, &p)
+		for _, e := range p.Relays.Edges {
+			seqs = append(seqs, e.Node.Seq)
+			if e.Node.Stream.ID != streamA || e.Node.Stream.Application != "app1" {
+				t.Errorf("relay %d: stream %+v", e.Node.Seq, e.Node.Stream)
+			}
+			if e.Node.Seq == 3 && (e.Node.Pairing != "UNPAIRED" || e.Node.ID != "03" || e.Node.ObservedAt != "2026-01-02T03:03:00Z") {
+				t.Errorf("relay 3: %+v", e.Node)
+			}
+		}
+		info := p.Relays.PageInfo
+		if n := len(p.Relays.Edges); n > 0 && (info.EndCursor == nil || *info.EndCursor != p.Relays.Edges[n-1].Cursor) {
+			t.Fatalf("page %d: end cursor %v", pages, info.EndCursor)
+		}
+		if !info.HasNextPage {
+			break
+		}
+		if pages > 5 {
+			t.Fatal("too many pages")
+		}
+		after = *info.EndCursor
+	}
+	if want := []int64{1, 2, 3, 4, 5}; !reflect.DeepEqual(seqs, want) {
+		t.Fatalf("walked %v, want %v", seqs, want)
+	}
+	var filtered struct {
+		Relays struct {
+			Edges []struct{ Node struct{ Seq int64 } }
+		}
+	}
+	data(t, srv, `{ relays(filter: {pairing: UNPAIRED, stream: "`+streamA+`", service: "eth"}) { edges { node { seq } } } }`, nil, &filtered)
+	if len(filtered.Relays.Edges) != 1 || filtered.Relays.Edges[0].Node.Seq != 3 {
+		t.Errorf("unpaired: %+v", filtered)
+	}
+	for _, bad := range []string{
+		`{ relays(after: "not a cursor") { edges { cursor } } }`,
+		`{ relays(first: 100000) { edges { cursor } } }`,
+		`{ relays(filter: {stream: "nope"}) { edges { cursor } } }`,
+	} {
+		wantError(t, bad, post(t, srv, adminKey, bad, nil), http.StatusOK, CodeBadUserInput)
+	}
+}
+
+func TestStreamAndMessages(t *testing.T) {
+	srv := server(t, Config{})
+	const q = `query($id: ID!, $after: String) { stream(id: $id) { id application computeUnits chain
+		messages(first: 3, after: $after) { edges { node { seq wireSize direction } } pageInfo { hasNextPage endCursor } } } }`
+	type page struct {
+		Stream *struct {
+			ID, Application, Chain string
+			ComputeUnits           int64
+			Messages               struct {
+				Edges []struct {
+					Node struct {
+						Seq, WireSize int64
+						Direction     string
+					}
+				}
+				PageInfo struct {
+					HasNextPage bool
+					EndCursor   string
+				}
+			}
+		}
+	}
+	var p1, p2 page
+	data(t, srv, q, map[string]any{"id": streamA}, &p1)
+	if s := p1.Stream; s == nil || s.ID != streamA || s.Application != "app1" || s.ComputeUnits != 10 || s.Chain != "ab" ||
+		len(s.Messages.Edges) != 3 || !s.Messages.PageInfo.HasNextPage || s.Messages.Edges[0].Node.WireSize != 101 {
+		t.Fatalf("page 1: %+v", p1.Stream)
+	}
+	data(t, srv, q, map[string]any{"id": streamA, "after": p1.Stream.Messages.PageInfo.EndCursor}, &p2)
+	if m := p2.Stream.Messages; len(m.Edges) != 2 || m.Edges[0].Node.Seq != 4 || m.Edges[1].Node.Seq != 5 || m.PageInfo.HasNextPage {
+		t.Fatalf("page 2: %+v", m)
+	}
+	var none page
+	data(t, srv, q, map[string]any{"id": "01900000-0000-7000-8000-0000000000ff"}, &none)
+	if none.Stream != nil {
+		t.Errorf("unknown stream: %+v", none.Stream)
+	}
+	wantError(t, "bad id", post(t, srv, adminKey, q, map[string]any{"id": "x"}), http.StatusOK, CodeBadUserInput)
+
+	var streams struct {
+		Streams struct {
+			Edges []struct{ Node struct{ ID string } }
+		}
+	}
+	data(t, srv, `{ streams(filter: {application: "app2"}) { edges { node { id } } } }`, nil, &streams)
+	if len(streams.Streams.Edges) != 1 || streams.Streams.Edges[0].Node.ID != streamB {
+		t.Errorf("streams: %+v", streams)
+	}
+	var rest struct {
+		Findings struct {
+			Edges []struct {
+				Node struct {
+					Kind   string
+					Seq    int64
+					Stream struct{ ID string }
+				}
+			}
+		}
+		Services []struct{ ID, PricePerUnit string }
+	}
+	data(t, srv, `{ findings(filter: {kind: "gap"}) { edges { node { kind seq stream { id } } } } services { id pricePerUnit } }`, nil, &rest)
+	if f := rest.Findings.Edges; len(f) != 1 || f[0].Node.Seq != 3 || f[0].Node.Stream.ID != streamA {
+		t.Errorf("findings: %+v", rest.Findings)
+	}
+	if s := rest.Services; len(s) != 1 || s[0].ID != "eth" || s[0].PricePerUnit != "0.250000000000000000" {
+		t.Errorf("services: %+v", rest.Services)
+	}
+}
+
+func TestAuth(t *testing.T) {
+	srv := server(t, Config{})
+	const q = `{ usage { messages } }`
+	wantError(t, "no key", post(t, srv, "", q, nil), http.StatusUnauthorized, CodeUnauthenticated)
+	wantError(t, "wrong key", post(t, srv, "test-admin-kez", q, nil), http.StatusUnauthorized, CodeUnauthenticated)
+	wantError(t, "prefix of key", post(t, srv, "test-admin", q, nil), http.StatusUnauthorized, CodeUnauthenticated)
+	// Basic auth carrying the key is not bearer auth.
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/graphql?query="+url.QueryEscape(q), nil)
+	req.Header.Set("Authorization", "Basic "+adminKey)
+	res, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusUnauthorized || res.Header.Get("WWW-Authenticate") == "" {
+		t.Errorf("basic auth: %d %q", res.StatusCode, res.Header.Get("WWW-Authenticate"))
+	}
+	// GET with the right key works.
+	req.Header.Set("Authorization", "Bearer "+adminKey)
+	res, err = srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK || string(body) != `{"data":{"usage":{"messages":111}}}` {
+		t.Errorf("GET: %d %s", res.StatusCode, body)
+	}
+}
+
+func TestLimits(t *testing.T) {
+	srv := server(t, Config{MaxDepth: 5, MaxQueryLength: 2000, MaxBodyBytes: 4000})
+	// Depth 6: relays edges node stream messages edges.
+	deep := `{ relays { edges { node { stream { messages { edges { cursor } } } } } } }`
+	res := post(t, srv, adminKey, deep, nil)
+	wantError(t, "too deep", res, http.StatusOK, CodeValidationFailed)
+	if len(res.Errors) > 0 && !strings.Contains(res.Errors[0].Message, "max depth 5") {
+		t.Errorf("too deep: %q", res.Errors[0].Message)
+	}
+	wantError(t, "too long", post(t, srv, adminKey, "{ usage { bytes } }"+strings.Repeat(" ", 2000), nil),
+		http.StatusBadRequest, CodeQueryTooLong)
+	big := `{"query": "{ usage { bytes } }", "variables": {"pad": "` + strings.Repeat("x", 5000) + `"}}`
+	wantError(t, "body too large", do(t, srv, adminKey, strings.NewReader(big)), http.StatusRequestEntityTooLarge, CodePayloadTooLarge)
+	wantError(t, "not JSON", do(t, srv, adminKey, strings.NewReader("{")), http.StatusBadRequest, CodeBadRequest)
+	wantError(t, "syntax", post(t, srv, adminKey, "{ usage {", nil), http.StatusOK, CodeParseFailed)
+	wantError(t, "unknown field", post(t, srv, adminKey, "{ nope }", nil), http.StatusOK, CodeValidationFailed)
+	// Within the limits, it answers.
+	var ok struct{ Usage struct{ Bytes int64 } }
+	data(t, srv, `{ usage { bytes } }`, nil, &ok)
+	if ok.Usage.Bytes == 0 {
+		t.Error("no usage")
+	}
+}
+
+func TestInternalErrorsDoNotLeak(t *testing.T) {
+	var logs bytes.Buffer
+	pool, dbURL := pgtest.DB(t)
+	h, err := NewHandler(Config{Store: ledger.New(pool), AdminKey: adminKey, Logger: slogTo(&logs)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	pool.Close() // every query now fails
+	res := post(t, srv, adminKey, `{ usage { bytes } }`, nil)
+	wantError(t, "closed pool", res, http.StatusOK, CodeInternal)
+	raw, _ := json.Marshal(res.Errors)
+	if strings.Contains(string(raw), "pool") || strings.Contains(string(raw), "ledger") || strings.Contains(string(raw), dbURL) {
+		t.Errorf("error leaks detail: %s", raw)
+	}
+	if !strings.Contains(logs.String(), "closed pool") || strings.Contains(logs.String(), adminKey) {
+		t.Errorf("log: %s", logs.String())
+	}
+}
+
+func TestPages(t *testing.T) {
+	pool, _ := pgtest.DB(t)
+	h, err := NewHandler(Config{Store: ledger.New(pool), AdminKey: adminKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	get := func(path string) (int, string, string) {
+		res, err := srv.Client().Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		body, _ := io.ReadAll(res.Body)
+		return res.StatusCode, res.Header.Get("Content-Type"), string(body)
+	}
+	code, ctype, body := get("/")
+	if code != http.StatusOK || !strings.HasPrefix(ctype, "text/html") || !strings.Contains(body, "graphiql") ||
+		!strings.Contains(body, "localStorage") || !strings.Contains(body, `"Bearer "`) || strings.Contains(body, adminKey) {
+		t.Errorf("GraphiQL page: %d %s %.200s", code, ctype, body)
+	}
+	if code, _, body := get("/healthz"); code != http.StatusOK || body != "ok\n" {
+		t.Errorf("healthz: %d %q", code, body)
+	}
+	if code, _, _ := get("/nope"); code != http.StatusNotFound {
+		t.Errorf("unknown path: %d", code)
+	}
+}
+
+func slogTo(w io.Writer) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }
