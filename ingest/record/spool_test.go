@@ -1,0 +1,128 @@
+package record_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/relaymeter/relaymeter/ingest/event"
+	"github.com/relaymeter/relaymeter/ingest/record"
+)
+
+// TestSpool: with Kafka refusing writes at shutdown, Close spools the
+// events; the next recorder on the directory sends them first, in order,
+// and removes the spool.
+func TestSpool(t *testing.T) {
+	c := start(t, 2)
+	dir := t.TempDir()
+	ctx := context.Background()
+	r := newRecorder(t, c, func(cfg *record.Config) { cfg.SpoolDir = dir })
+	h := c.Fake.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Err: kerr.NotEnoughReplicas, Count: -1})
+	var ids []uuid.UUID
+	for range 3 {
+		s, err := r.Open(ctx, &event.StreamOpened{Service: "eth"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, s.ID())
+		for i := range 25 {
+			if err := s.Record(ctx, msg(event.Direction_CLIENT_TO_UPSTREAM, i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.Close(ctx, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	if err := r.Close(cctx); err != nil {
+		t.Fatalf("close with a spool: %v", err)
+	}
+	if st := r.Stats(); st.Spooled != 3*27 || st.Failed != 0 || st.Written != 0 {
+		t.Fatalf("stats %+v, want %d spooled", st, 3*27)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "*"))
+	if len(files) != 1 {
+		t.Fatalf("spool files %v", files)
+	}
+
+	h.Remove()
+	r2 := newRecorder(t, c, func(cfg *record.Config) { cfg.SpoolDir = dir })
+	s, err := r2.Open(ctx, &event.StreamOpened{Service: "eth"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := r2.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got := streamEvents(t, readTopic(t, c.Brokers, topic, 2))
+	for _, id := range ids {
+		evs := got[id]
+		if len(evs) != 27 || evs[26].GetClosed().GetMessagesToUpstream() != 25 {
+			t.Fatalf("stream %s: %d events after resend", id, len(evs))
+		}
+	}
+	if len(got) != 4 {
+		t.Fatalf("%d streams, want 4", len(got))
+	}
+	if files, _ := filepath.Glob(filepath.Join(dir, "*")); len(files) != 0 {
+		t.Fatalf("spool not removed: %v", files)
+	}
+	if st := r2.Stats(); st.Written != 3*27+2 || st.Buffered != 0 {
+		t.Fatalf("second recorder stats %+v", st)
+	}
+}
+
+// TestSpoolTruncated: a spool cut mid-record is resent up to the cut.
+func TestSpoolTruncated(t *testing.T) {
+	c := start(t, 1)
+	dir := t.TempDir()
+	ctx := context.Background()
+	r := newRecorder(t, c, func(cfg *record.Config) { cfg.SpoolDir = dir })
+	h := c.Fake.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Err: kerr.NotEnoughReplicas, Count: -1})
+	s, err := r.Open(ctx, &event.StreamOpened{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		if err := s.Record(ctx, msg(event.Direction_CLIENT_TO_UPSTREAM, i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	if err := r.Close(cctx); err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "*"))
+	if len(files) != 1 {
+		t.Fatalf("spool files %v", files)
+	}
+	fi, err := os.Stat(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(files[0], fi.Size()-10); err != nil {
+		t.Fatal(err)
+	}
+	h.Remove()
+	r2 := newRecorder(t, c, func(cfg *record.Config) { cfg.SpoolDir = dir })
+	if err := r2.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	evs := streamEvents(t, readTopic(t, c.Brokers, topic, 1))[s.ID()]
+	if len(evs) != 5 {
+		t.Fatalf("%d events resent, want the 5 before the cut", len(evs))
+	}
+}

@@ -1,0 +1,341 @@
+// Package ws is the WebSocket JSON-RPC edge: an http.Handler that accepts
+// clients at ws://HOST/<application>, dials the configured upstream for each,
+// forwards text and binary messages both ways in order, and records every
+// message, classified from its JSON-RPC envelope, through the recorder
+// before forwarding it.
+//
+// Decisions worth knowing:
+//   - wire_size and payload_size are the WebSocket message payload length
+//     (all frames of a fragmented message, without frame headers or
+//     masking); compression is not negotiated on either side.
+//   - An upstream that cannot be dialled is answered with HTTP 502 before
+//     the client's handshake is accepted, so no stream is recorded; a
+//     recorder that cannot open the stream is answered with HTTP 503.
+//   - Close codes pass through: a close from one side is sent to the other
+//     with the same code and reason. A message over MaxMessageSize closes
+//     both sides with 1009; a side lost without a close frame closes the
+//     other with 1001 (client lost) or 1011 (upstream lost); a recorder
+//     failure closes both with 1011; Edge.Close closes both with 1001.
+//   - Pings need the peer's pong to be read, so a connection whose reader
+//     is held up by recorder back-pressure for longer than PingInterval is
+//     treated as lost.
+//   - The upstream URL's userinfo, path and query may hold API keys: only
+//     its scheme and host are ever logged or recorded.
+package ws
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/relaymeter/relaymeter/ingest/event"
+	"github.com/relaymeter/relaymeter/ingest/record"
+)
+
+// Recorder opens recorded streams; *record.Recorder satisfies it.
+type Recorder interface {
+	Open(ctx context.Context, opened *event.StreamOpened) (*record.Stream, error)
+}
+
+// Config configures an Edge.
+type Config struct {
+	// Recorder records every stream; required.
+	Recorder Recorder
+	// Upstream is the ws:// or wss:// URL every client is proxied to;
+	// required. It may carry credentials, which are never logged or recorded.
+	Upstream string
+	// Service is the metered service (default "eth").
+	Service string
+	// Supplier is who is paid for the traffic.
+	Supplier string
+	// MaxMessageSize is the largest message accepted from either side
+	// (default 1 MiB); a larger one closes both sides with 1009.
+	MaxMessageSize int64
+	// PayloadCapture is how much of each payload is recorded: negative the
+	// whole payload (up to record.MaxCapture), 0 none (the default), N the
+	// first N bytes. payload_sha256 always covers the whole payload.
+	PayloadCapture int64
+	// PingInterval is how often both sides are pinged (default 30s); a side
+	// that does not answer within the interval is considered lost. Negative
+	// disables pings.
+	PingInterval time.Duration
+	// DialTimeout bounds dialling the upstream (default 10s).
+	DialTimeout time.Duration
+	// MaxConnections bounds concurrent client connections (default 10000);
+	// beyond it clients get HTTP 503.
+	MaxConnections int
+	// OriginPatterns are the browser origins accepted (default all, as
+	// public JSON-RPC endpoints are used from any dapp).
+	OriginPatterns []string
+	// Logger receives operational logs; nil discards them.
+	Logger *slog.Logger
+	// Registerer receives the edge's metrics; nil registers none.
+	Registerer prometheus.Registerer
+}
+
+func (c *Config) setDefaults() {
+	if c.Service == "" {
+		c.Service = "eth"
+	}
+	if c.MaxMessageSize == 0 {
+		c.MaxMessageSize = 1 << 20
+	}
+	if c.PingInterval == 0 {
+		c.PingInterval = 30 * time.Second
+	}
+	if c.DialTimeout == 0 {
+		c.DialTimeout = 10 * time.Second
+	}
+	if c.MaxConnections == 0 {
+		c.MaxConnections = 10000
+	}
+	if c.OriginPatterns == nil {
+		c.OriginPatterns = []string{"*"}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+}
+
+// Validate reports whether c, with its defaults applied, is usable.
+func (c Config) Validate() error {
+	c.setDefaults()
+	if c.Recorder == nil {
+		return errors.New("ws: config: no recorder")
+	}
+	u, err := url.Parse(c.Upstream)
+	if err != nil {
+		return errors.New("ws: config: upstream is not a URL") // the error would echo the URL
+	}
+	if u.Scheme != "ws" && u.Scheme != "wss" || u.Host == "" {
+		return fmt.Errorf("ws: config: upstream %s: want a ws:// or wss:// URL with a host", redact(u))
+	}
+	if c.MaxMessageSize < 0 || c.MaxConnections < 0 || c.DialTimeout < 0 {
+		return errors.New("ws: config: negative limit")
+	}
+	return nil
+}
+
+// Edge is the WebSocket JSON-RPC edge, an http.Handler.
+type Edge struct {
+	cfg      Config
+	log      *slog.Logger
+	upstream string // redacted, for logs and events
+	tlsUp    bool
+	slots    chan struct{}
+	m        metrics
+
+	mu      sync.Mutex
+	closed  bool
+	proxies map[*proxy]struct{}
+	wg      sync.WaitGroup
+}
+
+// New builds an edge.
+func New(cfg Config) (*Edge, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg.setDefaults()
+	u, _ := url.Parse(cfg.Upstream)
+	e := &Edge{
+		cfg:      cfg,
+		log:      cfg.Logger,
+		upstream: redact(u),
+		tlsUp:    u.Scheme == "wss",
+		slots:    make(chan struct{}, cfg.MaxConnections),
+		proxies:  map[*proxy]struct{}{},
+	}
+	if err := e.m.register(cfg.Registerer); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// redact keeps only a URL's scheme and host: userinfo, path and query can
+// all hold API keys.
+func redact(u *url.URL) string {
+	return (&url.URL{Scheme: u.Scheme, Host: u.Host}).String()
+}
+
+// ServeHTTP proxies one client connection; the last path segment names the
+// application.
+func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	app := r.URL.Path[strings.LastIndexByte(r.URL.Path, '/')+1:]
+	if app == "" {
+		http.Error(w, "ws: the last path segment must name the application", http.StatusBadRequest)
+		return
+	}
+	if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+		http.Error(w, "ws: WebSocket upgrade required", http.StatusUpgradeRequired)
+		return
+	}
+	select {
+	case e.slots <- struct{}{}:
+		defer func() { <-e.slots }()
+	default:
+		e.m.rejected.Inc()
+		http.Error(w, "ws: too many connections", http.StatusServiceUnavailable)
+		return
+	}
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		http.Error(w, "ws: edge shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	e.wg.Add(1)
+	e.mu.Unlock()
+	defer e.wg.Done()
+
+	ctx := r.Context()
+	dctx, cancel := context.WithTimeout(ctx, e.cfg.DialTimeout)
+	up, _, err := websocket.Dial(dctx, e.cfg.Upstream, &websocket.DialOptions{
+		Subprotocols:    subprotocols(r),
+		CompressionMode: websocket.CompressionDisabled,
+	})
+	cancel()
+	if err != nil {
+		e.m.dialErrors.Inc()
+		e.log.Warn("ws: upstream unavailable", "upstream", e.upstream, "err", e.scrub(err))
+		http.Error(w, "ws: upstream unavailable", http.StatusBadGateway)
+		return
+	}
+	up.SetReadLimit(e.cfg.MaxMessageSize + 1)
+
+	opened := &event.StreamOpened{
+		Protocol:         event.Protocol_WEBSOCKET_JSONRPC,
+		Service:          e.cfg.Service,
+		Application:      app,
+		Supplier:         e.cfg.Supplier,
+		ClientAddr:       r.RemoteAddr,
+		UpstreamAddr:     e.upstream,
+		UpstreamSecurity: event.Security_SECURITY_NONE,
+		PayloadCapture:   e.cfg.PayloadCapture,
+	}
+	if r.TLS != nil {
+		opened.ClientSecurity = event.Security_TLS
+	}
+	if e.tlsUp {
+		opened.UpstreamSecurity = event.Security_TLS
+	}
+	stream, err := e.cfg.Recorder.Open(ctx, opened)
+	if err != nil {
+		up.Close(websocket.StatusInternalError, "metering unavailable")
+		e.log.Error("ws: open stream", "err", err)
+		http.Error(w, "ws: metering unavailable", http.StatusServiceUnavailable)
+		return
+	}
+	var accepted []string
+	if sp := up.Subprotocol(); sp != "" {
+		accepted = []string{sp}
+	}
+	client, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+		Subprotocols:    accepted,
+		OriginPatterns:  e.cfg.OriginPatterns,
+		CompressionMode: websocket.CompressionDisabled,
+	})
+	if err != nil {
+		up.Close(websocket.StatusGoingAway, "client handshake failed")
+		e.closeStream(stream, &event.StreamClosed{Reason: "client handshake failed"})
+		return
+	}
+	client.SetReadLimit(e.cfg.MaxMessageSize + 1)
+
+	p := newProxy(e, stream, client, up)
+	e.mu.Lock()
+	e.proxies[p] = struct{}{}
+	closing := e.closed
+	e.mu.Unlock()
+	if closing {
+		p.finish(shutdownCause)
+	}
+	e.m.conns.Inc()
+	e.m.active.Inc()
+	p.run()
+	e.m.active.Dec()
+	e.mu.Lock()
+	delete(e.proxies, p)
+	e.mu.Unlock()
+	e.closeStream(stream, &event.StreamClosed{Reason: p.cause.reason, CloseCode: int32(p.cause.code)})
+}
+
+// closeStream records the stream's end, waiting a bounded time for room in
+// the recorder.
+func (e *Edge) closeStream(s *record.Stream, closed *event.StreamClosed) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := s.Close(ctx, closed); err != nil {
+		e.log.Error("ws: close stream", "stream", s.ID(), "err", err)
+	}
+}
+
+// Close closes every client connection and its upstream with 1001 (going
+// away), refuses new connections, and waits until their streams are
+// recorded as closed or ctx ends. It does not close the recorder.
+func (e *Edge) Close(ctx context.Context) error {
+	e.mu.Lock()
+	e.closed = true
+	ps := make([]*proxy, 0, len(e.proxies))
+	for p := range e.proxies {
+		ps = append(ps, p)
+	}
+	e.mu.Unlock()
+	for _, p := range ps {
+		go p.finish(shutdownCause) // handshakes run concurrently
+	}
+	done := make(chan struct{})
+	go func() {
+		e.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("ws: close: connections still closing: %w", context.Cause(ctx))
+	}
+}
+
+var shutdownCause = cause{reason: "edge shutting down", code: websocket.StatusGoingAway,
+	toClient: websocket.StatusGoingAway, toUpstream: websocket.StatusGoingAway, text: "edge shutting down"}
+
+// scrub returns err's text without the upstream URL, which may hold keys.
+func (e *Edge) scrub(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	s := err.Error()
+	s = strings.ReplaceAll(s, e.cfg.Upstream, e.upstream)
+	if u, perr := url.Parse(e.cfg.Upstream); perr == nil {
+		for _, secret := range []string{u.User.String(), u.RawQuery, u.Path} {
+			if len(secret) > 1 {
+				s = strings.ReplaceAll(s, secret, "REDACTED")
+			}
+		}
+	}
+	return s
+}
+
+func subprotocols(r *http.Request) []string {
+	var out []string
+	for _, h := range r.Header.Values("Sec-WebSocket-Protocol") {
+		for _, p := range strings.Split(h, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}

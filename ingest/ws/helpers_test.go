@@ -1,0 +1,86 @@
+package ws_test
+
+import (
+	"bytes"
+	"context"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/segmentio/kafka-go"
+
+	"github.com/relaymeter/relaymeter/ingest/event"
+)
+
+// readTopic reads every record of every partition of topic, up to each
+// partition's high watermark at the time of the call.
+func readTopic(t *testing.T, brokers []string, topic string, partitions int) []kafka.Message {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var out []kafka.Message
+	for p := 0; p < partitions; p++ {
+		conn, err := kafka.DialLeader(ctx, "tcp", brokers[0], topic, p)
+		if err != nil {
+			t.Fatalf("dial partition %d: %v", p, err)
+		}
+		last, err := conn.ReadLastOffset()
+		conn.Close()
+		if err != nil {
+			t.Fatalf("last offset of %d: %v", p, err)
+		}
+		if last == 0 {
+			continue
+		}
+		r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: topic, Partition: p, MaxWait: 50 * time.Millisecond})
+		for {
+			m, err := r.ReadMessage(ctx)
+			if err != nil {
+				r.Close()
+				t.Fatalf("read partition %d: %v", p, err)
+			}
+			out = append(out, m)
+			if m.Offset == last-1 {
+				break
+			}
+		}
+		r.Close()
+	}
+	return out
+}
+
+// streamEvents decodes msgs and groups them by stream in partition order,
+// checking along the way that every stream lives in one partition, its
+// record key is its id, its seq is gapless from 1 and its chain verifies.
+func streamEvents(t *testing.T, msgs []kafka.Message) map[uuid.UUID][]*event.Event {
+	t.Helper()
+	out := map[uuid.UUID][]*event.Event{}
+	part := map[uuid.UUID]int{}
+	prev := map[uuid.UUID][event.ChainSize]byte{}
+	for _, m := range msgs {
+		ev := &event.Event{}
+		if err := event.Decode(m.Value, ev); err != nil {
+			t.Fatalf("decode: %v", err)
+		}
+		id, err := uuid.FromBytes(ev.StreamId)
+		if err != nil {
+			t.Fatalf("stream id: %v", err)
+		}
+		if !bytes.Equal(m.Key, ev.StreamId) {
+			t.Fatalf("key %x, stream %x", m.Key, ev.StreamId)
+		}
+		if p, ok := part[id]; ok && p != m.Partition {
+			t.Fatalf("stream %s in partitions %d and %d", id, p, m.Partition)
+		}
+		part[id] = m.Partition
+		if want := uint64(len(out[id]) + 1); ev.Seq != want {
+			t.Fatalf("stream %s: seq %d, want %d", id, ev.Seq, want)
+		}
+		if !event.Chained(m.Value, prev[id]) {
+			t.Fatalf("stream %s seq %d: chain does not follow", id, ev.Seq)
+		}
+		prev[id] = [event.ChainSize]byte(ev.Chain)
+		out[id] = append(out[id], ev)
+	}
+	return out
+}
