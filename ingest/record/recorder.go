@@ -345,7 +345,7 @@ func (r *Recorder) append(ctx context.Context, s *Stream) error {
 		return r.sendErr(ctx, err)
 	}
 	select {
-	case r.queue <- item{key: &s.id, buf: vb, size: size}:
+	case r.queue <- item{key: &s.id, buf: vb, size: size, stream: s, seq: ev.Seq}:
 	case <-ctx.Done():
 		r.budget.release(size)
 		r.putBuf(vb)

@@ -26,6 +26,12 @@ type Stream struct {
 	msg    event.Event_Message
 	end    event.Event_Closed
 	counts [3]dirCount // indexed by event.Direction
+
+	// The highest seq Kafka acknowledged, and a channel closed when it
+	// next moves (nil while nobody waits).
+	ackMu   sync.Mutex
+	ackSeq  uint64
+	ackMove chan struct{}
 }
 
 type dirCount struct{ messages, bytes uint64 }
@@ -39,20 +45,27 @@ func (s *Stream) ID() uuid.UUID { return s.id }
 // ErrClosed. The per-direction message count and byte count (wire_size) of
 // the stream's StreamClosed are kept here.
 func (s *Stream) Record(ctx context.Context, m *event.Message) error {
+	_, err := s.Append(ctx, m)
+	return err
+}
+
+// Append is Record that also returns the seq the event took, for
+// WaitAcked.
+func (s *Stream) Append(ctx context.Context, m *event.Message) (uint64, error) {
 	if m == nil {
-		return fmt.Errorf("record: nil message")
+		return 0, fmt.Errorf("record: nil message")
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return ErrClosed
+		return 0, ErrClosed
 	}
 	s.msg.Message = m
 	s.ev.Body = &s.msg
 	err := s.r.append(ctx, s)
 	s.msg.Message = nil
 	if err != nil {
-		return err
+		return 0, err
 	}
 	d := m.Direction
 	if d < 0 || int(d) >= len(s.counts) {
@@ -60,7 +73,45 @@ func (s *Stream) Record(ctx context.Context, m *event.Message) error {
 	}
 	s.counts[d].messages++
 	s.counts[d].bytes += m.WireSize
-	return nil
+	return s.seq, nil
+}
+
+// WaitAcked blocks until Kafka has acknowledged the stream's events up to
+// seq, or ctx ends. An edge that forwards a message only after this has
+// returned for its event never lets a message cross unrecorded, whatever
+// happens to the edge afterwards.
+func (s *Stream) WaitAcked(ctx context.Context, seq uint64) error {
+	for {
+		s.ackMu.Lock()
+		if s.ackSeq >= seq {
+			s.ackMu.Unlock()
+			return nil
+		}
+		if s.ackMove == nil {
+			s.ackMove = make(chan struct{})
+		}
+		moved := s.ackMove
+		s.ackMu.Unlock()
+		select {
+		case <-moved:
+		case <-ctx.Done():
+			return fmt.Errorf("record: waiting for acknowledgement of seq %d: %w", seq, context.Cause(ctx))
+		}
+	}
+}
+
+// acked records that Kafka acknowledged the stream's event seq; the
+// writer acknowledges a stream's events in seq order.
+func (s *Stream) acked(seq uint64) {
+	s.ackMu.Lock()
+	if seq > s.ackSeq {
+		s.ackSeq = seq
+		if s.ackMove != nil {
+			close(s.ackMove)
+			s.ackMove = nil
+		}
+	}
+	s.ackMu.Unlock()
 }
 
 // Close records closed as the stream's last event, filling in its

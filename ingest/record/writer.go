@@ -16,9 +16,11 @@ const eventOverhead = 64
 
 // item is one queued record value.
 type item struct {
-	key  *uuid.UUID
-	buf  *valueBuf
-	size int64
+	key    *uuid.UUID
+	buf    *valueBuf
+	size   int64
+	stream *Stream // nil for events re-sent from the spool
+	seq    uint64
 }
 
 // run is the single writer goroutine: it takes batches from the queue and
@@ -172,6 +174,9 @@ func (r *Recorder) ack(items []item) {
 	for _, it := range items {
 		r.budget.release(it.size)
 		r.putBuf(it.buf)
+		if it.stream != nil {
+			it.stream.acked(it.seq)
+		}
 	}
 	r.written.Add(uint64(len(items)))
 	r.buffered.Add(-int64(len(items)))

@@ -19,7 +19,10 @@ import (
 // broker); the edge's cost is the difference between the two.
 func BenchmarkEdge(b *testing.B) {
 	e := setup(b, func(c *ws.Config) { c.PayloadCapture = -1 })
-	for _, tc := range []struct{ name, url string }{{"direct", e.up.url()}, {"edge", e.url("bench")}} {
+	q := setup(b, func(c *ws.Config) { c.PayloadCapture, c.Forwarding = -1, ws.ForwardAfterQueue })
+	for _, tc := range []struct{ name, url string }{
+		{"direct", e.up.url()}, {"edge-after-ack", e.url("bench")}, {"edge-after-queue", q.url("bench")},
+	} {
 		b.Run(tc.name, func(b *testing.B) {
 			ctx := context.Background()
 			c, _, err := websocket.Dial(ctx, tc.url, nil)

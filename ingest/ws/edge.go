@@ -47,6 +47,21 @@ type Recorder interface {
 	Open(ctx context.Context, opened *event.StreamOpened) (*record.Stream, error)
 }
 
+// Forwarding is when the edge forwards a message it has recorded.
+type Forwarding int
+
+const (
+	// ForwardAfterAck forwards a message once Kafka has acknowledged its
+	// event: no message ever crosses the edge unrecorded, even if the edge
+	// is killed. It costs latency (a produce round trip), not throughput:
+	// each direction keeps up to 256 messages in flight.
+	ForwardAfterAck Forwarding = iota
+	// ForwardAfterQueue forwards a message once its event is queued in the
+	// recorder: lower latency, but a killed edge loses the events still
+	// queued (a graceful stop spools them).
+	ForwardAfterQueue
+)
+
 // Config configures an Edge.
 type Config struct {
 	// Recorder records every stream; required.
@@ -65,6 +80,9 @@ type Config struct {
 	// whole payload (up to record.MaxCapture), 0 none (the default), N the
 	// first N bytes. payload_sha256 always covers the whole payload.
 	PayloadCapture int64
+	// Forwarding says when a message is forwarded relative to its
+	// recording (default ForwardAfterAck).
+	Forwarding Forwarding
 	// PingInterval is how often both sides are pinged (default 30s); a side
 	// that does not answer within the interval is considered lost. Negative
 	// disables pings.
@@ -120,6 +138,9 @@ func (c Config) Validate() error {
 	if u.Scheme != "ws" && u.Scheme != "wss" || u.Host == "" {
 		return fmt.Errorf("ws: config: upstream %s: want a ws:// or wss:// URL with a host", redact(u))
 	}
+	if c.Forwarding != ForwardAfterAck && c.Forwarding != ForwardAfterQueue {
+		return fmt.Errorf("ws: config: unknown forwarding mode %d", c.Forwarding)
+	}
 	if c.MaxMessageSize < 0 || c.MaxConnections < 0 || c.DialTimeout < 0 {
 		return errors.New("ws: config: negative limit")
 	}
@@ -135,10 +156,28 @@ type Edge struct {
 	slots    chan struct{}
 	m        metrics
 
+	bufs sync.Pool // *[]byte message buffers
+
 	mu      sync.Mutex
 	closed  bool
 	proxies map[*proxy]struct{}
 	wg      sync.WaitGroup
+}
+
+func (e *Edge) getBuf() *[]byte {
+	if b, ok := e.bufs.Get().(*[]byte); ok {
+		return b
+	}
+	b := make([]byte, 0, 512)
+	return &b
+}
+
+// putBuf returns a message buffer for reuse, unless it grew large.
+func (e *Edge) putBuf(b *[]byte) {
+	if cap(*b) <= 64<<10 {
+		*b = (*b)[:0]
+		e.bufs.Put(b)
+	}
 }
 
 // New builds an edge.

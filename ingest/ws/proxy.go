@@ -73,52 +73,91 @@ func (p *proxy) run() {
 	p.cancel()
 }
 
-// pump reads messages from src, records each and then forwards it to dst,
-// so the stream's seq order is the forwarding order of each direction.
+// forwardWindow is how many messages of one direction may wait for their
+// acknowledgement under ForwardAfterAck: one stream's throughput is this
+// window per produce round trip.
+const forwardWindow = 256
+
+// frame is a message read from one side, recorded as seq, on its way to
+// the other side.
+type frame struct {
+	typ websocket.MessageType
+	buf *[]byte
+	seq uint64
+}
+
+// pump reads messages from src and records each, then forwards it to dst:
+// inline after queueing it (ForwardAfterQueue), or through a forwarder
+// goroutine that first waits for Kafka to acknowledge it (ForwardAfterAck).
+// Either way a direction's seq order is its forwarding order.
 func (p *proxy) pump(src, dst *side) {
 	defer p.wg.Done()
 	var (
 		m   event.Message
-		buf []byte
 		sum [32]byte
 		lr  io.LimitedReader
 	)
+	afterAck := p.e.cfg.Forwarding == ForwardAfterAck
+	var (
+		fwd  chan frame
+		done chan struct{}
+	)
+	if afterAck {
+		fwd, done = make(chan frame, forwardWindow), make(chan struct{})
+		go p.forward(dst, fwd, done)
+	}
+	// drain waits until the frames already read have been forwarded (or
+	// the connection is ending), so a client's last request before its
+	// close still reaches the upstream.
+	drain := func() {
+		if fwd != nil {
+			close(fwd)
+			<-done
+			fwd = nil
+		}
+	}
+	defer drain()
+	end := func(c cause) {
+		drain()
+		p.finish(c)
+	}
 	maxSize, capture := p.e.cfg.MaxMessageSize, p.e.cfg.PayloadCapture
+	buf := p.e.getBuf()
 	for {
 		// Reads and writes take no deadline (a cancellable context costs
 		// allocations per call in the library): finish unblocks them by
 		// closing the connections.
 		typ, rd, err := src.conn.Reader(context.Background())
 		if err != nil {
-			p.finish(p.lost(src, err))
+			end(p.lost(src, err))
 			return
 		}
 		lr.R, lr.N = rd, maxSize+1
-		buf, err = readAll(&lr, buf[:0])
+		*buf, err = readAll(&lr, (*buf)[:0])
 		if err != nil {
-			p.finish(p.lost(src, err))
+			end(p.lost(src, err))
 			return
 		}
-		if int64(len(buf)) > maxSize {
-			p.finish(cause{reason: src.name + " message too big", code: websocket.StatusMessageTooBig,
+		if int64(len(*buf)) > maxSize {
+			end(cause{reason: src.name + " message too big", code: websocket.StatusMessageTooBig,
 				toClient: websocket.StatusMessageTooBig, toUpstream: websocket.StatusMessageTooBig, text: "message too big"})
 			return
 		}
 		m = event.Message{
 			Direction:   src.dir,
-			WireSize:    uint64(len(buf)),
-			PayloadSize: uint64(len(buf)),
+			WireSize:    uint64(len(*buf)),
+			PayloadSize: uint64(len(*buf)),
 			Binary:      typ == websocket.MessageBinary,
 		}
-		classify(&m, buf, &p.subs)
-		m.Payload, sum = record.Payload(capture, buf)
+		classify(&m, *buf, &p.subs)
+		m.Payload, sum = record.Payload(capture, *buf)
 		m.PayloadSha256 = sum[:]
-		err = p.stream.Record(p.ctx, &m)
+		seq, err := p.stream.Append(p.ctx, &m)
 		if errors.Is(err, record.ErrEventTooLarge) {
 			// A huge batch's method list with a large capture: keep the
 			// metering fields, drop the captured bytes (sha256 remains).
 			m.Payload = nil
-			err = p.stream.Record(p.ctx, &m)
+			seq, err = p.stream.Append(p.ctx, &m)
 		}
 		if err != nil {
 			if p.ctx.Err() == nil {
@@ -128,14 +167,42 @@ func (p *proxy) pump(src, dst *side) {
 				toClient: websocket.StatusInternalError, toUpstream: websocket.StatusInternalError, text: "metering unavailable"})
 			return
 		}
-		if err := dst.conn.Write(context.Background(), typ, buf); err != nil {
+		if afterAck {
+			select {
+			case fwd <- frame{typ: typ, buf: buf, seq: seq}:
+			case <-p.ctx.Done():
+				return
+			}
+			src.counter.Inc()
+			buf = p.e.getBuf()
+			continue
+		}
+		if err := dst.conn.Write(context.Background(), typ, *buf); err != nil {
 			p.finish(p.lost(dst, err))
 			return
 		}
 		src.counter.Inc()
-		if cap(buf) > 64<<10 {
-			buf = nil // do not hold a large buffer for the connection's life
+		if cap(*buf) > 64<<10 {
+			buf = p.e.getBuf() // do not hold a large buffer for the connection's life
 		}
+	}
+}
+
+// forward writes frames to dst in order, each once Kafka has acknowledged
+// its event. It drains fwd until pump closes it.
+func (p *proxy) forward(dst *side, fwd <-chan frame, done chan<- struct{}) {
+	defer close(done)
+	failed := false
+	for f := range fwd {
+		if !failed {
+			if err := p.stream.WaitAcked(p.ctx, f.seq); err != nil {
+				failed = true
+			} else if err := dst.conn.Write(context.Background(), f.typ, *f.buf); err != nil {
+				p.finish(p.lost(dst, err))
+				failed = true
+			}
+		}
+		p.e.putBuf(f.buf)
 	}
 }
 
