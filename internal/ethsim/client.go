@@ -70,11 +70,12 @@ func (c *Client) Call(ctx context.Context, method string, params ...any) (json.R
 		return nil, err
 	}
 	c.id++
-	id := strconv.FormatUint(c.id, 10)
+	n := c.id
+	id := strconv.FormatUint(n, 10)
 	ch := make(chan reply, 1)
 	c.out[id] = ch
 	c.mu.Unlock()
-	req, err := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": c.id, "method": method, "params": params})
+	req, err := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": n, "method": method, "params": params})
 	if err != nil {
 		return nil, err
 	}

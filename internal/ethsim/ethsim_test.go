@@ -77,3 +77,36 @@ func TestBatchLimit(t *testing.T) {
 		t.Fatalf("batch of 2 answered %s", out)
 	}
 }
+
+// TestConcurrentCalls pipelines calls from many goroutines on one client:
+// every call gets its own answer (a request sent under another call's id
+// would leave one call unanswered until its deadline).
+func TestConcurrentCalls(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	n := New(Config{HeadInterval: -1})
+	srv := httptest.NewServer(n)
+	defer srv.Close()
+	c, err := Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	errs := make(chan error, 64)
+	for range 64 {
+		go func() {
+			var err error
+			for range 50 {
+				if _, err = c.Call(ctx, "eth_blockNumber"); err != nil {
+					break
+				}
+			}
+			errs <- err
+		}()
+	}
+	for range 64 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
