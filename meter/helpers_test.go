@@ -1,0 +1,273 @@
+package meter
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
+
+	"github.com/relaymeter/relaymeter/ingest/event"
+	"github.com/relaymeter/relaymeter/internal/kafkatest"
+	"github.com/relaymeter/relaymeter/internal/pgtest"
+	"github.com/relaymeter/relaymeter/ledger"
+	"github.com/relaymeter/relaymeter/meter/policy"
+)
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+// linesPolicy is a test policy with carry: one unit per '\n'-terminated
+// record of the payload, a partial record carried to the next message.
+type linesPolicy struct{}
+
+func (linesPolicy) Name() string { return "test-lines" }
+func (linesPolicy) Version() int { return 1 }
+func (linesPolicy) Units(state []byte, m *event.Message) (uint64, []byte, error) {
+	buf := append(append([]byte(nil), state...), m.Payload...)
+	n := bytes.Count(buf, []byte{'\n'})
+	rest := buf[bytes.LastIndexByte(buf, '\n')+1:]
+	if len(rest) == 0 {
+		rest = nil
+	}
+	return uint64(n), rest, nil
+}
+
+var _ policy.Policy = linesPolicy{}
+
+func init() {
+	policy.Register(policy.Definition{Name: "test-lines", Version: 1,
+		New: func(json.RawMessage) (policy.Policy, error) { return linesPolicy{}, nil }})
+}
+
+// gen fabricates one stream's events, sealed and chained as an edge would.
+type gen struct {
+	id    [16]byte
+	seq   uint64
+	chain [event.ChainSize]byte
+	at    int64
+	// what the stream carried, for its StreamClosed
+	up, upBytes, down, downBytes uint64
+}
+
+var base = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC).UnixNano()
+
+func newGen(n int) *gen {
+	g := &gen{at: base}
+	g.id[0], g.id[6] = 0x01, 0x70 // UUIDv7-ish
+	g.id[12], g.id[13], g.id[14], g.id[15] = byte(n>>24), byte(n>>16), byte(n>>8), byte(n)
+	return g
+}
+
+// next seals ev as the stream's next event, 1 ms after the previous one.
+func (g *gen) next(ev *event.Event) kafka.Message {
+	g.seq++
+	g.at += int64(time.Millisecond)
+	ev.StreamId, ev.Seq, ev.EdgeId, ev.ObservedAt = g.id[:], g.seq, "edge-1", g.at
+	v, chain, err := event.Seal(nil, ev, g.chain)
+	if err != nil {
+		panic(err)
+	}
+	g.chain = chain
+	return kafka.Message{Key: append([]byte(nil), g.id[:]...), Value: v}
+}
+
+func (g *gen) open(service, app, supplier string) kafka.Message {
+	return g.next(&event.Event{Body: &event.Event_Opened{Opened: &event.StreamOpened{
+		Protocol: event.Protocol_WEBSOCKET_JSONRPC, Service: service, Application: app, Supplier: supplier}}})
+}
+
+const (
+	up   = event.Direction_CLIENT_TO_UPSTREAM
+	down = event.Direction_UPSTREAM_TO_CLIENT
+)
+
+func (g *gen) msg(d event.Direction, role event.Role, wire uint64, payload string) kafka.Message {
+	if d == up {
+		g.up, g.upBytes = g.up+1, g.upBytes+wire
+	} else {
+		g.down, g.downBytes = g.down+1, g.downBytes+wire
+	}
+	return g.next(&event.Event{Body: &event.Event_Message{Message: &event.Message{Direction: d, Role: role,
+		Method: "eth_call", WireSize: wire, PayloadSize: uint64(len(payload)), Payload: []byte(payload)}}})
+}
+
+func (g *gen) req() kafka.Message  { return g.msg(up, event.Role_REQUEST, 100, "") }
+func (g *gen) resp() kafka.Message { return g.msg(down, event.Role_RESPONSE, 300, "") }
+func (g *gen) note() kafka.Message { return g.msg(down, event.Role_NOTIFICATION, 50, "") }
+
+func (g *gen) close() kafka.Message {
+	return g.next(&event.Event{Body: &event.Event_Closed{Closed: &event.StreamClosed{Reason: "eof",
+		MessagesToUpstream: g.up, BytesToUpstream: g.upBytes, MessagesToClient: g.down, BytesToClient: g.downBytes}}})
+}
+
+// env is a migrated database and, when Kafka is needed, a test cluster.
+type env struct {
+	pool    *pgxpool.Pool
+	store   *ledger.Store
+	brokers []string
+	topic   string
+}
+
+func newEnv(t *testing.T, partitions int) *env {
+	t.Helper()
+	pool, _ := pgtestDB(t)
+	e := &env{pool: pool, store: ledger.New(pool), topic: DefaultTopic}
+	if partitions > 0 {
+		e.brokers = startKafka(t, partitions, e.topic)
+	}
+	return e
+}
+
+var pgtestDB = pgtest.DB
+
+func startKafka(t testing.TB, partitions int, topic string) []string {
+	t.Helper()
+	return kafkatest.Start(t, kafkatest.Options{Partitions: partitions, Topics: []string{topic}}).Brokers
+}
+
+func (e *env) meter(t testing.TB, mutate func(*Config)) *Meter {
+	t.Helper()
+	cfg := Config{Brokers: e.brokers, Store: e.store, BatchSize: 500, BatchWait: 20 * time.Millisecond,
+		RetryBackoff: 50 * time.Millisecond, Registerer: prometheus.NewRegistry()}
+	if cfg.Brokers == nil {
+		cfg.Brokers = []string{"unused:9092"}
+	}
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	m, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func (e *env) produce(t testing.TB, msgs ...kafka.Message) {
+	t.Helper()
+	w := &kafka.Writer{Addr: kafka.TCP(e.brokers...), Topic: e.topic, Balancer: &kafka.Hash{},
+		BatchSize: 1000, BatchBytes: 16 << 20, BatchTimeout: time.Millisecond, RequiredAcks: kafka.RequireAll}
+	defer w.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for len(msgs) > 0 {
+		n := min(len(msgs), 10000)
+		if err := w.WriteMessages(ctx, msgs[:n]...); err != nil {
+			t.Fatal(err)
+		}
+		msgs = msgs[n:]
+	}
+}
+
+// running is a Meter running in the background.
+type running struct {
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func start(m *Meter) *running {
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{cancel: cancel, done: make(chan error, 1)}
+	go func() { r.done <- m.Run(ctx) }()
+	return r
+}
+
+func (r *running) stop(t testing.TB) {
+	t.Helper()
+	r.cancel()
+	if err := <-r.done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+}
+
+// committed returns the sum of the group's stored next offsets: the number
+// of records metered when every partition starts at offset 0.
+func (e *env) committed(t testing.TB) int64 {
+	t.Helper()
+	var n int64
+	if err := e.pool.QueryRow(context.Background(),
+		`SELECT coalesce(sum(next_offset), 0) FROM consumer_offsets WHERE group_id = $1`, DefaultGroupID).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// waitCommitted waits until want records are committed; it fails the test
+// after a generous deadline, which only a hang reaches.
+func (e *env) waitCommitted(t testing.TB, want int64) {
+	t.Helper()
+	deadline := time.Now().Add(120 * time.Second)
+	for {
+		got := e.committed(t)
+		if got == want {
+			return
+		}
+		if got > want {
+			t.Fatalf("committed %d records, only %d exist", got, want)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("committed %d of %d records", got, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// count runs a count(*)-like query returning one int64.
+func (e *env) count(t testing.TB, q string, args ...any) int64 {
+	t.Helper()
+	var n int64
+	if err := e.pool.QueryRow(context.Background(), q, args...).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	return n
+}
+
+// drive meters recs without Kafka, through the partition worker's batch
+// path, in batches of size records; offsets are assigned from 0.
+func (e *env) drive(t testing.TB, m *Meter, recs []kafka.Message, size int) error {
+	t.Helper()
+	w := &partitionWorker{m: m, partition: 0, bl: newBuilder(m, 0)}
+	for i := range recs {
+		recs[i].Topic, recs[i].Partition, recs[i].Offset = m.cfg.Topic, 0, int64(i)
+	}
+	ctx := context.Background()
+	for i := 0; i < len(recs); i += size {
+		from, err := e.store.NextOffset(ctx, m.cfg.GroupID, m.cfg.Topic, 0)
+		if err != nil {
+			return err
+		}
+		w.recs = recs[i:min(i+size, len(recs))]
+		if _, err := w.batch(ctx, from, w.recs); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// counter reads a counter's value from a Meter's registry.
+func counter(t testing.TB, reg prometheus.Gatherer, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			var sum float64
+			for _, m := range mf.GetMetric() {
+				sum += m.GetCounter().GetValue()
+			}
+			return sum
+		}
+	}
+	return 0
+}
+
+func uuidString(id [16]byte) string {
+	return fmt.Sprintf("%x-%x-%x-%x-%x", id[0:4], id[4:6], id[6:8], id[8:10], id[10:16])
+}

@@ -1,0 +1,153 @@
+// Package meter turns the events of relaymeter.messages.v1 into relays,
+// usage rollups and stream state in Postgres, exactly once.
+//
+// A Meter joins a Kafka consumer group. For every partition assigned to it,
+// it reads the partition's next offset from Postgres (consumer_offsets; a
+// Kafka commit is never used) and consumes from there in batches bounded by
+// size and time. Each batch is one Postgres transaction that moves the
+// stored offset with a compare-and-set and writes the batch's messages,
+// relays, pairing updates, usage rollups, stream state and findings. A crash
+// at any point leaves either all of a batch or none of it, and a restart
+// resumes from the stored offset with the stream state stored with it.
+//
+// Per stream, the meter drops duplicate events (seq not above the last one
+// metered), records gaps in seq, broken hash chains, events for streams
+// never opened, streams of unknown services and StreamClosed counts that
+// differ from what was metered as findings, and meters on. An undecodable
+// record becomes a finding too. A record of a schema major version this
+// build does not know stops its partition: Run returns a *PartitionError
+// wrapping event.ErrUnknownMajor and the offset stays at that record.
+package meter
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/relaymeter/relaymeter/ledger"
+)
+
+// Defaults of Config.
+const (
+	DefaultTopic           = "relaymeter.messages.v1"
+	DefaultGroupID         = "relaymeter-meter"
+	DefaultBatchSize       = 5000
+	DefaultBatchWait       = 100 * time.Millisecond
+	DefaultServicesRefresh = 10 * time.Second
+	DefaultRetryBackoff    = time.Second
+)
+
+// Config configures a Meter.
+type Config struct {
+	// Brokers are the Kafka bootstrap addresses (required).
+	Brokers []string
+	// Topic is the events topic (default DefaultTopic).
+	Topic string
+	// GroupID is the consumer group, also the key of the offsets stored in
+	// Postgres (default DefaultGroupID).
+	GroupID string
+	// Store is the ledger the meter writes (required).
+	Store *ledger.Store
+	// BatchSize bounds the records of one batch (default DefaultBatchSize).
+	BatchSize int
+	// BatchWait bounds how long a batch waits for more records after its
+	// first (default DefaultBatchWait).
+	BatchWait time.Duration
+	// ServicesRefresh is how old the cached services table may grow before
+	// a stream of a service not in it reloads it (default
+	// DefaultServicesRefresh).
+	ServicesRefresh time.Duration
+	// RetryBackoff is the pause before a partition retries after a failed
+	// batch, e.g. Postgres unreachable (default DefaultRetryBackoff).
+	RetryBackoff time.Duration
+	// Logger receives the meter's logs (nil: discarded).
+	Logger *slog.Logger
+	// Registerer registers the meter's Prometheus metrics (nil: not
+	// registered).
+	Registerer prometheus.Registerer
+}
+
+// Validate checks c and fills in its defaults.
+func (c *Config) Validate() error {
+	if len(c.Brokers) == 0 {
+		return errors.New("meter: config: no brokers")
+	}
+	if c.Store == nil {
+		return errors.New("meter: config: no store")
+	}
+	if c.BatchSize < 0 || c.BatchWait < 0 || c.ServicesRefresh < 0 || c.RetryBackoff < 0 {
+		return errors.New("meter: config: negative batch size, wait, refresh or backoff")
+	}
+	if c.Topic == "" {
+		c.Topic = DefaultTopic
+	}
+	if c.GroupID == "" {
+		c.GroupID = DefaultGroupID
+	}
+	if c.BatchSize == 0 {
+		c.BatchSize = DefaultBatchSize
+	}
+	if c.BatchWait == 0 {
+		c.BatchWait = DefaultBatchWait
+	}
+	if c.ServicesRefresh == 0 {
+		c.ServicesRefresh = DefaultServicesRefresh
+	}
+	if c.RetryBackoff == 0 {
+		c.RetryBackoff = DefaultRetryBackoff
+	}
+	return nil
+}
+
+// PartitionError reports a partition that stopped and why; Run returns it.
+type PartitionError struct {
+	Topic     string
+	Partition int
+	// Offset is the offset of the record the partition stopped at; the
+	// stored next offset is this one.
+	Offset int64
+	Err    error
+}
+
+func (e *PartitionError) Error() string {
+	return fmt.Sprintf("meter: partition %s/%d stopped at offset %d: %v", e.Topic, e.Partition, e.Offset, e.Err)
+}
+
+func (e *PartitionError) Unwrap() error { return e.Err }
+
+// Meter consumes the events topic into the ledger.
+type Meter struct {
+	cfg      Config
+	log      *slog.Logger
+	store    *ledger.Store
+	metrics  *metrics
+	services *services
+
+	// afterCommit, when set by tests, runs after each committed batch.
+	afterCommit func(partition int, b *ledger.Batch)
+}
+
+// New returns a Meter for cfg.
+func New(cfg Config) (*Meter, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	met, err := newMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	return &Meter{
+		cfg:      cfg,
+		log:      log,
+		store:    cfg.Store,
+		metrics:  met,
+		services: newServices(cfg.Store, cfg.ServicesRefresh, log),
+	}, nil
+}
