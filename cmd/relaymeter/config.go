@@ -24,7 +24,6 @@ type serviceConfig struct {
 	Policy               string         `yaml:"policy"`
 	PolicyVersion        int            `yaml:"policy_version"`
 	Params               map[string]any `yaml:"params"`
-	PricePerUnit         string         `yaml:"price_per_unit"`
 	ComputeUnitsPerRelay int64          `yaml:"compute_units_per_relay"`
 	SessionSeconds       int            `yaml:"session_seconds"`
 }
@@ -126,4 +125,8 @@ func splitList(s string) []string {
 	return out
 }
 
-var errNoDatabase = errors.New("no database: give --database-url (or RELAYMETER_DATABASE_URL / DATABASE_URL)")
+var (
+	errNoDatabase = errors.New("no database: give --database-url (or RELAYMETER_DATABASE_URL / DATABASE_URL)")
+	errNoKafka    = errors.New("no Kafka: give --kafka (or RELAYMETER_KAFKA)")
+	errNoAdminKey = errors.New("no admin key: give --admin-key (or RELAYMETER_ADMIN_KEY)")
+)

@@ -1,0 +1,240 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/relaymeter/relaymeter/internal/ethsim"
+	"github.com/relaymeter/relaymeter/internal/pgserver"
+)
+
+func init() {
+	register(command{name: "dev", summary: "run everything on this machine: Kafka, Postgres, edge, meter, API", run: runDev})
+}
+
+// devFlags are dev's flags; the names are a contract (ARCHITECTURE.md).
+type devFlags struct {
+	dataDir, httpAddr, wsListen, wsUpstream, service, supplier string
+	adminKey, kafka, databaseURL, logLevel, forwarding         string
+	demo                                                       bool
+	demoClients                                                int
+}
+
+func runDev(ctx context.Context, args []string, sio stdio) error {
+	var f devFlags
+	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
+	fs.SetOutput(sio.err)
+	fs.StringVar(&f.dataDir, "data-dir", ".relaymeter", "where the embedded Kafka and Postgres keep their data")
+	fs.StringVar(&f.httpAddr, "http", "127.0.0.1:8080", "GraphQL API, GraphiQL and /metrics listen address")
+	fs.StringVar(&f.wsListen, "ws-listen", "127.0.0.1:8546", "WebSocket edge listen address")
+	fs.StringVar(&f.wsUpstream, "ws-upstream", "", "WebSocket JSON-RPC upstream (default: a built-in simulated node)")
+	fs.StringVar(&f.service, "service", "eth", "service the WebSocket edge meters")
+	fs.StringVar(&f.supplier, "supplier", "local", "supplier (relay operator) the WebSocket edge records")
+	fs.StringVar(&f.adminKey, "admin-key", "", "API admin key (default: made once and kept in the data dir)")
+	fs.StringVar(&f.kafka, "kafka", "", "Kafka brokers, comma-separated (default: embedded)")
+	fs.StringVar(&f.databaseURL, "database-url", "", "Postgres URL (default: a private server in the data dir)")
+	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.StringVar(&f.forwarding, "forwarding", "after-ack", "when the edge forwards a recorded message: after-ack or after-queue")
+	fs.BoolVar(&f.demo, "demo", false, "run built-in clients that make traffic through the edge")
+	fs.IntVar(&f.demoClients, "demo-clients", 3, "clients --demo runs")
+	fs.String("config", "", "YAML configuration file")
+	fc, err := parseConfig(fs, args)
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(sio.err, f.logLevel)
+	if err != nil {
+		return err
+	}
+	forwarding, err := parseForwarding(f.forwarding)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(f.dataDir, 0o755); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+
+	if f.databaseURL == "" {
+		pg, err := startDevPostgres(ctx, f.dataDir, log)
+		if err != nil {
+			return err
+		}
+		defer pg.Stop()
+		f.databaseURL = pg.URL("relaymeter")
+	}
+	brokers := splitList(f.kafka)
+	if len(brokers) == 0 {
+		kc, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.DataDir(filepath.Join(f.dataDir, "kafka")),
+			kfake.SeedTopics(4, topicMessages, topicClaims), kfake.DefaultNumPartitions(4), kfake.AllowAutoTopicCreation())
+		if err != nil {
+			return fmt.Errorf("embedded kafka: %w", err)
+		}
+		defer kc.Close()
+		brokers = kc.ListenAddrs()
+	}
+	services := fc.Services
+	if !hasService(services, f.service) {
+		services = append(services, serviceConfig{ID: f.service, Protocol: "WEBSOCKET_JSONRPC"})
+	}
+	store, err := openStore(ctx, f.databaseURL, true, services)
+	if err != nil {
+		return err
+	}
+	defer store.Pool().Close()
+	key, err := adminKey(f.adminKey, f.dataDir)
+	if err != nil {
+		return err
+	}
+	reg := newRegistry()
+
+	g, gctx := errgroup.WithContext(ctx)
+	if f.wsUpstream == "" {
+		node := ethsim.New(ethsim.Config{Logger: log})
+		up, err := listen("simulated node", "127.0.0.1:0", node)
+		if err != nil {
+			return err
+		}
+		g.Go(func() error { node.Run(gctx); return nil })
+		g.Go(func() error { return up.serve(gctx) })
+		f.wsUpstream = "ws://" + up.addr() + "/"
+		log.Info("dev: built-in simulated node as the WebSocket upstream", "url", f.wsUpstream)
+	}
+
+	st, err := newStack(stackConfig{
+		brokers: brokers, store: store, reg: reg, log: log, adminKey: key,
+		edgeID: "dev", wsUpstream: f.wsUpstream, service: f.service, supplier: f.supplier, forwarding: forwarding,
+	})
+	if err != nil {
+		return err
+	}
+	edgeSrv, err := listen("ws edge", f.wsListen, st.edge)
+	if err != nil {
+		return err
+	}
+	apiSrv, err := listen("api", f.httpAddr, apiMux(st.api, reg))
+	if err != nil {
+		return err
+	}
+	st.run(g, gctx, edgeSrv, apiSrv)
+	if f.demo {
+		for i := range f.demoClients {
+			url := "ws://" + edgeSrv.addr() + "/demo-app-" + strconv.Itoa(i+1)
+			g.Go(func() error { demoClient(gctx, url, log); return nil })
+		}
+	}
+
+	fmt.Fprintf(sio.out, "relaymeter dev\n")
+	fmt.Fprintf(sio.out, "  GraphiQL   http://%s/\n", apiSrv.addr())
+	fmt.Fprintf(sio.out, "  GraphQL    http://%s/graphql  (Authorization: Bearer %s)\n", apiSrv.addr(), key)
+	fmt.Fprintf(sio.out, "  metrics    http://%s/metrics\n", apiSrv.addr())
+	fmt.Fprintf(sio.out, "  ws edge    ws://%s/<application>  → %s\n", edgeSrv.addr(), redactURL(f.wsUpstream))
+	fmt.Fprintf(sio.out, "  admin key  %s\n", key)
+	fmt.Fprintf(sio.out, "  data       %s\n", f.dataDir)
+
+	err = g.Wait()
+	if errors.Is(err, context.Canceled) || errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+func hasService(ss []serviceConfig, id string) bool {
+	for _, s := range ss {
+		if s.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+// startDevPostgres starts the private, durable Postgres of a dev data dir.
+// Run as root from a directory the postgres user cannot reach (such as
+// under /root), the cluster lives under /var/lib/relaymeter instead.
+func startDevPostgres(ctx context.Context, dataDir string, log *slog.Logger) (*pgserver.Server, error) {
+	dir := filepath.Join(dataDir, "postgres")
+	var unreachable *pgserver.UnreachableError
+	if err := pgserver.Reachable(dir); errors.As(err, &unreachable) {
+		abs, _ := filepath.Abs(dataDir)
+		alt := filepath.Join("/var/lib/relaymeter", fmt.Sprintf("%08x", fnv32(abs)), "postgres")
+		log.Warn("dev: the postgres user cannot reach the data dir; keeping Postgres elsewhere", "reason", err.Error(), "postgres_dir", alt)
+		if err := os.MkdirAll(filepath.Dir(alt), 0o755); err != nil {
+			return nil, fmt.Errorf("postgres: %w", err)
+		}
+		dir = alt
+	} else if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	pg, err := pgserver.Start(ctx, pgserver.Options{DataDir: dir, Durable: true})
+	if err != nil {
+		return nil, err
+	}
+	if err := pg.CreateDatabase(ctx, "relaymeter"); err != nil {
+		pg.Stop()
+		return nil, err
+	}
+	log.Info("dev: postgres ready", "dir", dir, "took", time.Since(start).Round(time.Millisecond))
+	return pg, nil
+}
+
+func fnv32(s string) uint32 {
+	h := uint32(2166136261)
+	for i := 0; i < len(s); i++ {
+		h = (h ^ uint32(s[i])) * 16777619
+	}
+	return h
+}
+
+// demoClient makes steady traffic through the edge as an application
+// would: a newHeads subscription and a call every 700 ms, reconnecting
+// until ctx ends.
+func demoClient(ctx context.Context, url string, log *slog.Logger) {
+	for ctx.Err() == nil {
+		c, err := ethsim.Dial(ctx, url)
+		if err != nil {
+			log.Debug("demo: dial", "url", url, "err", err)
+			sleep(ctx, 2*time.Second)
+			continue
+		}
+		if _, heads, err := c.Subscribe(ctx, "newHeads"); err == nil {
+			go func() {
+				for range heads {
+				}
+			}()
+		}
+		tick := time.NewTicker(700 * time.Millisecond)
+		for i := 0; ctx.Err() == nil; i++ {
+			method := "eth_blockNumber"
+			if i%7 == 0 {
+				method = "eth_chainId"
+			}
+			if _, err := c.Call(ctx, method); err != nil {
+				break
+			}
+			select {
+			case <-ctx.Done():
+			case <-tick.C:
+			}
+		}
+		tick.Stop()
+		c.Close()
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}

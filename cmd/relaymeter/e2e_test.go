@@ -1,0 +1,173 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/relaymeter/relaymeter/internal/ethsim"
+	"github.com/relaymeter/relaymeter/internal/kafkatest"
+	"github.com/relaymeter/relaymeter/internal/pgtest"
+	"github.com/relaymeter/relaymeter/ledger"
+)
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+// TestEndToEnd sends JSON-RPC traffic with subscriptions through a real
+// edge in front of a real upstream, through Kafka and the meter, and reads
+// exact counts back through GraphQL.
+func TestEndToEnd(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	pool, _ := pgtest.DB(t)
+	kc := kafkatest.Start(t, kafkatest.Options{Partitions: 4, Topics: []string{topicMessages}})
+	store := ledger.New(pool)
+	if err := syncServices(ctx, store, []serviceConfig{{ID: "eth", Protocol: "WEBSOCKET_JSONRPC"}}); err != nil {
+		t.Fatal(err)
+	}
+
+	node := ethsim.New(ethsim.Config{HeadInterval: -1})
+	up, err := listen("node", "127.0.0.1:0", node)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := newStack(stackConfig{brokers: kc.Brokers, store: store, reg: newRegistry(), log: testLogger(t),
+		adminKey: "test-key", edgeID: "e2e", wsUpstream: "ws://" + up.addr() + "/", service: "eth", supplier: "sup"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	edgeSrv, err := listen("edge", "127.0.0.1:0", st.edge)
+	if err != nil {
+		t.Fatal(err)
+	}
+	apiSrv, err := listen("api", "127.0.0.1:0", apiMux(st.api, newRegistry()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	g, gctx := errgroup.WithContext(runCtx)
+	g.Go(func() error { node.Run(gctx); return nil })
+	g.Go(func() error { return up.serve(gctx) })
+	st.run(g, gctx, edgeSrv, apiSrv)
+	defer func() {
+		stop()
+		if err := g.Wait(); err != nil {
+			t.Errorf("stack: %v", err)
+		}
+	}()
+
+	// A raw WebSocket client, speaking JSON-RPC by hand as any library does.
+	conn, _, err := websocket.Dial(ctx, "ws://"+edgeSrv.addr()+"/app-1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent, received := 0, 0
+	call := func(req string) string {
+		t.Helper()
+		if err := conn.Write(ctx, websocket.MessageText, []byte(req)); err != nil {
+			t.Fatal(err)
+		}
+		sent++
+		_, b, err := conn.Read(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		received++
+		return string(b)
+	}
+	if got := call(`{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}`); !strings.Contains(got, `"0x1"`) {
+		t.Fatalf("eth_chainId through the edge: %s", got)
+	}
+	sub := call(`{"jsonrpc":"2.0","id":2,"method":"eth_subscribe","params":["newHeads"]}`)
+	var subRes struct{ Result string }
+	if err := json.Unmarshal([]byte(sub), &subRes); err != nil || subRes.Result == "" {
+		t.Fatalf("eth_subscribe: %s (%v)", sub, err)
+	}
+	const heads = 5
+	for range heads {
+		node.Tick()
+		_, b, err := conn.Read(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		received++
+		if !bytes.Contains(b, []byte(subRes.Result)) {
+			t.Fatalf("notification for another subscription: %s", b)
+		}
+	}
+	for i := range 10 {
+		call(fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"eth_blockNumber","params":[]}`, 10+i))
+	}
+	call(fmt.Sprintf(`{"jsonrpc":"2.0","id":99,"method":"eth_unsubscribe","params":[%q]}`, subRes.Result))
+	if err := conn.Close(websocket.StatusNormalClosure, "bye"); err != nil {
+		t.Fatal(err)
+	}
+	frames := sent + received // 13 requests, 13 responses, 5 notifications
+
+	// The message policy makes one relay and one unit per message.
+	want := usageCounts{Messages: int64(frames), Relays: int64(frames), Units: int64(frames)}
+	got := waitUsage(t, ctx, "http://"+apiSrv.addr(), "test-key", `{service:"eth", application:"app-1"}`, want.Messages)
+	if got.Messages != want.Messages || got.Relays != want.Relays || got.Units != want.Units || got.Bytes <= 0 {
+		t.Fatalf("usage = %+v, want %+v with bytes > 0", got, want)
+	}
+}
+
+type usageCounts struct{ Messages, Relays, Units, Bytes int64 }
+
+// waitUsage polls the GraphQL usage query until messages reaches want (or
+// passes it, which the caller's comparison then reports).
+func waitUsage(t *testing.T, ctx context.Context, base, key, filter string, want int64) usageCounts {
+	t.Helper()
+	var u usageCounts
+	for {
+		var resp struct {
+			Data struct {
+				Usage usageCounts `json:"usage"`
+			}
+			Errors []struct{ Message string }
+		}
+		gqlPost(t, ctx, base, key, `{ usage(filter: `+filter+`) { messages relays units bytes } }`, &resp)
+		if len(resp.Errors) > 0 {
+			t.Fatalf("usage query: %v", resp.Errors)
+		}
+		u = resp.Data.Usage
+		if u.Messages >= want {
+			return u
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("usage stayed at %+v, want %d messages", u, want)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func gqlPost(t *testing.T, ctx context.Context, base, key, query string, out any) {
+	t.Helper()
+	body, _ := json.Marshal(map[string]string{"query": query})
+	req, _ := http.NewRequestWithContext(ctx, "POST", base+"/graphql", bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Content-Type", "application/json")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	if res.StatusCode != 200 {
+		t.Fatalf("graphql: HTTP %d: %s", res.StatusCode, b)
+	}
+	if err := json.Unmarshal(b, out); err != nil {
+		t.Fatalf("graphql: %v: %s", err, b)
+	}
+}

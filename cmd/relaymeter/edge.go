@@ -1,0 +1,133 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net/url"
+	"os"
+	"time"
+
+	"github.com/relaymeter/relaymeter/ingest/record"
+	"github.com/relaymeter/relaymeter/ingest/ws"
+)
+
+func init() {
+	register(command{name: "edge", summary: "run an edge proxy: edge ws (WebSocket JSON-RPC)", run: runEdge})
+}
+
+func runEdge(ctx context.Context, args []string, sio stdio) error {
+	if len(args) == 0 || args[0] != "ws" {
+		fmt.Fprintln(sio.err, "usage: relaymeter edge ws [flags]\n\nThis build has the WebSocket JSON-RPC edge; the Stratum V2 and Beam edges are not built yet.")
+		return errUsage
+	}
+	fs := flag.NewFlagSet("edge ws", flag.ContinueOnError)
+	fs.SetOutput(sio.err)
+	listenAddr := fs.String("listen", "127.0.0.1:8546", "listen address; clients connect to ws://HOST/<application>")
+	upstream := fs.String("upstream", "", "WebSocket JSON-RPC upstream URL (required)")
+	service := fs.String("service", "eth", "service this edge meters")
+	supplier := fs.String("supplier", "", "supplier (relay operator) recorded in each stream (required)")
+	kafka := fs.String("kafka", "", "Kafka brokers, comma-separated (required)")
+	edgeID := fs.String("edge-id", "", "this edge's id in every event (default: the host name)")
+	capture := fs.Int64("payload-capture", 1024, "payload bytes captured per message: -1 whole, 0 none, N the first N")
+	maxMsg := fs.Int64("max-message-size", 1<<20, "largest WebSocket message; larger ones close with 1009")
+	forwarding := fs.String("forwarding", "after-ack", "forward a message after Kafka acknowledged its event (after-ack: nothing crosses unrecorded) or once it is queued (after-queue: lower latency)")
+	linger := fs.Duration("batch-linger", 2*time.Millisecond, "how long the recorder waits to fill a batch once it holds an event (latency under after-ack)")
+	spoolDir := fs.String("spool-dir", "", "where events Kafka did not take by shutdown are kept and re-sent at the next start (default: none)")
+	metricsAddr := fs.String("http", "", "serve /metrics here (default: not served)")
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the edge to this file until it stops")
+	fs.String("config", "", "YAML configuration file")
+	if _, err := parseConfig(fs, args[1:]); err != nil {
+		return err
+	}
+	if *cpuProfile != "" {
+		stop, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+	log, err := newLogger(sio.err, *logLevel)
+	if err != nil {
+		return err
+	}
+	switch {
+	case *upstream == "":
+		return fmt.Errorf("--upstream is required")
+	case *supplier == "":
+		return fmt.Errorf("--supplier is required")
+	case *kafka == "":
+		return fmt.Errorf("--kafka is required")
+	}
+	mode, err := parseForwarding(*forwarding)
+	if err != nil {
+		return err
+	}
+	if *edgeID == "" {
+		*edgeID, _ = os.Hostname()
+	}
+	reg := newRegistry()
+	rec, err := record.New(record.Config{Brokers: splitList(*kafka), Topic: topicMessages, EdgeID: *edgeID, SpoolDir: *spoolDir, BatchTimeout: *linger, Logger: log, Registerer: reg})
+	if err != nil {
+		return err
+	}
+	edge, err := ws.New(ws.Config{
+		Recorder: rec, Upstream: *upstream, Service: *service, Supplier: *supplier,
+		MaxMessageSize: *maxMsg, PayloadCapture: *capture, Forwarding: mode, Logger: log, Registerer: reg,
+	})
+	if err != nil {
+		rec.Close(context.Background())
+		return err
+	}
+	srv, err := listen("ws edge", *listenAddr, edge)
+	if err != nil {
+		rec.Close(context.Background())
+		return err
+	}
+	log.Info("edge ws: listening", "addr", srv.addr(), "upstream", redactURL(*upstream), "service", *service)
+	fns := []func(context.Context) error{func(ctx context.Context) error { return serveEdge(ctx, srv, edge, rec) }}
+	if *metricsAddr != "" {
+		ms, err := listen("metrics", *metricsAddr, apiMux(nil, reg))
+		if err != nil {
+			return err
+		}
+		fns = append(fns, ms.serve)
+	}
+	return runUntilDone(ctx, fns...)
+}
+
+// serveEdge serves an edge until ctx ends, then closes its connections
+// (recording each stream's close) and flushes the recorder.
+func serveEdge(ctx context.Context, srv *server, edge *ws.Edge, rec *record.Recorder) error {
+	err := srv.serve(ctx)
+	sctx, cancel := shutdownCtx()
+	defer cancel()
+	if cerr := edge.Close(sctx); cerr != nil && err == nil {
+		err = cerr
+	}
+	if cerr := rec.Close(sctx); cerr != nil && err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// redactURL keeps only a URL's scheme and host for display: credentials
+// hide in userinfo, the path (Infura, Alchemy) and the query.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Scheme + "://" + u.Host + "/…"
+}
+
+func parseForwarding(s string) (ws.Forwarding, error) {
+	switch s {
+	case "after-ack":
+		return ws.ForwardAfterAck, nil
+	case "after-queue":
+		return ws.ForwardAfterQueue, nil
+	}
+	return 0, fmt.Errorf("--forwarding %q: want after-ack or after-queue", s)
+}
