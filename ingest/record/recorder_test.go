@@ -16,6 +16,7 @@ import (
 
 	"github.com/relaymeter/relaymeter/ingest/event"
 	"github.com/relaymeter/relaymeter/ingest/record"
+	"github.com/relaymeter/relaymeter/internal/eventtest"
 	"github.com/relaymeter/relaymeter/internal/kafkatest"
 )
 
@@ -91,7 +92,7 @@ func TestRoundTrip(t *testing.T) {
 	if _, err := r.Open(ctx, &event.StreamOpened{}); !errors.Is(err, record.ErrClosed) {
 		t.Errorf("open after close: %v, want ErrClosed", err)
 	}
-	got := streamEvents(t, readTopic(t, c.Brokers, topic, 3))
+	got := eventtest.StreamEvents(t, eventtest.ReadTopic(t, c.Brokers, topic, 3))
 	if len(got) != streams {
 		t.Fatalf("%d streams, want %d", len(got), streams)
 	}
@@ -211,7 +212,7 @@ func TestBackPressure(t *testing.T) {
 	if err := r.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	got := streamEvents(t, readTopic(t, c.Brokers, topic, 1))
+	got := eventtest.StreamEvents(t, eventtest.ReadTopic(t, c.Brokers, topic, 1))
 	evs := got[s.ID()]
 	if want := 1 + recorded + 20 + 1 - 1; len(evs) != want+1 {
 		t.Fatalf("%d events, want %d", len(evs), want+1)
@@ -260,7 +261,7 @@ func TestBrokerErrors(t *testing.T) {
 	if st.Retried == 0 || st.WriteErrors == 0 || st.Failed != 0 {
 		t.Fatalf("stats %+v: want retries and write errors, no failures", st)
 	}
-	got := streamEvents(t, readTopic(t, c.Brokers, topic, 3))
+	got := eventtest.StreamEvents(t, eventtest.ReadTopic(t, c.Brokers, topic, 3))
 	for _, s := range ss {
 		evs := got[s.ID()]
 		if len(evs) != 32 {
@@ -322,7 +323,7 @@ func TestEventTooLarge(t *testing.T) {
 	if err := r.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	evs := streamEvents(t, readTopic(t, c.Brokers, topic, 1))[s.ID()]
+	evs := eventtest.StreamEvents(t, eventtest.ReadTopic(t, c.Brokers, topic, 1))[s.ID()]
 	if len(evs) != 3 || evs[2].GetClosed().MessagesToUpstream != 1 {
 		t.Fatalf("%d events, want 3 with one message counted", len(evs))
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/relaymeter/relaymeter/ingest/event"
 	"github.com/relaymeter/relaymeter/ingest/record"
+	"github.com/relaymeter/relaymeter/internal/eventtest"
 )
 
 // TestSpool: with Kafka refusing writes at shutdown, Close spools the
@@ -66,7 +67,7 @@ func TestSpool(t *testing.T) {
 	if err := r2.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	got := streamEvents(t, readTopic(t, c.Brokers, topic, 2))
+	got := eventtest.StreamEvents(t, eventtest.ReadTopic(t, c.Brokers, topic, 2))
 	for _, id := range ids {
 		evs := got[id]
 		if len(evs) != 27 || evs[26].GetClosed().GetMessagesToUpstream() != 25 {
@@ -121,7 +122,7 @@ func TestSpoolTruncated(t *testing.T) {
 	if err := r2.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	evs := streamEvents(t, readTopic(t, c.Brokers, topic, 1))[s.ID()]
+	evs := eventtest.StreamEvents(t, eventtest.ReadTopic(t, c.Brokers, topic, 1))[s.ID()]
 	if len(evs) != 5 {
 		t.Fatalf("%d events resent, want the 5 before the cut", len(evs))
 	}

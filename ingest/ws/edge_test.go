@@ -22,6 +22,7 @@ import (
 	"github.com/relaymeter/relaymeter/ingest/event"
 	"github.com/relaymeter/relaymeter/ingest/record"
 	"github.com/relaymeter/relaymeter/ingest/ws"
+	"github.com/relaymeter/relaymeter/internal/eventtest"
 	"github.com/relaymeter/relaymeter/internal/kafkatest"
 )
 
@@ -116,7 +117,7 @@ func (e *env) close(t testing.TB) {
 func (e *env) events(t *testing.T) map[uuid.UUID][]*event.Event {
 	t.Helper()
 	e.close(t)
-	return streamEvents(t, readTopic(t, e.cluster.Brokers, topic, 2))
+	return eventtest.StreamEvents(t, eventtest.ReadTopic(t, e.cluster.Brokers, topic, 2))
 }
 
 func only(t *testing.T, streams map[uuid.UUID][]*event.Event) []*event.Event {

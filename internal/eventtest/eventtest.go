@@ -1,4 +1,7 @@
-package record_test
+// Package eventtest reads recorded events back from Kafka for tests, and
+// checks the contract on the way: one partition per stream, the stream id
+// as the key, gapless seq from 1 and a verifying hash chain.
+package eventtest
 
 import (
 	"bytes"
@@ -12,9 +15,9 @@ import (
 	"github.com/relaymeter/relaymeter/ingest/event"
 )
 
-// readTopic reads every record of every partition of topic, up to each
+// ReadTopic reads every record of every partition of topic, up to each
 // partition's high watermark at the time of the call.
-func readTopic(t *testing.T, brokers []string, topic string, partitions int) []kafka.Message {
+func ReadTopic(t testing.TB, brokers []string, topic string, partitions int) []kafka.Message {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -49,10 +52,10 @@ func readTopic(t *testing.T, brokers []string, topic string, partitions int) []k
 	return out
 }
 
-// streamEvents decodes msgs and groups them by stream in partition order,
+// StreamEvents decodes msgs and groups them by stream in partition order,
 // checking along the way that every stream lives in one partition, its
 // record key is its id, its seq is gapless from 1 and its chain verifies.
-func streamEvents(t *testing.T, msgs []kafka.Message) map[uuid.UUID][]*event.Event {
+func StreamEvents(t testing.TB, msgs []kafka.Message) map[uuid.UUID][]*event.Event {
 	t.Helper()
 	out := map[uuid.UUID][]*event.Event{}
 	part := map[uuid.UUID]int{}
