@@ -9,7 +9,7 @@ package graphql
 import (
 	"crypto/sha256"
 	"crypto/subtle"
-	_ "embed"
+	"embed"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -29,6 +29,12 @@ var schemaSDL string
 
 //go:embed graphiql.html
 var graphiqlPage []byte
+
+// assets are GraphiQL and React, served with the page so that it works
+// offline (see assets/LICENSES.txt).
+//
+//go:embed assets
+var assets embed.FS
 
 // Defaults of Config's limits.
 const (
@@ -118,6 +124,7 @@ func NewHandler(cfg Config) (http.Handler, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /graphql", h.serveGraphQL)
 	mux.HandleFunc("GET /graphql", h.serveGraphQL)
+	mux.Handle("GET /assets/", http.FileServerFS(assets))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		io.WriteString(w, "ok\n")

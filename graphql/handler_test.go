@@ -452,6 +452,19 @@ func TestPages(t *testing.T) {
 		!strings.Contains(body, "localStorage") || !strings.Contains(body, `"Bearer "`) || strings.Contains(body, adminKey) {
 		t.Errorf("GraphiQL page: %d %s %.200s", code, ctype, body)
 	}
+	// The page works offline: everything it loads is served here.
+	if strings.Contains(body, "https://") || strings.Contains(body, "http://") {
+		t.Errorf("GraphiQL page loads something from elsewhere: %s", body)
+	}
+	for _, asset := range []string{"graphiql.min.js", "graphiql.min.css", "react.production.min.js", "react-dom.production.min.js"} {
+		if !strings.Contains(body, `"assets/`+asset+`"`) {
+			t.Errorf("GraphiQL page does not load assets/%s", asset)
+		}
+		code, ctype, b := get("/assets/" + asset)
+		if code != http.StatusOK || len(b) < 10000 || !(strings.Contains(ctype, "javascript") || strings.Contains(ctype, "css")) {
+			t.Errorf("assets/%s: %d %s, %d bytes", asset, code, ctype, len(b))
+		}
+	}
 	if code, _, body := get("/healthz"); code != http.StatusOK || body != "ok\n" {
 		t.Errorf("healthz: %d %q", code, body)
 	}
