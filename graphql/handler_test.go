@@ -474,3 +474,40 @@ func TestPages(t *testing.T) {
 }
 
 func slogTo(w io.Writer) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }
+
+// introspectionQuery is graphql-js 16's getIntrospectionQuery(), which
+// GraphiQL sends to load the schema; its TypeRef nests ofType eight deep.
+const introspectionQuery = `query IntrospectionQuery {
+  __schema {
+    queryType { name } mutationType { name } subscriptionType { name }
+    types { ...FullType }
+    directives { name description locations args { ...InputValue } }
+  }
+}
+fragment FullType on __Type {
+  kind name description
+  fields(includeDeprecated: true) { name description args { ...InputValue } type { ...TypeRef } isDeprecated deprecationReason }
+  inputFields { ...InputValue }
+  interfaces { ...TypeRef }
+  enumValues(includeDeprecated: true) { name description isDeprecated deprecationReason }
+  possibleTypes { ...TypeRef }
+}
+fragment InputValue on __InputValue { name description type { ...TypeRef } defaultValue }
+fragment TypeRef on __Type {
+  kind name
+  ofType { kind name ofType { kind name ofType { kind name ofType { kind name
+    ofType { kind name ofType { kind name ofType { kind name ofType { kind name } } } } } } } }
+}`
+
+// TestIntrospectionWithinDefaultDepth checks that GraphiQL can load the
+// schema under the default depth limit.
+func TestIntrospectionWithinDefaultDepth(t *testing.T) {
+	srv := server(t, Config{})
+	res := post(t, srv, adminKey, introspectionQuery, nil)
+	if len(res.Errors) > 0 {
+		t.Fatalf("introspection: %v", res.Errors)
+	}
+	if !strings.Contains(string(res.Data), `"Usage"`) {
+		t.Fatalf("introspection result lacks the Usage type: %.300s", res.Data)
+	}
+}

@@ -136,6 +136,7 @@ func runDev(ctx context.Context, args []string, sio stdio) error {
 
 	fmt.Fprintf(sio.out, "relaymeter dev\n")
 	fmt.Fprintf(sio.out, "  GraphiQL   http://%s/\n", apiSrv.addr())
+	fmt.Fprintf(sio.out, "  sign in    http://%s/#key=%s\n", apiSrv.addr(), key)
 	fmt.Fprintf(sio.out, "  GraphQL    http://%s/graphql  (Authorization: Bearer %s)\n", apiSrv.addr(), key)
 	fmt.Fprintf(sio.out, "  metrics    http://%s/metrics\n", apiSrv.addr())
 	fmt.Fprintf(sio.out, "  ws edge    ws://%s/<application>  → %s\n", edgeSrv.addr(), redactURL(f.wsUpstream))
