@@ -1,13 +1,16 @@
 package ledger
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"sort"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgtype"
 )
 
 // Finding kinds the meter records.
@@ -162,20 +165,74 @@ func (s *Store) Commit(ctx context.Context, b *Batch) error {
 	return nil
 }
 
-// rowSource is a pgx.CopyFromSource over n rows that fills one reused
-// values slice per row; pgx encodes each row before asking for the next.
-type rowSource struct {
-	i, n int
-	vals []any
-	fill func(i int, vals []any)
+// copyEncoder builds the body of a COPY ... FROM STDIN (FORMAT binary):
+// the header, rows of length-prefixed fields in PostgreSQL's binary format,
+// and the trailer. The meter's rows have a few fixed column types, so
+// encoding them here skips pgx's per-value type planning and the round
+// trip pgx.CopyFrom spends describing the table.
+type copyEncoder struct{ b []byte }
+
+// copyHeader is the binary COPY signature, flags and header extension length.
+var copyHeader = []byte("PGCOPY\n\xff\r\n\x00\x00\x00\x00\x00\x00\x00\x00\x00")
+
+func (e *copyEncoder) reset()         { e.b = append(e.b[:0], copyHeader...) }
+func (e *copyEncoder) row(fields int) { e.b = binary.BigEndian.AppendUint16(e.b, uint16(fields)) }
+func (e *copyEncoder) null()          { e.b = binary.BigEndian.AppendUint32(e.b, 0xffffffff) }
+func (e *copyEncoder) finish() []byte { return binary.BigEndian.AppendUint16(e.b, 0xffff) }
+func (e *copyEncoder) int8(v int64) {
+	e.b = binary.BigEndian.AppendUint64(append(e.b, 0, 0, 0, 8), uint64(v))
+}
+func (e *copyEncoder) int4(v int32) {
+	e.b = binary.BigEndian.AppendUint32(append(e.b, 0, 0, 0, 4), uint32(v))
+}
+func (e *copyEncoder) uuid(v [16]byte) { e.b = append(append(e.b, 0, 0, 0, 16), v[:]...) }
+
+func (e *copyEncoder) bool(v bool) {
+	var c byte
+	if v {
+		c = 1
+	}
+	e.b = append(e.b, 0, 0, 0, 1, c)
 }
 
-func (r *rowSource) Next() bool { r.i++; return r.i <= r.n }
-func (r *rowSource) Values() ([]any, error) {
-	r.fill(r.i-1, r.vals)
-	return r.vals, nil
+func (e *copyEncoder) bytea(v []byte) {
+	e.b = append(binary.BigEndian.AppendUint32(e.b, uint32(len(v))), v...)
 }
-func (r *rowSource) Err() error { return nil }
+
+func (e *copyEncoder) text(v string) {
+	e.b = append(binary.BigEndian.AppendUint32(e.b, uint32(len(v))), v...)
+}
+
+// timestamptz encodes t as microseconds since 2000-01-01 UTC.
+func (e *copyEncoder) timestamptz(t time.Time) {
+	const unixToY2K = 946684800 * 1000000
+	e.int8(t.Unix()*1000000 + int64(t.Nanosecond())/1000 - unixToY2K)
+}
+
+// int8OrNull encodes v, or NULL for 0.
+func (e *copyEncoder) int8OrNull(v int64) {
+	if v == 0 {
+		e.null()
+		return
+	}
+	e.int8(v)
+}
+
+// copyEncoders reuses encoding buffers across commits.
+var copyEncoders = sync.Pool{New: func() any { return new(copyEncoder) }}
+
+// copyIn runs COPY table (columns) FROM STDIN with the rows encode writes.
+func copyIn(ctx context.Context, tx pgx.Tx, table string, columns []string, encode func(e *copyEncoder)) error {
+	e := copyEncoders.Get().(*copyEncoder)
+	defer copyEncoders.Put(e)
+	e.reset()
+	encode(e)
+	sql := "COPY " + pgx.Identifier{table}.Sanitize() + " (" + strings.Join(columns, ", ") + ") FROM STDIN (FORMAT binary)"
+	if _, err := tx.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(e.finish()), sql); err != nil {
+		return err
+	}
+	return nil
+}
 
 var messageColumns = []string{"stream_id", "seq", "observed_at", "direction", "role", "method",
 	"batch_size", "rpc_id", "subscription_id", "wire_size", "payload_size", "units"}
@@ -184,12 +241,25 @@ func copyMessages(ctx context.Context, tx pgx.Tx, rows []Message) error {
 	if len(rows) == 0 {
 		return nil
 	}
-	src := &rowSource{n: len(rows), vals: make([]any, len(messageColumns)), fill: func(i int, v []any) {
-		m := &rows[i]
-		v[0], v[1], v[2], v[3], v[4], v[5] = m.StreamID, m.Seq, m.ObservedAt, m.Direction, m.Role, m.Method
-		v[6], v[7], v[8], v[9], v[10], v[11] = m.BatchSize, m.RPCID, m.SubscriptionID, m.WireSize, m.PayloadSize, m.Units
-	}}
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"messages"}, messageColumns, src); err != nil {
+	err := copyIn(ctx, tx, "messages", messageColumns, func(e *copyEncoder) {
+		for i := range rows {
+			m := &rows[i]
+			e.row(len(messageColumns))
+			e.uuid(m.StreamID)
+			e.int8(m.Seq)
+			e.timestamptz(m.ObservedAt)
+			e.text(m.Direction)
+			e.text(m.Role)
+			e.text(m.Method)
+			e.int4(m.BatchSize)
+			e.text(m.RPCID)
+			e.text(m.SubscriptionID)
+			e.int8(m.WireSize)
+			e.int8(m.PayloadSize)
+			e.int8(m.Units)
+		}
+	})
+	if err != nil {
 		return fmt.Errorf("ledger: copy messages: %w", err)
 	}
 	return nil
@@ -202,19 +272,28 @@ func copyRelays(ctx context.Context, tx pgx.Tx, rows []Relay) error {
 	if len(rows) == 0 {
 		return nil
 	}
-	nullable := func(seq int64) any {
-		if seq == 0 {
-			return nil
+	err := copyIn(ctx, tx, "relays", relayColumns, func(e *copyEncoder) {
+		for i := range rows {
+			r := &rows[i]
+			e.row(len(relayColumns))
+			e.bytea(r.RelayID[:])
+			e.uuid(r.StreamID)
+			e.int8(r.Seq)
+			e.int4(r.UnitIndex)
+			e.int8OrNull(r.RequestSeq)
+			e.int8OrNull(r.ResponseSeq)
+			e.bool(r.Unpaired)
+			e.text(r.Protocol)
+			e.text(r.Service)
+			e.text(r.Application)
+			e.text(r.Supplier)
+			e.int8(r.Weight)
+			e.text(r.Policy)
+			e.int4(r.PolicyVersion)
+			e.timestamptz(r.ObservedAt)
 		}
-		return seq
-	}
-	src := &rowSource{n: len(rows), vals: make([]any, len(relayColumns)), fill: func(i int, v []any) {
-		r := &rows[i]
-		v[0], v[1], v[2], v[3], v[4], v[5] = r.RelayID[:], r.StreamID, r.Seq, r.UnitIndex, nullable(r.RequestSeq), nullable(r.ResponseSeq)
-		v[6], v[7], v[8], v[9], v[10], v[11] = r.Unpaired, r.Protocol, r.Service, r.Application, r.Supplier, r.Weight
-		v[12], v[13], v[14] = r.Policy, r.PolicyVersion, r.ObservedAt
-	}}
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"relays"}, relayColumns, src); err != nil {
+	})
+	if err != nil {
 		return fmt.Errorf("ledger: copy relays: %w", err)
 	}
 	return nil
@@ -289,26 +368,42 @@ func copyFindings(ctx context.Context, tx pgx.Tx, rows []Finding) error {
 	if len(rows) == 0 {
 		return nil
 	}
-	src := &rowSource{n: len(rows), vals: make([]any, len(findingColumns)), fill: func(i int, v []any) {
-		f := &rows[i]
-		v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7] = f.Kind, nil, nil, nil, nil, nil, f.Detail, nil
-		if f.HasStream {
-			v[1] = pgtype.UUID{Bytes: f.StreamID, Valid: true}
+	err := copyIn(ctx, tx, "findings", findingColumns, func(e *copyEncoder) {
+		for i := range rows {
+			f := &rows[i]
+			e.row(len(findingColumns))
+			e.text(f.Kind)
+			if f.HasStream {
+				e.uuid(f.StreamID)
+			} else {
+				e.null()
+			}
+			if f.HasSeq {
+				e.int8(f.Seq)
+			} else {
+				e.null()
+			}
+			if f.Topic != "" {
+				e.text(f.Topic)
+				e.int4(int32(f.Partition))
+			} else {
+				e.null()
+				e.null()
+			}
+			if f.HasOffset {
+				e.int8(f.Offset)
+			} else {
+				e.null()
+			}
+			e.text(f.Detail)
+			if !f.ObservedAt.IsZero() {
+				e.timestamptz(f.ObservedAt)
+			} else {
+				e.null()
+			}
 		}
-		if f.HasSeq {
-			v[2] = f.Seq
-		}
-		if f.Topic != "" {
-			v[3], v[4] = f.Topic, int32(f.Partition)
-		}
-		if f.HasOffset {
-			v[5] = f.Offset
-		}
-		if !f.ObservedAt.IsZero() {
-			v[7] = f.ObservedAt
-		}
-	}}
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"findings"}, findingColumns, src); err != nil {
+	})
+	if err != nil {
 		return fmt.Errorf("ledger: copy findings: %w", err)
 	}
 	return nil

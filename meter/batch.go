@@ -36,42 +36,76 @@ type usageKey struct {
 	protocol, service, application, supplier string
 }
 
-// builder turns a partition's records into one ledger.Batch, updating the
-// partition's stream state as it goes.
+// pending is a built batch on its way to Postgres, with what the
+// partition does once it is committed.
+type pending struct {
+	b ledger.Batch
+	// seq numbers the batches a builder builds; a stream remembers the
+	// last one that touched it.
+	seq int64
+	// closed are the streams this batch closes or that were closed when
+	// it touched them: they leave memory once it is committed, unless a
+	// later batch touched them again.
+	closed []*stream
+	dups   int // duplicates dropped
+	n      int // records metered
+}
+
+// builder turns a partition's records into ledger.Batches, updating the
+// partition's stream state as it goes. It has two batch buffers, so that
+// one batch can be built while the one before it is being committed; a
+// stream's state then runs ahead of Postgres by at most that batch, and a
+// failed commit discards all of it (reset).
 type builder struct {
 	m         *Meter
 	partition int
 	streams   map[[16]byte]*stream
 
-	b       ledger.Batch
+	bufs    [2]pending
+	cur     *pending      // the batch being built
+	b       *ledger.Batch // &cur.b
+	seq     int64
 	usage   map[usageKey]int // index in b.Usage
 	touched []*stream
-	dups    int
 	ev      event.Event
 }
 
 func newBuilder(m *Meter, partition int) *builder {
-	return &builder{m: m, partition: partition, streams: map[[16]byte]*stream{}, usage: map[usageKey]int{}}
+	bl := &builder{m: m, partition: partition, streams: map[[16]byte]*stream{}, usage: map[usageKey]int{}}
+	bl.cur = &bl.bufs[0]
+	bl.b = &bl.cur.b
+	return bl
 }
 
 // reset discards every stream's state, as after a failed batch.
 func (bl *builder) reset() {
 	clear(bl.streams)
+	for i := range bl.bufs {
+		clear(bl.bufs[i].closed)
+		bl.bufs[i].closed = bl.bufs[i].closed[:0]
+	}
 	bl.begin(ledger.NoOffset)
 }
 
-// begin starts a batch at offset from.
+// begin starts a batch at offset from, in the batch buffer the previous
+// batch did not use; that batch must be committed by the time the one
+// after this begins.
 func (bl *builder) begin(from int64) {
-	b := &bl.b
+	bl.seq++
+	bl.cur = &bl.bufs[bl.seq%2]
+	bl.b = &bl.cur.b
+	p, b := bl.cur, bl.b
 	*b = ledger.Batch{Group: bl.m.cfg.GroupID, Topic: bl.m.cfg.Topic, Partition: bl.partition, From: from, To: from,
 		Messages: b.Messages[:0], Relays: b.Relays[:0], FillResponses: b.FillResponses[:0], FillRequests: b.FillRequests[:0],
 		Unpaired: b.Unpaired[:0], Usage: b.Usage[:0], Streams: b.Streams[:0], Findings: b.Findings[:0]}
+	clear(p.closed)
+	p.seq, p.closed, p.dups, p.n = bl.seq, p.closed[:0], 0, 0
 	clear(bl.usage)
 	for _, s := range bl.touched {
-		s.touched, s.waiting = false, s.waiting[:0]
+		s.waiting = s.waiting[:0]
 	}
+	clear(bl.touched)
 	bl.touched = bl.touched[:0]
-	bl.dups = 0
 }
 
 // peekStreamID returns the stream id field of a record value without
@@ -139,8 +173,8 @@ func (bl *builder) streamFinding(kind string, id [16]byte, seq int64, observed i
 }
 
 func (bl *builder) touch(s *stream) {
-	if !s.touched {
-		s.touched = true
+	if s.batch != bl.seq {
+		s.batch = bl.seq
 		bl.touched = append(bl.touched, s)
 	}
 }
@@ -173,7 +207,7 @@ func (bl *builder) add(ctx context.Context, rec *kafka.Message) error {
 		}
 	case seq <= s.lastSeq:
 		s.duplicates++
-		bl.dups++
+		bl.cur.dups++
 		bl.touch(s)
 		if seq == s.lastSeq && [event.ChainSize]byte(ev.Chain) != s.chain {
 			bl.streamFinding(ledger.FindingDuplicateMismatch, id, seq, ev.ObservedAt,
@@ -355,22 +389,29 @@ func (bl *builder) close(s *stream, seq, observed int64, c *event.StreamClosed) 
 	}
 }
 
-// finish completes the batch's stream rows before the commit.
+// finish completes the batch's stream rows before the commit. Its streams
+// count as stored from now on: a later batch commits after this one, so
+// it pairs this batch's waiting relays with an UPDATE.
 func (bl *builder) finish() {
 	for _, s := range bl.touched {
 		bl.b.Streams = append(bl.b.Streams, s.toRow())
+		s.stored = true
+		if s.closed {
+			bl.cur.closed = append(bl.cur.closed, s)
+		}
 	}
 }
 
-// committed makes the batch's state the committed state: streams are
-// stored, closed ones leave memory (a late duplicate reloads them).
-func (bl *builder) committed() {
-	for _, s := range bl.touched {
-		s.stored = true
-		if s.closed {
+// committed runs once p is committed: the streams it closed leave memory
+// (a late duplicate reloads them), unless a later batch touched them.
+func (bl *builder) committed(p *pending) {
+	for _, s := range p.closed {
+		if s.batch == p.seq {
 			delete(bl.streams, s.row.StreamID)
 		}
 	}
+	clear(p.closed)
+	p.closed = p.closed[:0]
 }
 
 // minuteOf returns the unix seconds of the minute that contains ns.

@@ -2,12 +2,18 @@ package meter
 
 import (
 	"context"
+	"flag"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 
+	"github.com/relaymeter/relaymeter/internal/pgtest"
 	"github.com/relaymeter/relaymeter/ledger"
 )
 
@@ -16,11 +22,12 @@ import (
 // partitions) before the timer starts; the timer covers a Meter consuming
 // them until every offset is committed.
 //
-//	go test ./meter -run '^$' -bench Meter -benchtime 200000x
+//	go test ./meter -run '^$' -bench Meter -benchtime 300000x
+//	go test ./meter -run '^$' -bench Meter -benchtime 300000x -args -meter.partitions=1
 func BenchmarkMeter(b *testing.B) {
 	const streams = 200
 	pool, _ := pgtestDB(b)
-	e := &env{pool: pool, store: ledger.New(pool), topic: DefaultTopic, brokers: startKafka(b, benchPartitions, DefaultTopic)}
+	e := &env{pool: pool, store: ledger.New(pool), topic: DefaultTopic, brokers: startKafka(b, *benchPartitions, DefaultTopic)}
 	if err := e.store.PutService(context.Background(), ledger.Service{ID: "eth", Protocol: "WEBSOCKET_JSONRPC"}); err != nil {
 		b.Fatal(err)
 	}
@@ -43,15 +50,26 @@ func BenchmarkMeter(b *testing.B) {
 	}
 	e.produce(b, recs...)
 	reg := prometheus.NewRegistry()
-	m := e.meter(b, func(c *Config) { c.BatchSize, c.BatchWait, c.Registerer = DefaultBatchSize, DefaultBatchWait, reg })
+	m := e.meter(b, func(c *Config) { c.BatchSize, c.BatchWait, c.Registerer = *benchBatchSize, DefaultBatchWait, reg })
 	b.ResetTimer()
+	cpu0, sys0, pg0 := processCPU(), machineBusy(), pgtest.ServerCPU(context.Background(), pool)
 	began := time.Now()
 	r := start(m)
 	e.waitCommitted(b, int64(len(recs)))
 	elapsed := time.Since(began)
+	cpu1, sys1, pg1 := processCPU(), machineBusy(), pgtest.ServerCPU(context.Background(), pool)
 	b.StopTimer()
 	r.stop(b)
 	b.ReportMetric(float64(len(recs))/elapsed.Seconds(), "events/s")
+	// CPU per event: this process (meter and kfake), the Postgres server
+	// and the whole machine (neighbours included), where /proc tells.
+	b.ReportMetric((cpu1-cpu0).Seconds()*1e6/float64(len(recs)), "go-µs/event")
+	if pg0 >= 0 && pg1 >= 0 {
+		b.ReportMetric((pg1-pg0).Seconds()*1e6/float64(len(recs)), "pg-µs/event")
+	}
+	if sys0 >= 0 && sys1 >= 0 {
+		b.ReportMetric((sys1-sys0).Seconds()*1e6/float64(len(recs)), "cpu-µs/event")
+	}
 	if mfs, err := reg.Gather(); err == nil {
 		for _, mf := range mfs {
 			if mf.GetName() == "relaymeter_meter_batch_commit_seconds" {
@@ -66,5 +84,44 @@ func BenchmarkMeter(b *testing.B) {
 	}
 }
 
-// benchPartitions is the partition count of BenchmarkMeter's topic.
-var benchPartitions = 4
+// processCPU returns the user and system CPU time this process used.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// machineBusy returns the busy (non-idle) CPU time of the whole machine
+// from /proc/stat, or -1 where it cannot be read.
+func machineBusy() time.Duration {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return -1
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 8 || f[0] != "cpu" {
+		return -1
+	}
+	var busy int64
+	for i, v := range f[1:8] {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return -1
+		}
+		if i != 3 && i != 4 { // idle, iowait
+			busy += n
+		}
+	}
+	return time.Duration(busy) * time.Second / 100 // USER_HZ
+}
+
+// benchPartitions is the partition count of BenchmarkMeter's topic, e.g.
+// -args -meter.partitions=1 for a single partition.
+var benchPartitions = flag.Int("meter.partitions", 4, "partitions of BenchmarkMeter's topic")
+
+// benchBatchSize is BenchmarkMeter's Config.BatchSize, e.g. -args
+// -meter.batch=20000.
+var benchBatchSize = flag.Int("meter.batch", DefaultBatchSize, "BenchmarkMeter's batch size")

@@ -225,6 +225,9 @@ func TestRebalance(t *testing.T) {
 		return m
 	}
 	a, b := start(meter("a")), start(meter("b"))
+	// Both must hold partitions before the traffic starts, or a may meter
+	// the first half alone while b is still joining.
+	e.waitMembers(t, 2)
 	// Produce until b has committed batches, while a runs too.
 	sent := 0
 	for {

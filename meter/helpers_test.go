@@ -271,3 +271,34 @@ func counter(t testing.TB, reg prometheus.Gatherer, name string) float64 {
 func uuidString(id [16]byte) string {
 	return fmt.Sprintf("%x-%x-%x-%x-%x", id[0:4], id[4:6], id[6:8], id[8:10], id[10:16])
 }
+
+// waitMembers waits until the meter's consumer group is stable with n
+// members that each hold partitions.
+func (e *env) waitMembers(t testing.TB, n int) {
+	t.Helper()
+	client := &kafka.Client{Addr: kafka.TCP(e.brokers...)}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		res, err := client.DescribeGroups(ctx, &kafka.DescribeGroupsRequest{GroupIDs: []string{DefaultGroupID}})
+		cancel()
+		if err == nil && len(res.Groups) == 1 && res.Groups[0].GroupState == "Stable" && len(res.Groups[0].Members) == n {
+			holding := 0
+			for _, m := range res.Groups[0].Members {
+				for _, tp := range m.MemberAssignments.Topics {
+					if len(tp.Partitions) > 0 {
+						holding++
+						break
+					}
+				}
+			}
+			if holding == n {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("consumer group never had %d members holding partitions (last: %+v, %v)", n, res, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

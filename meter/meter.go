@@ -9,6 +9,10 @@
 // relays, pairing updates, usage rollups, stream state and findings. A crash
 // at any point leaves either all of a batch or none of it, and a restart
 // resumes from the stored offset with the stream state stored with it.
+// While a batch commits, the partition already fetches and builds the next
+// one on top of the first's in-memory state; batches still commit one at a
+// time and in order, and when a commit fails the partition drops the batch
+// it built meanwhile with all its state and resumes from the stored offset.
 //
 // Per stream, the meter drops duplicate events (seq not above the last one
 // metered), records gaps in seq, broken hash chains, events for streams

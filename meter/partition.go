@@ -19,7 +19,6 @@ type partitionWorker struct {
 	partition int
 	bl        *builder
 	recs      []kafka.Message
-	n         int // records of the current batch metered
 }
 
 // runPartition meters partition until ctx ends (nil), the partition is
@@ -79,16 +78,49 @@ func (w *partitionWorker) session(ctx context.Context) error {
 		return fmt.Errorf("meter: partition %d: seek to %d: %w", w.partition, start, err)
 	}
 	m.log.Info("meter: partition assigned", "partition", w.partition, "offset", from)
+	// Batch k+1 is fetched and built while batch k commits; batches commit
+	// one at a time, in order, each moving the offset from where the one
+	// before it ended.
+	var inflight chan error // the commit of prev, when one is under way
+	var prev *pending
+	settle := func() error {
+		if inflight == nil {
+			return nil
+		}
+		err := <-inflight
+		inflight = nil
+		if err == nil {
+			w.bl.committed(prev)
+		}
+		prev = nil
+		return err
+	}
+	defer settle()
 	for {
 		recs, err := w.fetch(ctx, r)
 		if err != nil {
 			return fmt.Errorf("meter: partition %d: fetch: %w", w.partition, err)
 		}
-		next, err := w.batch(ctx, from, recs)
+		p, stop, err := w.build(ctx, from, recs)
 		if err != nil {
 			return err
 		}
-		from = next
+		if err := settle(); err != nil {
+			return err
+		}
+		from = p.b.To
+		if stop != nil {
+			if err := w.commit(ctx, p); err != nil {
+				return err
+			}
+			return stop
+		}
+		if !worthCommitting(&p.b) {
+			continue
+		}
+		done := make(chan error, 1)
+		prev, inflight = p, done
+		go func() { done <- w.store(ctx, p) }()
 	}
 }
 
@@ -125,49 +157,85 @@ func (w *partitionWorker) fetch(ctx context.Context, r *kafka.Reader) ([]kafka.M
 // major ends the batch before it and, after the commit, stops the
 // partition with a *PartitionError.
 func (w *partitionWorker) batch(ctx context.Context, from int64, recs []kafka.Message) (int64, error) {
-	m, bl := w.m, w.bl
-	bl.begin(from)
-	if err := bl.load(ctx, recs); err != nil {
+	p, stop, err := w.build(ctx, from, recs)
+	if err != nil {
 		return 0, err
 	}
-	var stop *PartitionError
-	w.n = len(recs)
-	for i := range recs {
-		if err := bl.add(ctx, &recs[i]); err != nil {
-			if errors.Is(err, event.ErrUnknownMajor) {
-				stop = &PartitionError{Topic: m.cfg.Topic, Partition: w.partition, Offset: recs[i].Offset, Err: err}
-				w.n = i
-				break
-			}
-			return 0, err
-		}
-	}
-	b := &bl.b
-	if b.To != b.From || len(b.Streams) > 0 {
-		bl.finish()
-		began := time.Now()
-		if err := m.store.Commit(ctx, b); err != nil {
-			return 0, fmt.Errorf("meter: partition %d: %w", w.partition, err)
-		}
-		m.metrics.batchTime.Observe(time.Since(began).Seconds())
-		bl.committed()
-		w.observe(b)
-		if m.afterCommit != nil {
-			m.afterCommit(w.partition, b)
-		}
+	if err := w.commit(ctx, p); err != nil {
+		return 0, err
 	}
 	if stop != nil {
 		return 0, stop
 	}
-	return b.To, nil
+	return p.b.To, nil
+}
+
+// build meters recs, starting at offset from, into the next batch. A
+// record of an unknown schema major ends the batch before it and is
+// returned as a *PartitionError.
+func (w *partitionWorker) build(ctx context.Context, from int64, recs []kafka.Message) (*pending, *PartitionError, error) {
+	m, bl := w.m, w.bl
+	bl.begin(from)
+	if err := bl.load(ctx, recs); err != nil {
+		return nil, nil, err
+	}
+	p := bl.cur
+	var stop *PartitionError
+	p.n = len(recs)
+	for i := range recs {
+		if err := bl.add(ctx, &recs[i]); err != nil {
+			if errors.Is(err, event.ErrUnknownMajor) {
+				stop = &PartitionError{Topic: m.cfg.Topic, Partition: w.partition, Offset: recs[i].Offset, Err: err}
+				p.n = i
+				break
+			}
+			return nil, nil, err
+		}
+	}
+	if worthCommitting(&p.b) {
+		bl.finish()
+	}
+	return p, stop, nil
+}
+
+// worthCommitting reports whether b changes anything.
+func worthCommitting(b *ledger.Batch) bool { return b.To != b.From || len(b.Streams) > 0 }
+
+// commit writes p, when it changes anything, and makes it the committed
+// state.
+func (w *partitionWorker) commit(ctx context.Context, p *pending) error {
+	if !worthCommitting(&p.b) {
+		return nil
+	}
+	if err := w.store(ctx, p); err != nil {
+		return err
+	}
+	w.bl.committed(p)
+	return nil
+}
+
+// store commits p to Postgres and counts it. It may run while the next
+// batch is built: it reads only p.
+func (w *partitionWorker) store(ctx context.Context, p *pending) error {
+	m, b := w.m, &p.b
+	began := time.Now()
+	if err := m.store.Commit(ctx, b); err != nil {
+		return fmt.Errorf("meter: partition %d: %w", w.partition, err)
+	}
+	m.metrics.batchTime.Observe(time.Since(began).Seconds())
+	w.observe(p)
+	if m.afterCommit != nil {
+		m.afterCommit(w.partition, b)
+	}
+	return nil
 }
 
 // observe counts a committed batch in the metrics.
-func (w *partitionWorker) observe(b *ledger.Batch) {
-	mt := w.m.metrics
+func (w *partitionWorker) observe(p *pending) {
+	mt, b := w.m.metrics, &p.b
 	mt.batches.Inc()
-	mt.events.Add(float64(w.n))
-	mt.duplicates.Add(float64(w.bl.dups))
+	mt.events.Add(float64(p.n))
+	mt.duplicates.Add(float64(p.dups))
 	mt.relays.Add(float64(len(b.Relays)))
 	for _, f := range b.Findings {
 		mt.findings.WithLabelValues(f.Kind).Inc()

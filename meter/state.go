@@ -1,6 +1,7 @@
 package meter
 
 import (
+	"bytes"
 	"time"
 
 	"github.com/relaymeter/relaymeter/ingest/event"
@@ -24,10 +25,11 @@ type stream struct {
 	relays, units, duplicates            int64
 
 	closed bool
-	// stored: the stream has a row in Postgres (loaded, or committed).
+	// stored: the stream has a row in Postgres (loaded), or in a batch
+	// committed or being committed before the one being built.
 	stored bool
-	// touched: changed by the batch being built.
-	touched bool
+	// batch: the seq of the last batch that touched the stream.
+	batch int64
 	// waiting: indexes in the batch's relays of relays waiting for a
 	// counterpart, written by this batch.
 	waiting []int
@@ -52,7 +54,8 @@ func fromRow(r ledger.Stream, p pricing) *stream {
 // toRow returns the row to store for s.
 func (s *stream) toRow() ledger.Stream {
 	r := s.row
-	r.LastSeq, r.Chain, r.PolicyState = s.lastSeq, append([]byte(nil), s.chain[:]...), s.state
+	// Copies: the row is written while later batches change the stream.
+	r.LastSeq, r.Chain, r.PolicyState = s.lastSeq, append([]byte(nil), s.chain[:]...), bytes.Clone(s.state)
 	r.MessagesToUpstream, r.BytesToUpstream, r.MessagesToClient, r.BytesToClient = s.msgsUp, s.bytesUp, s.msgsDown, s.bytesDown
 	r.Relays, r.Units, r.Duplicates = s.relays, s.units, s.duplicates
 	r.LastRequestSeq, r.LastResponseSeq = nil, nil
