@@ -13,12 +13,9 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/relaymeter/relaymeter/internal/ethsim"
-	"github.com/relaymeter/relaymeter/internal/kafkatest"
 	"github.com/relaymeter/relaymeter/internal/pgtest"
-	"github.com/relaymeter/relaymeter/ledger"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
@@ -29,45 +26,16 @@ func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 func TestEndToEnd(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	pool, _ := pgtest.DB(t)
-	kc := kafkatest.Start(t, kafkatest.Options{Partitions: 4, Topics: []string{topicMessages}})
-	store := ledger.New(pool)
-	if err := syncServices(ctx, store, []serviceConfig{{ID: "eth", Protocol: "WEBSOCKET_JSONRPC"}}); err != nil {
-		t.Fatal(err)
-	}
-
 	node := ethsim.New(ethsim.Config{HeadInterval: -1})
 	up, err := listen("node", "127.0.0.1:0", node)
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := newStack(stackConfig{brokers: kc.Brokers, store: store, reg: newRegistry(), log: testLogger(t),
-		adminKey: "test-key", edgeID: "e2e", wsUpstream: "ws://" + up.addr() + "/", service: "eth", supplier: "sup"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	edgeSrv, err := listen("edge", "127.0.0.1:0", st.edge)
-	if err != nil {
-		t.Fatal(err)
-	}
-	apiSrv, err := listen("api", "127.0.0.1:0", apiMux(st.api, newRegistry()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	runCtx, stop := context.WithCancel(ctx)
-	g, gctx := errgroup.WithContext(runCtx)
-	g.Go(func() error { node.Run(gctx); return nil })
-	g.Go(func() error { return up.serve(gctx) })
-	st.run(g, gctx, edgeSrv, apiSrv)
-	defer func() {
-		stop()
-		if err := g.Wait(); err != nil {
-			t.Errorf("stack: %v", err)
-		}
-	}()
+	ts := startTestStack(t, ctx, "e2e", "ws://"+up.addr()+"/",
+		func(ctx context.Context) error { node.Run(ctx); return nil }, up.serve)
 
 	// A raw WebSocket client, speaking JSON-RPC by hand as any library does.
-	conn, _, err := websocket.Dial(ctx, "ws://"+edgeSrv.addr()+"/app-1", nil)
+	conn, _, err := websocket.Dial(ctx, "ws://"+ts.edge+"/app-1", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +84,7 @@ func TestEndToEnd(t *testing.T) {
 
 	// The message policy makes one relay and one unit per message.
 	want := usageCounts{Messages: int64(frames), Relays: int64(frames), Units: int64(frames)}
-	got := waitUsage(t, ctx, "http://"+apiSrv.addr(), "test-key", `{service:"eth", application:"app-1"}`, want.Messages)
+	got := waitUsage(t, ctx, "http://"+ts.api, "test-key", `{service:"eth", application:"app-1"}`, want.Messages)
 	if got.Messages != want.Messages || got.Relays != want.Relays || got.Units != want.Units || got.Bytes <= 0 {
 		t.Fatalf("usage = %+v, want %+v with bytes > 0", got, want)
 	}

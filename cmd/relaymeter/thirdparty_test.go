@@ -24,13 +24,9 @@ import (
 	"github.com/ethereum/go-ethereum/ethclient/simulated"
 	"github.com/ethereum/go-ethereum/node"
 	"github.com/ethereum/go-ethereum/rpc"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/relaymeter/relaymeter/ingest/event"
 	"github.com/relaymeter/relaymeter/internal/eventtest"
-	"github.com/relaymeter/relaymeter/internal/kafkatest"
-	"github.com/relaymeter/relaymeter/internal/pgtest"
-	"github.com/relaymeter/relaymeter/ledger"
 )
 
 // TestThirdPartyClient points go-ethereum's own client, unchanged, at the
@@ -68,35 +64,8 @@ func TestThirdPartyClient(t *testing.T) {
 	defer sim.Close()
 	nodeURL := "ws://" + wsAddr
 
-	pool, _ := pgtest.DB(t)
-	kc := kafkatest.Start(t, kafkatest.Options{Partitions: 4, Topics: []string{topicMessages}})
-	store := ledger.New(pool)
-	if err := syncServices(ctx, store, []serviceConfig{{ID: "eth", Protocol: "WEBSOCKET_JSONRPC"}}); err != nil {
-		t.Fatal(err)
-	}
-	st, err := newStack(stackConfig{brokers: kc.Brokers, store: store, reg: newRegistry(), log: testLogger(t),
-		adminKey: "test-key", edgeID: "thirdparty", wsUpstream: nodeURL, service: "eth", supplier: "sup"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	edgeSrv, err := listen("edge", "127.0.0.1:0", st.edge)
-	if err != nil {
-		t.Fatal(err)
-	}
-	apiSrv, err := listen("api", "127.0.0.1:0", apiMux(st.api, newRegistry()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	runCtx, stop := context.WithCancel(ctx)
-	g, gctx := errgroup.WithContext(runCtx)
-	st.run(g, gctx, edgeSrv, apiSrv)
-	defer func() {
-		stop()
-		if err := g.Wait(); err != nil {
-			t.Errorf("stack: %v", err)
-		}
-	}()
-	tap := startTap(t, edgeSrv.addr())
+	ts := startTestStack(t, ctx, "thirdparty", nodeURL)
+	tap := startTap(t, ts.edge)
 
 	// The third-party client, through the tap, to the edge.
 	ec, err := ethclient.DialContext(ctx, "ws://"+tap.addr()+"/"+app)
@@ -269,7 +238,7 @@ func TestThirdPartyClient(t *testing.T) {
 	}
 
 	// What the edge recorded: the stream's Message events, in Kafka.
-	evs := streamOf(t, ctx, kc.Brokers, app)
+	evs := streamOf(t, ctx, ts.cluster.Brokers, app)
 	var recorded [2][]*event.Message
 	var wire int64
 	for _, ev := range evs[1 : len(evs)-1] {
@@ -307,7 +276,7 @@ func TestThirdPartyClient(t *testing.T) {
 
 	// What the application is billed for: exactly those frames.
 	want := usageCounts{Messages: int64(crossed), Relays: int64(crossed), Units: int64(crossed), Bytes: tapBytes}
-	got := waitUsage(t, ctx, "http://"+apiSrv.addr(), "test-key", `{service:"eth", application:"`+app+`"}`, want.Messages)
+	got := waitUsage(t, ctx, "http://"+ts.api, "test-key", `{service:"eth", application:"`+app+`"}`, want.Messages)
 	if got != want {
 		t.Fatalf("usage = %+v, want %+v", got, want)
 	}

@@ -1,0 +1,57 @@
+package main
+
+import (
+	"context"
+	"testing"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/relaymeter/relaymeter/internal/kafkatest"
+	"github.com/relaymeter/relaymeter/internal/pgtest"
+	"github.com/relaymeter/relaymeter/ledger"
+)
+
+// testStack is the whole of relaymeter in this process, on a fresh
+// database and an in-process Kafka, in front of upstream.
+type testStack struct {
+	edge, api string // host:port
+	cluster   *kafkatest.Cluster
+}
+
+// startTestStack runs the stack until t ends; extra runs beside it (an
+// upstream's goroutines) and ends with it.
+func startTestStack(t *testing.T, ctx context.Context, edgeID, upstream string, extra ...func(context.Context) error) *testStack {
+	t.Helper()
+	pool, _ := pgtest.DB(t)
+	kc := kafkatest.Start(t, kafkatest.Options{Partitions: 4, Topics: []string{topicMessages}})
+	store := ledger.New(pool)
+	if err := syncServices(ctx, store, []serviceConfig{{ID: "eth", Protocol: "WEBSOCKET_JSONRPC"}}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := newStack(stackConfig{brokers: kc.Brokers, store: store, reg: newRegistry(), log: testLogger(t),
+		adminKey: "test-key", edgeID: edgeID, wsUpstream: upstream, service: "eth", supplier: "sup"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	edgeSrv, err := listen("edge", "127.0.0.1:0", st.edge)
+	if err != nil {
+		t.Fatal(err)
+	}
+	apiSrv, err := listen("api", "127.0.0.1:0", apiMux(st.api, newRegistry()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	g, gctx := errgroup.WithContext(runCtx)
+	for _, fn := range extra {
+		g.Go(func() error { return fn(gctx) })
+	}
+	st.run(g, gctx, edgeSrv, apiSrv)
+	t.Cleanup(func() {
+		stop()
+		if err := g.Wait(); err != nil {
+			t.Errorf("stack: %v", err)
+		}
+	})
+	return &testStack{edge: edgeSrv.addr(), api: apiSrv.addr(), cluster: kc}
+}
