@@ -15,6 +15,8 @@ import (
 type fileConfig struct {
 	values   map[string]string
 	Services []serviceConfig
+	// args are the positional arguments, wherever they stood among the flags.
+	args []string
 }
 
 // serviceConfig is one service in the YAML file.
@@ -33,8 +35,17 @@ type serviceConfig struct {
 // the YAML file named by the flag "config", if fs has one. DATABASE_URL
 // stands in for RELAYMETER_DATABASE_URL.
 func parseConfig(fs *flag.FlagSet, args []string) (*fileConfig, error) {
-	if err := fs.Parse(args); err != nil {
-		return nil, errUsage
+	// Flags may follow positional arguments (migrate up --database-url …).
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, errUsage
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		positional = append(positional, fs.Arg(0))
+		args = fs.Args()[1:]
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -56,7 +67,7 @@ func parseConfig(fs *flag.FlagSet, args []string) (*fileConfig, error) {
 			apply(f.Name, os.Getenv("DATABASE_URL"), "DATABASE_URL")
 		}
 	})
-	fc := &fileConfig{values: map[string]string{}}
+	fc := &fileConfig{values: map[string]string{}, args: positional}
 	if f := fs.Lookup("config"); f != nil && f.Value.String() != "" {
 		if err := fc.load(f.Value.String()); err != nil {
 			return nil, err

@@ -23,10 +23,11 @@ func runMigrate(ctx context.Context, args []string, sio stdio) error {
 		fmt.Fprintln(sio.err, "usage: relaymeter migrate [flags] up|down|status")
 		fs.PrintDefaults()
 	}
-	if _, err := parseConfig(fs, args); err != nil {
+	fc, err := parseConfig(fs, args)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
+	if len(fc.args) != 1 {
 		fs.Usage()
 		return errUsage
 	}
@@ -38,7 +39,7 @@ func runMigrate(ctx context.Context, args []string, sio stdio) error {
 		return fmt.Errorf("database: %w", err)
 	}
 	defer pool.Close()
-	switch fs.Arg(0) {
+	switch fc.args[0] {
 	case "up":
 		return migrations.Up(ctx, pool)
 	case "down":
