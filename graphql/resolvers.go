@@ -214,7 +214,7 @@ func (r *resolver) Streams(ctx context.Context, args struct {
 	if err != nil {
 		return nil, fail(ctx, r.log, "streams", err)
 	}
-	return newConnection(p, func(row ledger.StreamRow) *streamResolver { return &streamResolver{r, row} }), nil
+	return newConnection(p, func(row ledger.Stream) *streamResolver { return &streamResolver{r, row} }), nil
 }
 
 func (r *resolver) Stream(ctx context.Context, args struct{ ID gql.ID }) (*streamResolver, error) {
@@ -274,12 +274,12 @@ func withStreamCache(ctx context.Context) context.Context {
 
 type streamResolver struct {
 	root *resolver
-	s    ledger.StreamRow
+	s    ledger.Stream
 }
 
-func (s *streamResolver) ID() gql.ID               { return gql.ID(s.s.ID.String()) }
+func (s *streamResolver) ID() gql.ID               { return gql.ID(uuid.UUID(s.s.StreamID).String()) }
 func (s *streamResolver) Topic() string            { return s.s.Topic }
-func (s *streamResolver) Partition() int32         { return s.s.Partition }
+func (s *streamResolver) Partition() int32         { return int32(s.s.Partition) }
 func (s *streamResolver) Protocol() string         { return s.s.Protocol }
 func (s *streamResolver) Service() string          { return s.s.Service }
 func (s *streamResolver) Application() string      { return s.s.Application }
@@ -288,7 +288,7 @@ func (s *streamResolver) EdgeID() string           { return s.s.EdgeID }
 func (s *streamResolver) ClientAddr() string       { return s.s.ClientAddr }
 func (s *streamResolver) UpstreamAddr() string     { return s.s.UpstreamAddr }
 func (s *streamResolver) Policy() string           { return s.s.Policy }
-func (s *streamResolver) PolicyVersion() int32     { return s.s.PolicyVersion }
+func (s *streamResolver) PolicyVersion() int32     { return int32(s.s.PolicyVersion) }
 func (s *streamResolver) ComputeUnits() Long       { return Long(s.s.ComputeUnits) }
 func (s *streamResolver) OpenedAt() Time           { return Time{s.s.OpenedAt} }
 func (s *streamResolver) ClosedAt() *Time          { return optTime(s.s.ClosedAt) }
@@ -306,7 +306,7 @@ func (s *streamResolver) Duplicates() Long         { return Long(s.s.Duplicates)
 func (s *streamResolver) Complete() *bool          { return s.s.Complete }
 func (s *streamResolver) Messages(ctx context.Context, args pageArgs) (*connection[*messageResolver], error) {
 	first, after := args.page()
-	p, err := s.root.store.ListMessages(ctx, s.s.ID, first, after)
+	p, err := s.root.store.ListMessages(ctx, uuid.UUID(s.s.StreamID), first, after)
 	if err != nil {
 		return nil, fail(ctx, s.root.log, "messages", err)
 	}

@@ -22,82 +22,34 @@ type StreamFilter struct {
 	Open *bool
 }
 
-// StreamRow is one stream (client connection): its identity and what the
-// meter counted on it.
-type StreamRow struct {
-	ID                 uuid.UUID
-	Topic              string
-	Partition          int32
-	Protocol           string
-	Service            string
-	Application        string
-	Supplier           string
-	EdgeID             string
-	ClientAddr         string
-	UpstreamAddr       string
-	Policy             string
-	PolicyVersion      int32
-	ComputeUnits       int64 // weight of each relay
-	OpenedAt           time.Time
-	ClosedAt           *time.Time
-	CloseReason        *string
-	CloseCode          *int32
-	LastSeq            int64
-	Chain              []byte
-	MessagesToUpstream int64
-	BytesToUpstream    int64
-	MessagesToClient   int64
-	BytesToClient      int64
-	Relays             int64
-	Units              int64
-	Duplicates         int64
-	// Complete is set at close: whether the close event's counts equal
-	// what was metered.
-	Complete *bool
-}
-
 const streamCursor = "stream"
 
 // Cursor returns the stream's cursor in ListStreams.
-func (r StreamRow) Cursor() string {
-	return encodeCursor(streamCursor, strconv.FormatInt(r.OpenedAt.UnixMicro(), 10)+"_"+r.ID.String())
-}
-
-const streamRowColumns = `stream_id, topic, kafka_partition, protocol, service, application, supplier, edge_id,
-	client_addr, upstream_addr, policy, policy_version, compute_units, opened_at, closed_at, close_reason,
-	close_code, last_seq, chain, messages_to_upstream, bytes_to_upstream, messages_to_client,
-	bytes_to_client, relays, units, duplicates, complete`
-
-func scanStreamRow(row pgx.CollectableRow) (StreamRow, error) {
-	var r StreamRow
-	err := row.Scan(&r.ID, &r.Topic, &r.Partition, &r.Protocol, &r.Service, &r.Application, &r.Supplier, &r.EdgeID,
-		&r.ClientAddr, &r.UpstreamAddr, &r.Policy, &r.PolicyVersion, &r.ComputeUnits, &r.OpenedAt, &r.ClosedAt, &r.CloseReason,
-		&r.CloseCode, &r.LastSeq, &r.Chain, &r.MessagesToUpstream, &r.BytesToUpstream, &r.MessagesToClient,
-		&r.BytesToClient, &r.Relays, &r.Units, &r.Duplicates, &r.Complete)
-	return r, err
+func (r Stream) Cursor() string {
+	return encodeCursor(streamCursor, strconv.FormatInt(r.OpenedAt.UnixMicro(), 10)+"_"+uuid.UUID(r.StreamID).String())
 }
 
 // ListStreams returns up to first streams that f selects, newest first (by
 // opened_at, then id), starting after the stream whose cursor is after
 // ("" for the first page).
-func (s *Store) ListStreams(ctx context.Context, f StreamFilter, first int, after string) (Page[StreamRow], error) {
+func (s *Store) ListStreams(ctx context.Context, f StreamFilter, first int, after string) (Page[Stream], error) {
 	if err := checkPageSize(first); err != nil {
-		return Page[StreamRow]{}, err
+		return Page[Stream]{}, err
 	}
 	if err := checkTimeRange("filter.to", f.From, f.To); err != nil {
-		return Page[StreamRow]{}, err
+		return Page[Stream]{}, err
 	}
 	var w sqlWhere
 	key, err := decodeCursor(streamCursor, after)
 	if err != nil {
-		return Page[StreamRow]{}, err
+		return Page[Stream]{}, err
 	}
 	if key != "" {
 		micros, id, ok := strings.Cut(key, "_")
 		us, err1 := strconv.ParseInt(micros, 10, 64)
 		sid, err2 := uuid.Parse(id)
 		if !ok || err1 != nil || err2 != nil {
-			return Page[StreamRow]{}, &InvalidInputError{Field: "after", Reason: "not a cursor of this list"}
+			return Page[Stream]{}, &InvalidInputError{Field: "after", Reason: "not a cursor of this list"}
 		}
 		at := time.UnixMicro(us).UTC()
 		// Matches the index streams_opened_at (opened_at DESC, stream_id).
@@ -120,24 +72,24 @@ func (s *Store) ListStreams(ctx context.Context, f StreamFilter, first int, afte
 			w.add("closed_at IS NOT NULL")
 		}
 	}
-	q := "SELECT " + streamRowColumns + " FROM streams" + w.sql() +
+	q := "SELECT " + streamColumns + " FROM streams" + w.sql() +
 		" ORDER BY opened_at DESC, stream_id LIMIT " + w.param(first+1)
-	return listPage(ctx, s, "streams", q, w.args, first, scanStreamRow)
+	return listPage(ctx, s, "streams", q, w.args, first, scanStream)
 }
 
 // StreamByID returns the stream with the given id; found is false if there is
 // none.
-func (s *Store) StreamByID(ctx context.Context, id uuid.UUID) (r StreamRow, found bool, err error) {
-	rows, err := s.pool.Query(ctx, "SELECT "+streamRowColumns+" FROM streams WHERE stream_id = $1", id)
+func (s *Store) StreamByID(ctx context.Context, id uuid.UUID) (r Stream, found bool, err error) {
+	rows, err := s.pool.Query(ctx, "SELECT "+streamColumns+" FROM streams WHERE stream_id = $1", id)
 	if err != nil {
-		return StreamRow{}, false, fmt.Errorf("ledger: stream: %w", err)
+		return Stream{}, false, fmt.Errorf("ledger: stream: %w", err)
 	}
-	r, err = pgx.CollectExactlyOneRow(rows, scanStreamRow)
+	r, err = pgx.CollectExactlyOneRow(rows, scanStream)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return StreamRow{}, false, nil
+		return Stream{}, false, nil
 	}
 	if err != nil {
-		return StreamRow{}, false, fmt.Errorf("ledger: stream: %w", err)
+		return Stream{}, false, fmt.Errorf("ledger: stream: %w", err)
 	}
 	return r, true, nil
 }

@@ -252,7 +252,7 @@ func TestListStreams(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, r := range p.Items {
-			got = append(got, r.ID)
+			got = append(got, uuid.UUID(r.StreamID))
 		}
 		if !p.HasNextPage {
 			break
@@ -284,7 +284,7 @@ func TestListStreams(t *testing.T) {
 		}
 		var ids []uuid.UUID
 		for _, r := range p.Items {
-			ids = append(ids, r.ID)
+			ids = append(ids, uuid.UUID(r.StreamID))
 		}
 		if !reflect.DeepEqual(ids, tc.want) {
 			t.Errorf("%s: got %v, want %v", tc.name, ids, tc.want)
@@ -299,7 +299,7 @@ func TestStreamAndMessages(t *testing.T) {
 	if err != nil || !found {
 		t.Fatalf("stream: found %v, %v", found, err)
 	}
-	if st.ID != s1 || st.Application != "app1" || st.ComputeUnits != 10 || st.ClosedAt == nil || st.Complete == nil ||
+	if uuid.UUID(st.StreamID) != s1 || st.Application != "app1" || st.ComputeUnits != 10 || st.ClosedAt == nil || st.Complete == nil ||
 		!*st.Complete || st.LastSeq != 5 || st.Relays != 4 || st.Partition != 0 {
 		t.Errorf("stream: %+v", st)
 	}

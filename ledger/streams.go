@@ -9,7 +9,7 @@ import (
 )
 
 // Stream is a streams row: a stream's identity, the meter's state for it and
-// what was metered. Nullable columns are pointers (or nil slices).
+// what was metered; the meter and the API read the same rows. Nullable columns are pointers (or nil slices).
 type Stream struct {
 	StreamID           [16]byte
 	Topic              string
@@ -59,19 +59,22 @@ func (s *Store) Streams(ctx context.Context, ids [][16]byte) ([]Stream, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ledger: read streams: %w", err)
 	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Stream, error) {
-		var v Stream
-		err := row.Scan(&v.StreamID, &v.Topic, &v.Partition, &v.Protocol, &v.Service, &v.Application,
-			&v.Supplier, &v.EdgeID, &v.ClientAddr, &v.UpstreamAddr, &v.Policy, &v.PolicyVersion,
-			&v.ComputeUnits, &v.OpenedAt, &v.ClosedAt, &v.CloseReason, &v.CloseCode, &v.LastSeq, &v.Chain,
-			&v.MessagesToUpstream, &v.BytesToUpstream, &v.MessagesToClient, &v.BytesToClient, &v.Relays,
-			&v.Units, &v.Duplicates, &v.LastRequestSeq, &v.LastResponseSeq, &v.PolicyState, &v.Complete)
-		return v, err
-	})
+	out, err := pgx.CollectRows(rows, scanStream)
 	if err != nil {
 		return nil, fmt.Errorf("ledger: read streams: %w", err)
 	}
 	return out, nil
+}
+
+// scanStream reads a row of streamColumns.
+func scanStream(row pgx.CollectableRow) (Stream, error) {
+	var v Stream
+	err := row.Scan(&v.StreamID, &v.Topic, &v.Partition, &v.Protocol, &v.Service, &v.Application,
+		&v.Supplier, &v.EdgeID, &v.ClientAddr, &v.UpstreamAddr, &v.Policy, &v.PolicyVersion,
+		&v.ComputeUnits, &v.OpenedAt, &v.ClosedAt, &v.CloseReason, &v.CloseCode, &v.LastSeq, &v.Chain,
+		&v.MessagesToUpstream, &v.BytesToUpstream, &v.MessagesToClient, &v.BytesToClient, &v.Relays,
+		&v.Units, &v.Duplicates, &v.LastRequestSeq, &v.LastResponseSeq, &v.PolicyState, &v.Complete)
+	return v, err
 }
 
 // upsertStreams writes streams as they stand after a batch: new ones are
