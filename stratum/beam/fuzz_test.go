@@ -187,7 +187,9 @@ func FuzzRedactKey(f *testing.F) {
 		name := names[variant>>2&3]
 		member := name + " : " + enc
 		if bytes.Contains(around, secret) || bytes.Contains(around, []byte(enc)) {
-			t.Skip("the surroundings contain the secret")
+			// The secret also stands outside any api_key, where redaction
+			// rightly keeps it: the property says nothing about this input.
+			return
 		}
 		var line []byte
 		switch variant >> 4 & 3 {
