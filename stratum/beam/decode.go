@@ -62,7 +62,7 @@ func parseEnvelope(line []byte, e *envelope) *DecodeError {
 		return corrupted("", "method", "not a string", ms.start)
 	}
 	raw := line[ms.start+1 : ms.end-1]
-	if e.method = methodOf(raw); e.method == MethodUnknown {
+	if e.method = ParseMethod(string(raw)); e.method == MethodUnknown {
 		if e.method = ParseMethod(unquote(raw)); e.method == MethodUnknown {
 			name := unquote(raw)
 			if len(name) > maxMethodInError {
@@ -312,21 +312,4 @@ func parseUint(b []byte, bits int) (uint64, bool) {
 		return 0, false
 	}
 	return v, true
-}
-
-// methodOf returns the Method a raw, unescaped method name names.
-func methodOf(raw []byte) Method {
-	switch string(raw) {
-	case "login":
-		return MethodLogin
-	case "job":
-		return MethodJob
-	case "solution":
-		return MethodSolution
-	case "result":
-		return MethodResult
-	case "cancel":
-		return MethodCancel
-	}
-	return MethodUnknown
 }
