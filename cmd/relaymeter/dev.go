@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"net/http"
 	"os"
@@ -167,7 +168,9 @@ func startDevPostgres(ctx context.Context, dataDir string, log *slog.Logger) (*p
 	var unreachable *pgserver.UnreachableError
 	if err := pgserver.Reachable(dir); errors.As(err, &unreachable) {
 		abs, _ := filepath.Abs(dataDir)
-		alt := filepath.Join("/var/lib/relaymeter", fmt.Sprintf("%08x", fnv32(abs)), "postgres")
+		h := fnv.New32a()
+		h.Write([]byte(abs))
+		alt := filepath.Join("/var/lib/relaymeter", fmt.Sprintf("%08x", h.Sum32()), "postgres")
 		log.Warn("dev: the postgres user cannot reach the data dir; keeping Postgres elsewhere", "reason", err.Error(), "postgres_dir", alt)
 		if err := os.MkdirAll(filepath.Dir(alt), 0o755); err != nil {
 			return nil, fmt.Errorf("postgres: %w", err)
@@ -187,14 +190,6 @@ func startDevPostgres(ctx context.Context, dataDir string, log *slog.Logger) (*p
 	}
 	log.Info("dev: postgres ready", "dir", dir, "took", time.Since(start).Round(time.Millisecond))
 	return pg, nil
-}
-
-func fnv32(s string) uint32 {
-	h := uint32(2166136261)
-	for i := 0; i < len(s); i++ {
-		h = (h ^ uint32(s[i])) * 16777619
-	}
-	return h
 }
 
 // demoClient makes steady traffic through the edge as an application

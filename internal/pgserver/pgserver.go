@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"net/url"
 	"os"
 	"os/exec"
@@ -64,7 +65,9 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	if o.SocketDir == "" {
 		o.SocketDir = o.DataDir
 		if len(o.SocketDir) > 80 {
-			o.SocketDir = filepath.Join(os.TempDir(), "relaymeter-pg-"+strconv.FormatUint(uint64(hash(o.DataDir)), 36))
+			h := fnv.New32a()
+			h.Write([]byte(o.DataDir))
+			o.SocketDir = filepath.Join(os.TempDir(), "relaymeter-pg-"+strconv.FormatUint(uint64(h.Sum32()), 36))
 		}
 	}
 	cred, err := credential()
@@ -316,12 +319,4 @@ func waitStale(ctx context.Context, dataDir string) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-}
-
-func hash(s string) uint32 {
-	h := uint32(2166136261)
-	for i := 0; i < len(s); i++ {
-		h = (h ^ uint32(s[i])) * 16777619
-	}
-	return h
 }
