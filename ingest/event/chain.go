@@ -16,9 +16,12 @@ const SchemaMajor = 1
 // ChainSize is the size of a chain hash.
 const ChainSize = sha256.Size
 
-// chainTrailer is the encoding of the chain field as producers append it:
-// tag (field 15, bytes) = 0x7a, length 32, then the hash.
-const chainTrailerLen = 2 + ChainSize
+// The chain field as producers append it: its tag (FieldChain, bytes), the
+// length 32, then the hash.
+const (
+	chainTag        = byte(FieldChain<<3 | protowire.Number(protowire.BytesType))
+	chainTrailerLen = 2 + ChainSize
+)
 
 // ErrUnknownMajor reports an event of a schema major version this build does
 // not know; a consumer must stop rather than guess.
@@ -40,7 +43,7 @@ func Seal(dst []byte, ev *Event, prev [ChainSize]byte) ([]byte, [ChainSize]byte,
 		return dst[:start], [ChainSize]byte{}, fmt.Errorf("event: marshal: %w", err)
 	}
 	chain := next(prev, dst[start:])
-	dst = protowire.AppendTag(dst, 15, protowire.BytesType)
+	dst = protowire.AppendTag(dst, FieldChain, protowire.BytesType)
 	dst = protowire.AppendBytes(dst, chain[:])
 	ev.Chain = dst[len(dst)-ChainSize:]
 	return dst, chain, nil
@@ -56,7 +59,7 @@ func Decode(value []byte, ev *Event) error {
 	if ev.SchemaMajor != SchemaMajor {
 		return fmt.Errorf("%w: %d (this build knows %d)", ErrUnknownMajor, ev.SchemaMajor, SchemaMajor)
 	}
-	if len(value) < chainTrailerLen || value[len(value)-chainTrailerLen] != 0x7a ||
+	if len(value) < chainTrailerLen || value[len(value)-chainTrailerLen] != chainTag ||
 		value[len(value)-chainTrailerLen+1] != ChainSize || !bytes.Equal(ev.Chain, value[len(value)-ChainSize:]) {
 		return ErrNoChain
 	}

@@ -695,8 +695,16 @@ type StreamClosed struct {
 	BytesToUpstream    uint64 `protobuf:"varint,4,opt,name=bytes_to_upstream,json=bytesToUpstream,proto3" json:"bytes_to_upstream,omitempty"`
 	MessagesToClient   uint64 `protobuf:"varint,5,opt,name=messages_to_client,json=messagesToClient,proto3" json:"messages_to_client,omitempty"`
 	BytesToClient      uint64 `protobuf:"varint,6,opt,name=bytes_to_client,json=bytesToClient,proto3" json:"bytes_to_client,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// What crossed the edge, per direction: every Message event of the
+	// direction with a seq up to this one was forwarded to the other side,
+	// none after it (0: none was). A message is recorded before it is
+	// forwarded, so a connection that ends in between leaves recorded
+	// messages that never crossed; the meter does not bill them. Absent from
+	// edges that predate the field: then everything recorded counts.
+	ForwardedToUpstreamThroughSeq *uint64 `protobuf:"varint,7,opt,name=forwarded_to_upstream_through_seq,json=forwardedToUpstreamThroughSeq,proto3,oneof" json:"forwarded_to_upstream_through_seq,omitempty"`
+	ForwardedToClientThroughSeq   *uint64 `protobuf:"varint,8,opt,name=forwarded_to_client_through_seq,json=forwardedToClientThroughSeq,proto3,oneof" json:"forwarded_to_client_through_seq,omitempty"`
+	unknownFields                 protoimpl.UnknownFields
+	sizeCache                     protoimpl.SizeCache
 }
 
 func (x *StreamClosed) Reset() {
@@ -771,6 +779,20 @@ func (x *StreamClosed) GetBytesToClient() uint64 {
 	return 0
 }
 
+func (x *StreamClosed) GetForwardedToUpstreamThroughSeq() uint64 {
+	if x != nil && x.ForwardedToUpstreamThroughSeq != nil {
+		return *x.ForwardedToUpstreamThroughSeq
+	}
+	return 0
+}
+
+func (x *StreamClosed) GetForwardedToClientThroughSeq() uint64 {
+	if x != nil && x.ForwardedToClientThroughSeq != nil {
+		return *x.ForwardedToClientThroughSeq
+	}
+	return 0
+}
+
 var File_event_proto protoreflect.FileDescriptor
 
 const file_event_proto_rawDesc = "" +
@@ -822,7 +844,7 @@ const file_event_proto_rawDesc = "" +
 	"\x06binary\x18\x0f \x01(\bR\x06binaryB\r\n" +
 	"\v_channel_idB\r\n" +
 	"\v_request_idB\x12\n" +
-	"\x10_sequence_number\"\xf9\x01\n" +
+	"\x10_sequence_number\"\xdd\x03\n" +
 	"\fStreamClosed\x12\x16\n" +
 	"\x06reason\x18\x01 \x01(\tR\x06reason\x12\x1d\n" +
 	"\n" +
@@ -830,7 +852,11 @@ const file_event_proto_rawDesc = "" +
 	"\x14messages_to_upstream\x18\x03 \x01(\x04R\x12messagesToUpstream\x12*\n" +
 	"\x11bytes_to_upstream\x18\x04 \x01(\x04R\x0fbytesToUpstream\x12,\n" +
 	"\x12messages_to_client\x18\x05 \x01(\x04R\x10messagesToClient\x12&\n" +
-	"\x0fbytes_to_client\x18\x06 \x01(\x04R\rbytesToClient*U\n" +
+	"\x0fbytes_to_client\x18\x06 \x01(\x04R\rbytesToClient\x12M\n" +
+	"!forwarded_to_upstream_through_seq\x18\a \x01(\x04H\x00R\x1dforwardedToUpstreamThroughSeq\x88\x01\x01\x12I\n" +
+	"\x1fforwarded_to_client_through_seq\x18\b \x01(\x04H\x01R\x1bforwardedToClientThroughSeq\x88\x01\x01B$\n" +
+	"\"_forwarded_to_upstream_through_seqB\"\n" +
+	" _forwarded_to_client_through_seq*U\n" +
 	"\bProtocol\x12\x18\n" +
 	"\x14PROTOCOL_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11WEBSOCKET_JSONRPC\x10\x01\x12\x0e\n" +
@@ -904,6 +930,7 @@ func file_event_proto_init() {
 		(*Event_Closed)(nil),
 	}
 	file_event_proto_msgTypes[2].OneofWrappers = []any{}
+	file_event_proto_msgTypes[3].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
