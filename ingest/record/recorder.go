@@ -35,6 +35,10 @@ const DefaultTopic = "relaymeter.messages.v1"
 // closed.
 var ErrClosed = errors.New("record: closed")
 
+// ErrRejected reports an event Kafka refused for good (it will never be
+// durable): the edge must not forward its message.
+var ErrRejected = errors.New("record: event rejected")
+
 // ErrEventTooLarge reports an event whose encoding exceeds
 // Config.MaxEventBytes; it is not recorded and takes no sequence number.
 var ErrEventTooLarge = errors.New("record: event too large")

@@ -50,7 +50,7 @@ func (s *Stream) Record(ctx context.Context, m *event.Message) error {
 }
 
 // Append is Record that also returns the seq the event took, for
-// WaitAcked.
+// WaitDurable.
 func (s *Stream) Append(ctx context.Context, m *event.Message) (uint64, error) {
 	if m == nil {
 		return 0, fmt.Errorf("record: nil message")
@@ -76,11 +76,12 @@ func (s *Stream) Append(ctx context.Context, m *event.Message) (uint64, error) {
 	return s.seq, nil
 }
 
-// WaitAcked blocks until Kafka has acknowledged the stream's events up to
-// seq, or ctx ends. An edge that forwards a message only after this has
-// returned for its event never lets a message cross unrecorded, whatever
-// happens to the edge afterwards.
-func (s *Stream) WaitAcked(ctx context.Context, seq uint64) error {
+// WaitDurable blocks until the stream's events up to seq are durable
+// (acknowledged by Kafka), or ctx ends. An edge that forwards a message
+// only after this has returned nil for its event never lets a message
+// cross unrecorded, whatever happens to the edge afterwards. An error
+// wrapping ErrRejected means an event up to seq will never be durable.
+func (s *Stream) WaitDurable(ctx context.Context, seq uint64) error {
 	for {
 		s.ackMu.Lock()
 		if s.ackSeq >= seq {

@@ -195,7 +195,7 @@ func (p *proxy) forward(dst *side, fwd <-chan frame, done chan<- struct{}) {
 	failed := false
 	for f := range fwd {
 		if !failed {
-			if err := p.stream.WaitAcked(p.ctx, f.seq); err != nil {
+			if err := p.stream.WaitDurable(p.ctx, f.seq); err != nil {
 				failed = true
 			} else if err := dst.conn.Write(context.Background(), f.typ, *f.buf); err != nil {
 				p.finish(p.lost(dst, err))
