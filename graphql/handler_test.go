@@ -3,6 +3,7 @@ package graphql
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -17,6 +18,8 @@ import (
 
 	gql "github.com/graph-gophers/graphql-go"
 
+	"github.com/google/uuid"
+
 	"github.com/relaymeter/relaymeter/internal/pgtest"
 	"github.com/relaymeter/relaymeter/ledger"
 )
@@ -27,6 +30,7 @@ const (
 	adminKey = "test-admin-key"
 	streamA  = "01900000-0000-7000-8000-00000000000a"
 	streamB  = "01900000-0000-7000-8000-00000000000b"
+	streamC  = "01900000-0000-7000-8000-00000000000c"
 )
 
 var t0 = time.Date(2026, 1, 2, 3, 0, 0, 0, time.UTC)
@@ -49,7 +53,7 @@ func TestSchemaParses(t *testing.T) {
 	for _, f := range got.Schema.QueryType.Fields {
 		names = append(names, f.Name)
 	}
-	if want := []string{"usage", "relays", "streams", "stream", "findings", "services"}; !reflect.DeepEqual(names, want) {
+	if want := []string{"usage", "relays", "streams", "stream", "findings", "quarantine", "services"}; !reflect.DeepEqual(names, want) {
 		t.Errorf("query fields %v, want %v", names, want)
 	}
 }
@@ -80,27 +84,35 @@ func server(t *testing.T, cfg Config) *httptest.Server {
 		sql  string
 		args []any
 	}{
-		{`INSERT INTO services (id, protocol, price_per_unit) VALUES ('eth', 'WEBSOCKET_JSONRPC', 0.25)`, nil},
+		{`INSERT INTO policies (id, name, version) VALUES (1, 'message', 1)`, nil},
+		{`INSERT INTO services (id, protocol, policy_id, price_per_unit) VALUES ('eth', 'WEBSOCKET_JSONRPC', 1, 0.25)`, nil},
+		// A: open, five messages alternating sides, each paired (the first
+		// through the stream's first counterpart). B: no messages. C:
+		// closed, one-sided: seq 1 unpaired, seq 2 recorded but its close
+		// says it never crossed.
 		{`INSERT INTO streams (stream_id, topic, kafka_partition, protocol, service, application, supplier, edge_id,
-			policy, policy_version, compute_units, opened_at, last_seq, chain, relays) VALUES
-			($1, 't', 0, 'WEBSOCKET_JSONRPC', 'eth', 'app1', 'supA', 'e1', 'message', 1, 10, $3, 5, '\xab', 4),
-			($2, 't', 1, 'STRATUM_V2', 'pool', 'app2', 'supB', 'e2', 'message', 1, 1, $3, 0, '\xcd', 0)`,
-			[]any{streamA, streamB, t0}},
+			policy_id, compute_units, opened_at, state_version, last_seq, chain, last_observed_at, relays,
+			first_counterpart_seq, closed_at, forwarded_to_upstream_seq, last_request_seq, last_response_seq) VALUES
+			($1, 't', 0, 'WEBSOCKET_JSONRPC', 'eth', 'app1', 'supA', 'e1', 1, 10, $4, 1, 5, '\xab', $4, 5, 2, NULL, NULL, 5, 4),
+			($2, 't', 1, 'STRATUM_V2', 'pool', 'app2', 'supB', 'e2', 1, 1, $4, 1, 0, '\xcd', $4, 0, NULL, NULL, NULL, NULL, NULL),
+			($3, 't', 1, 'WEBSOCKET_JSONRPC', 'eth', 'app1', 'supA', 'e1', 1, 10, $4, 1, 2, '\xef', $4, 2, NULL, $4, 1, 2, NULL)`,
+			[]any{streamA, streamB, streamC, t0}},
+		{`INSERT INTO messages (stream_id, seq, observed_at, direction, role, method, wire_size, payload_size, units, counterpart_seq)
+			SELECT $1, g, $2::timestamptz + g * interval '1 minute', 2 - g % 2, 2 - g % 2, 'eth_call', 100 + g, 90, 1,
+				nullif(g - 1, 0)
+			FROM generate_series(1, 5) g`, []any{streamA, t0}},
 		{`INSERT INTO messages (stream_id, seq, observed_at, direction, role, method, wire_size, payload_size, units)
-			SELECT $1, g, $2::timestamptz + g * interval '1 second', 'CLIENT_TO_UPSTREAM', 'REQUEST', 'eth_call', 100 + g, 90, 1
-			FROM generate_series(1, 5) g`, []any{streamA, t0}},
-		// Five relays, ids 1-5; relay 3 is unpaired.
-		{`INSERT INTO relays (relay_id, stream_id, seq, unit_index, request_seq, response_seq, unpaired,
-			protocol, service, application, supplier, weight, policy, policy_version, observed_at)
-			SELECT decode(lpad(to_hex(g), 2, '0'), 'hex'), $1, g, 0, g, CASE WHEN g = 3 THEN NULL ELSE g + 1 END, g = 3,
-				'WEBSOCKET_JSONRPC', 'eth', 'app1', 'supA', 10, 'message', 1, $2::timestamptz + g * interval '1 minute'
-			FROM generate_series(1, 5) g`, []any{streamA, t0}},
+			SELECT $1, g, $2::timestamptz + (5 + g) * interval '1 minute', 1, 1, 'eth_call', 100, 90, 1
+			FROM generate_series(1, 2) g`, []any{streamC, t0}},
 		{`INSERT INTO usage_minutes (minute, protocol, service, application, supplier, messages, relays, units, bytes) VALUES
 			($1, 'WEBSOCKET_JSONRPC', 'eth', 'app1', 'supA', 1, 2, 3, 4),
 			($1::timestamptz + interval '1 minute', 'STRATUM_V2', 'pool', 'app2', 'supB', 10, 20, 30, 40),
 			($1::timestamptz + interval '2 minutes', 'WEBSOCKET_JSONRPC', 'eth', 'app2', 'supA', 100, 200, 300, 9000000000000000)`,
 			[]any{t0}},
 		{`INSERT INTO findings (kind, stream_id, seq, detail) VALUES ('gap', $1, 3, 'seq 3 missing')`, []any{streamA}},
+		{`INSERT INTO findings (kind, stream_id, seq, detail, resolved_at) VALUES ('gap', $1, 9, 'filled', $2)`, []any{streamA, t0}},
+		{`INSERT INTO quarantine (topic, kafka_partition, kafka_offset, record_key, record_value, record_time, error)
+			VALUES ('t', 1, 7, '\x6b', '\x00ff', $1, 'empty record')`, []any{t0}},
 	}
 	for _, st := range stmts {
 		if _, err := pool.Exec(ctx, st.sql, st.args...); err != nil {
@@ -241,16 +253,21 @@ func TestRelaysPagination(t *testing.T) {
 	}
 	var seqs []int64
 	var after any
+	relay3 := ledger.RelayID(uuid.MustParse(streamA), 3, 0)
 	for pages := 1; ; pages++ {
 		var p page
 		data(t, srv, q, map[string]any{"after": after}, &p)
 		for _, e := range p.Relays.Edges {
 			seqs = append(seqs, e.Node.Seq)
-			if e.Node.Stream.ID != streamA || e.Node.Stream.Application != "app1" {
+			if e.Node.Stream.ID != streamA && e.Node.Stream.ID != streamC || e.Node.Stream.Application != "app1" {
 				t.Errorf("relay %d: stream %+v", e.Node.Seq, e.Node.Stream)
 			}
-			if e.Node.Seq == 3 && (e.Node.Pairing != "UNPAIRED" || e.Node.ID != "03" || e.Node.ObservedAt != "2026-01-02T03:03:00Z") {
+			if e.Node.Stream.ID == streamA && e.Node.Seq == 3 && (e.Node.Pairing != "PAIRED" ||
+				e.Node.ID != hex.EncodeToString(relay3[:]) || e.Node.ObservedAt != "2026-01-02T03:03:00Z") {
 				t.Errorf("relay 3: %+v", e.Node)
+			}
+			if e.Node.Stream.ID == streamC && e.Node.Pairing != "UNPAIRED" {
+				t.Errorf("relay of C: %+v", e.Node)
 			}
 		}
 		info := p.Relays.PageInfo
@@ -265,7 +282,8 @@ func TestRelaysPagination(t *testing.T) {
 		}
 		after = *info.EndCursor
 	}
-	if want := []int64{1, 2, 3, 4, 5}; !reflect.DeepEqual(seqs, want) {
+	// C's seq 2 never crossed: no relay.
+	if want := []int64{1, 2, 3, 4, 5, 1}; !reflect.DeepEqual(seqs, want) {
 		t.Fatalf("walked %v, want %v", seqs, want)
 	}
 	var filtered struct {
@@ -273,8 +291,8 @@ func TestRelaysPagination(t *testing.T) {
 			Edges []struct{ Node struct{ Seq int64 } }
 		}
 	}
-	data(t, srv, `{ relays(filter: {pairing: UNPAIRED, stream: "`+streamA+`", service: "eth"}) { edges { node { seq } } } }`, nil, &filtered)
-	if len(filtered.Relays.Edges) != 1 || filtered.Relays.Edges[0].Node.Seq != 3 {
+	data(t, srv, `{ relays(filter: {pairing: UNPAIRED, stream: "`+streamC+`", service: "eth"}) { edges { node { seq } } } }`, nil, &filtered)
+	if len(filtered.Relays.Edges) != 1 || filtered.Relays.Edges[0].Node.Seq != 1 {
 		t.Errorf("unpaired: %+v", filtered)
 	}
 	for _, bad := range []string{
@@ -346,12 +364,72 @@ func TestStreamAndMessages(t *testing.T) {
 		}
 		Services []struct{ ID, PricePerUnit string }
 	}
-	data(t, srv, `{ findings(filter: {kind: "gap"}) { edges { node { kind seq stream { id } } } } services { id pricePerUnit } }`, nil, &rest)
+	data(t, srv, `{ findings(filter: {kind: "gap", open: true}) { edges { node { kind seq stream { id } } } } services { id pricePerUnit } }`, nil, &rest)
 	if f := rest.Findings.Edges; len(f) != 1 || f[0].Node.Seq != 3 || f[0].Node.Stream.ID != streamA {
 		t.Errorf("findings: %+v", rest.Findings)
 	}
 	if s := rest.Services; len(s) != 1 || s[0].ID != "eth" || s[0].PricePerUnit != "0.250000000000000000" {
 		t.Errorf("services: %+v", rest.Services)
+	}
+}
+
+// TestWhatCrossed: a stream whose close says a message never crossed
+// shows it, not billed, and counts only the relays that crossed; a resolved
+// finding says when; the quarantine shows records whole.
+func TestWhatCrossed(t *testing.T) {
+	srv := server(t, Config{})
+	var got struct {
+		Stream struct {
+			Relays, Units                 int64
+			ForwardedToUpstreamThroughSeq *int64
+			ForwardedToClientThroughSeq   *int64
+			Policy                        string
+			PolicyVersion                 int32
+			Messages                      struct {
+				Edges []struct {
+					Node struct {
+						Seq     int64
+						Crossed bool
+					}
+				}
+			}
+		}
+		Findings struct {
+			Edges []struct {
+				Node struct{ Detail, ResolvedAt string }
+			}
+		}
+		Quarantine struct {
+			Edges []struct {
+				Node struct {
+					Topic      string
+					Partition  int32
+					Offset     int64
+					Key, Value string
+					Error      string
+					RecordTime string
+				}
+			}
+		}
+	}
+	data(t, srv, `{ stream(id: "`+streamC+`") { relays units forwardedToUpstreamThroughSeq forwardedToClientThroughSeq
+			policy policyVersion messages { edges { node { seq crossed } } } }
+		findings(filter: {open: false}) { edges { node { detail resolvedAt } } }
+		quarantine { edges { node { topic partition offset key value error recordTime } } } }`, nil, &got)
+	st := got.Stream
+	if st.Relays != 1 || st.Units != 10 || st.ForwardedToUpstreamThroughSeq == nil || *st.ForwardedToUpstreamThroughSeq != 1 ||
+		st.ForwardedToClientThroughSeq != nil || st.Policy != "message" || st.PolicyVersion != 1 {
+		t.Errorf("stream C: %+v", st)
+	}
+	if m := st.Messages.Edges; len(m) != 2 || !m[0].Node.Crossed || m[1].Node.Crossed {
+		t.Errorf("stream C messages: %+v", m)
+	}
+	if f := got.Findings.Edges; len(f) != 1 || f[0].Node.Detail != "filled" || f[0].Node.ResolvedAt != "2026-01-02T03:00:00Z" {
+		t.Errorf("resolved findings: %+v", f)
+	}
+	if q := got.Quarantine.Edges; len(q) != 1 || q[0].Node.Key != "aw==" || q[0].Node.Value != "AP8=" || q[0].Node.Offset != 7 ||
+		q[0].Node.Error != "empty record" || q[0].Node.RecordTime != "2026-01-02T03:00:00Z" {
+		t.Errorf("quarantine: %+v", q)
 	}
 }
 

@@ -2,6 +2,7 @@ package graphql
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/hex"
 	"log/slog"
 	"strconv"
@@ -10,6 +11,7 @@ import (
 	"github.com/google/uuid"
 	gql "github.com/graph-gophers/graphql-go"
 
+	"github.com/relaymeter/relaymeter/ingest/event"
 	"github.com/relaymeter/relaymeter/ledger"
 )
 
@@ -162,15 +164,18 @@ func (r *resolver) Relays(ctx context.Context, args struct {
 	if err != nil {
 		return nil, fail(ctx, r.log, "relays", err)
 	}
-	return newConnection(p, func(row ledger.RelayRow) *relayResolver { return &relayResolver{r, row} }), nil
+	return newConnection(p, func(row ledger.Relay) *relayResolver { return &relayResolver{r, row} }), nil
 }
 
 type relayResolver struct {
 	root *resolver
-	r    ledger.RelayRow
+	r    ledger.Relay
 }
 
-func (r *relayResolver) ID() gql.ID        { return gql.ID(hex.EncodeToString(r.r.RelayID)) }
+func (r *relayResolver) ID() gql.ID {
+	id := r.r.ID()
+	return gql.ID(hex.EncodeToString(id[:]))
+}
 func (r *relayResolver) StreamID() gql.ID  { return gql.ID(r.r.StreamID.String()) }
 func (r *relayResolver) Seq() Long         { return Long(r.r.Seq) }
 func (r *relayResolver) UnitIndex() int32  { return r.r.UnitIndex }
@@ -277,49 +282,86 @@ type streamResolver struct {
 	s    ledger.Stream
 }
 
-func (s *streamResolver) ID() gql.ID               { return gql.ID(uuid.UUID(s.s.StreamID).String()) }
-func (s *streamResolver) Topic() string            { return s.s.Topic }
-func (s *streamResolver) Partition() int32         { return int32(s.s.Partition) }
-func (s *streamResolver) Protocol() string         { return s.s.Protocol }
-func (s *streamResolver) Service() string          { return s.s.Service }
-func (s *streamResolver) Application() string      { return s.s.Application }
-func (s *streamResolver) Supplier() string         { return s.s.Supplier }
-func (s *streamResolver) EdgeID() string           { return s.s.EdgeID }
-func (s *streamResolver) ClientAddr() string       { return s.s.ClientAddr }
-func (s *streamResolver) UpstreamAddr() string     { return s.s.UpstreamAddr }
-func (s *streamResolver) Policy() string           { return s.s.Policy }
-func (s *streamResolver) PolicyVersion() int32     { return int32(s.s.PolicyVersion) }
+func (s *streamResolver) ID() gql.ID           { return gql.ID(s.s.StreamID.String()) }
+func (s *streamResolver) Topic() string        { return s.s.Topic }
+func (s *streamResolver) Partition() int32     { return s.s.Partition }
+func (s *streamResolver) Protocol() string     { return s.s.Protocol }
+func (s *streamResolver) Service() string      { return s.s.Service }
+func (s *streamResolver) Application() string  { return s.s.Application }
+func (s *streamResolver) Supplier() string     { return s.s.Supplier }
+func (s *streamResolver) EdgeID() string       { return s.s.EdgeID }
+func (s *streamResolver) ClientAddr() string   { return s.s.ClientAddr }
+func (s *streamResolver) UpstreamAddr() string { return s.s.UpstreamAddr }
+func (s *streamResolver) Policy(ctx context.Context) (string, error) {
+	p, err := s.policy(ctx)
+	return p.Name, err
+}
+func (s *streamResolver) PolicyVersion(ctx context.Context) (int32, error) {
+	p, err := s.policy(ctx)
+	return p.Version, err
+}
+func (s *streamResolver) policy(ctx context.Context) (ledger.Policy, error) {
+	p, err := s.root.store.Policy(ctx, s.s.PolicyID)
+	if err != nil {
+		return p, fail(ctx, s.root.log, "policy", err)
+	}
+	return p, nil
+}
 func (s *streamResolver) ComputeUnits() Long       { return Long(s.s.ComputeUnits) }
 func (s *streamResolver) OpenedAt() Time           { return Time{s.s.OpenedAt} }
 func (s *streamResolver) ClosedAt() *Time          { return optTime(s.s.ClosedAt) }
-func (s *streamResolver) CloseReason() *string     { return s.s.CloseReason }
-func (s *streamResolver) CloseCode() *int32        { return s.s.CloseCode }
+func (s *streamResolver) CloseReason() *string     { return opt(s.s.CloseReason) }
+func (s *streamResolver) CloseCode() *int32        { return opt(s.s.CloseCode) }
 func (s *streamResolver) LastSeq() Long            { return Long(s.s.LastSeq) }
 func (s *streamResolver) Chain() string            { return hex.EncodeToString(s.s.Chain) }
 func (s *streamResolver) MessagesToUpstream() Long { return Long(s.s.MessagesToUpstream) }
 func (s *streamResolver) BytesToUpstream() Long    { return Long(s.s.BytesToUpstream) }
 func (s *streamResolver) MessagesToClient() Long   { return Long(s.s.MessagesToClient) }
 func (s *streamResolver) BytesToClient() Long      { return Long(s.s.BytesToClient) }
-func (s *streamResolver) Relays() Long             { return Long(s.s.Relays) }
-func (s *streamResolver) Units() Long              { return Long(s.s.Units) }
-func (s *streamResolver) Duplicates() Long         { return Long(s.s.Duplicates) }
-func (s *streamResolver) Complete() *bool          { return s.s.Complete }
+func (s *streamResolver) Relays(ctx context.Context) (Long, error) {
+	n, err := s.relays(ctx)
+	return Long(n), err
+}
+func (s *streamResolver) Units(ctx context.Context) (Long, error) {
+	n, err := s.relays(ctx)
+	return Long(n * s.s.ComputeUnits), err
+}
+
+// relays is the stream's relays that crossed the edge.
+func (s *streamResolver) relays(ctx context.Context) (int64, error) {
+	n, err := s.root.store.CrossedRelays(ctx, &s.s)
+	if err != nil {
+		return 0, fail(ctx, s.root.log, "stream relays", err)
+	}
+	return n, nil
+}
+func (s *streamResolver) Duplicates() Long { return Long(s.s.Duplicates) }
+func (s *streamResolver) Complete() *bool  { return opt(s.s.Complete) }
+func (s *streamResolver) ForwardedToUpstreamThroughSeq() *Long {
+	return optLong(s.s.ForwardedToUpstreamSeq)
+}
+func (s *streamResolver) ForwardedToClientThroughSeq() *Long {
+	return optLong(s.s.ForwardedToClientSeq)
+}
 func (s *streamResolver) Messages(ctx context.Context, args pageArgs) (*connection[*messageResolver], error) {
 	first, after := args.page()
-	p, err := s.root.store.ListMessages(ctx, uuid.UUID(s.s.StreamID), first, after)
+	p, err := s.root.store.ListMessages(ctx, s.s.StreamID, first, after)
 	if err != nil {
 		return nil, fail(ctx, s.root.log, "messages", err)
 	}
-	return newConnection(p, func(row ledger.MessageRow) *messageResolver { return &messageResolver{row} }), nil
+	return newConnection(p, func(row ledger.Message) *messageResolver { return &messageResolver{row, &s.s} }), nil
 }
 
-type messageResolver struct{ m ledger.MessageRow }
+type messageResolver struct {
+	m ledger.Message
+	s *ledger.Stream
+}
 
 func (m *messageResolver) StreamID() gql.ID       { return gql.ID(m.m.StreamID.String()) }
 func (m *messageResolver) Seq() Long              { return Long(m.m.Seq) }
 func (m *messageResolver) ObservedAt() Time       { return Time{m.m.ObservedAt} }
-func (m *messageResolver) Direction() string      { return m.m.Direction }
-func (m *messageResolver) Role() string           { return m.m.Role }
+func (m *messageResolver) Direction() string      { return event.Direction(m.m.Direction).String() }
+func (m *messageResolver) Role() string           { return event.Role(m.m.Role).String() }
 func (m *messageResolver) Method() string         { return m.m.Method }
 func (m *messageResolver) BatchSize() int32       { return m.m.BatchSize }
 func (m *messageResolver) RpcID() string          { return m.m.RPCID }
@@ -327,12 +369,14 @@ func (m *messageResolver) SubscriptionID() string { return m.m.SubscriptionID }
 func (m *messageResolver) WireSize() Long         { return Long(m.m.WireSize) }
 func (m *messageResolver) PayloadSize() Long      { return Long(m.m.PayloadSize) }
 func (m *messageResolver) Units() Long            { return Long(m.m.Units) }
+func (m *messageResolver) Crossed() bool          { return m.s.Crossed(m.m.Response(), m.m.Seq) }
 
 // Findings.
 
 type findingFilterInput struct {
 	Kind   *string
 	Stream *gql.ID
+	Open   *bool
 }
 
 func (r *resolver) Findings(ctx context.Context, args struct {
@@ -346,43 +390,78 @@ func (r *resolver) Findings(ctx context.Context, args struct {
 		if err != nil {
 			return nil, err
 		}
-		f = ledger.FindingFilter{Kind: str(in.Kind), StreamID: id}
+		f = ledger.FindingFilter{Kind: str(in.Kind), StreamID: id, Open: in.Open}
 	}
 	first, after := pageArgs{args.First, args.After}.page()
 	p, err := r.store.ListFindings(ctx, f, first, after)
 	if err != nil {
 		return nil, fail(ctx, r.log, "findings", err)
 	}
-	return newConnection(p, func(row ledger.FindingRow) *findingResolver { return &findingResolver{r, row} }), nil
+	return newConnection(p, func(row ledger.Finding) *findingResolver { return &findingResolver{r, row} }), nil
 }
 
 type findingResolver struct {
 	root *resolver
-	f    ledger.FindingRow
+	f    ledger.Finding
 }
 
 func (f *findingResolver) ID() gql.ID   { return gql.ID(strconv.FormatInt(f.f.ID, 10)) }
 func (f *findingResolver) Kind() string { return f.f.Kind }
 func (f *findingResolver) StreamID() *gql.ID {
-	if f.f.StreamID == nil {
+	if !f.f.StreamID.Valid {
 		return nil
 	}
-	id := gql.ID(f.f.StreamID.String())
+	id := gql.ID(f.f.StreamID.V.String())
 	return &id
 }
 func (f *findingResolver) Stream(ctx context.Context) (*streamResolver, error) {
-	if f.f.StreamID == nil {
+	if !f.f.StreamID.Valid {
 		return nil, nil
 	}
-	return f.root.stream(ctx, *f.f.StreamID)
+	return f.root.stream(ctx, f.f.StreamID.V)
 }
 func (f *findingResolver) Seq() *Long        { return optLong(f.f.Seq) }
-func (f *findingResolver) Topic() *string    { return f.f.Topic }
-func (f *findingResolver) Partition() *int32 { return f.f.Partition }
+func (f *findingResolver) Topic() *string    { return opt(f.f.Topic) }
+func (f *findingResolver) Partition() *int32 { return opt(f.f.Partition) }
 func (f *findingResolver) Offset() *Long     { return optLong(f.f.Offset) }
 func (f *findingResolver) Detail() string    { return f.f.Detail }
 func (f *findingResolver) ObservedAt() *Time { return optTime(f.f.ObservedAt) }
 func (f *findingResolver) RecordedAt() Time  { return Time{f.f.RecordedAt} }
+func (f *findingResolver) ResolvedAt() *Time { return optTime(f.f.ResolvedAt) }
+
+// Quarantine.
+
+func (r *resolver) Quarantine(ctx context.Context, args pageArgs) (*connection[*quarantinedResolver], error) {
+	first, after := args.page()
+	p, err := r.store.ListQuarantine(ctx, first, after)
+	if err != nil {
+		return nil, fail(ctx, r.log, "quarantine", err)
+	}
+	return newConnection(p, func(row ledger.Quarantined) *quarantinedResolver { return &quarantinedResolver{row} }), nil
+}
+
+type quarantinedResolver struct{ q ledger.Quarantined }
+
+func (q *quarantinedResolver) Topic() string       { return q.q.Topic }
+func (q *quarantinedResolver) Partition() int32    { return q.q.Partition }
+func (q *quarantinedResolver) Offset() Long        { return Long(q.q.Offset) }
+func (q *quarantinedResolver) Key() string         { return base64.StdEncoding.EncodeToString(q.q.Key) }
+func (q *quarantinedResolver) Value() string       { return base64.StdEncoding.EncodeToString(q.q.Value) }
+func (q *quarantinedResolver) RecordTime() Time    { return Time{q.q.Time} }
+func (q *quarantinedResolver) Error() string       { return q.q.Error }
+func (q *quarantinedResolver) QuarantinedAt() Time { return Time{q.q.QuarantinedAt} }
+func (q *quarantinedResolver) Headers() []*headerResolver {
+	out := make([]*headerResolver, len(q.q.Headers))
+	for i, h := range q.q.Headers {
+		out[i] = &headerResolver{h}
+	}
+	return out
+}
+
+type headerResolver struct{ h ledger.Header }
+
+func (h *headerResolver) Key() string   { return h.h.Key }
+func (h *headerResolver) Value() string { return base64.StdEncoding.EncodeToString(h.h.Value) }
 
 // Services.
 
@@ -402,9 +481,9 @@ type serviceResolver struct{ s ledger.ServiceRow }
 
 func (s *serviceResolver) ID() string                 { return s.s.ID }
 func (s *serviceResolver) Protocol() string           { return s.s.Protocol }
-func (s *serviceResolver) Policy() string             { return s.s.Policy }
-func (s *serviceResolver) PolicyVersion() int32       { return s.s.PolicyVersion }
-func (s *serviceResolver) PolicyParams() string       { return s.s.PolicyParams }
+func (s *serviceResolver) Policy() string             { return s.s.Policy.Name }
+func (s *serviceResolver) PolicyVersion() int32       { return s.s.Policy.Version }
+func (s *serviceResolver) PolicyParams() string       { return string(s.s.Policy.Params) }
 func (s *serviceResolver) PricePerUnit() string       { return s.s.PricePerUnit }
 func (s *serviceResolver) ComputeUnitsPerRelay() Long { return Long(s.s.ComputeUnitsPerRelay) }
 func (s *serviceResolver) SessionSeconds() int32      { return s.s.SessionSeconds }

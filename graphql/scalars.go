@@ -1,6 +1,7 @@
 package graphql
 
 import (
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -70,18 +71,26 @@ func (l *Long) UnmarshalGraphQL(input any) error {
 func (l Long) MarshalJSON() ([]byte, error) { return strconv.AppendInt(nil, int64(l), 10), nil }
 
 // optLong converts a nullable int64.
-func optLong(p *int64) *Long {
-	if p == nil {
+func optLong(v sql.Null[int64]) *Long {
+	if !v.Valid {
 		return nil
 	}
-	v := Long(*p)
-	return &v
+	l := Long(v.V)
+	return &l
 }
 
 // optTime converts a nullable time.
-func optTime(p *time.Time) *Time {
-	if p == nil {
+func optTime(v sql.Null[time.Time]) *Time {
+	if !v.Valid {
 		return nil
 	}
-	return &Time{*p}
+	return &Time{v.V}
+}
+
+// opt converts a nullable value to GraphQL's nullable form.
+func opt[T any](v sql.Null[T]) *T {
+	if !v.Valid {
+		return nil
+	}
+	return &v.V
 }

@@ -2,24 +2,70 @@ package ledger
 
 import (
 	"context"
+	"database/sql"
+	"encoding/json"
 	"errors"
-	"reflect"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/relaymeter/relaymeter/internal/pgtest"
 )
 
-func meterBatch(from, to int64, seq int64) *Batch {
-	id := [16]byte{0x01, 0x90, 6: 0x70, 15: 9}
-	at := time.Date(2026, 5, 1, 10, 0, 30, 0, time.UTC)
+func some[T any](v T) sql.Null[T] { return sql.Null[T]{V: v, Valid: true} }
+
+// commitEnv is a migrated database with one service and its policy.
+type commitEnv struct {
+	pool   *pgxpool.Pool
+	s      *Store
+	policy int64
+}
+
+func newCommitEnv(t *testing.T) *commitEnv {
+	t.Helper()
+	pool, _ := pgtest.DB(t)
+	s := New(pool)
+	ctx := context.Background()
+	if err := s.PutService(ctx, Service{ID: "eth", Protocol: "WEBSOCKET_JSONRPC"}); err != nil {
+		t.Fatal(err)
+	}
+	svcs, err := s.Services(ctx)
+	if err != nil || len(svcs) != 1 {
+		t.Fatalf("services: %v, %v", svcs, err)
+	}
+	return &commitEnv{pool: pool, s: s, policy: svcs[0].Policy.ID}
+}
+
+func (e *commitEnv) count(t *testing.T, q string, args ...any) (n int64) {
+	t.Helper()
+	if err := e.pool.QueryRow(context.Background(), q, args...).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	return n
+}
+
+var at = time.Date(2026, 5, 1, 10, 0, 30, 0, time.UTC)
+
+func (e *commitEnv) stream(id byte) Stream {
+	return Stream{StreamID: uuid.UUID{0x01, 0x90, 6: 0x70, 15: id}, Topic: "t", Partition: 3, Protocol: "P",
+		Service: "eth", Application: "a", Supplier: "u", EdgeID: "e", PolicyID: e.policy, ComputeUnits: 2,
+		OpenedAt: at, Version: 1, LastSeq: 1, Chain: []byte{1}, LastObservedAt: at}
+}
+
+// batch returns a batch from→to that opens stream 9 (or moves it on) with
+// one message at seq.
+func (e *commitEnv) batch(from, to, seq int64, opened bool) *Batch {
+	st := e.stream(9)
+	st.LastSeq, st.Version, st.Relays, st.MessagesToUpstream, st.BytesToUpstream = seq, seq-1, 1, 1, 10
 	return &Batch{Group: "g", Topic: "t", Partition: 3, From: from, To: to,
-		Messages: []Message{{StreamID: id, Seq: seq, ObservedAt: at, Direction: "CLIENT_TO_UPSTREAM", Role: "REQUEST", WireSize: 10, Units: 1}},
-		Relays: []Relay{{RelayID: [32]byte{byte(seq)}, StreamID: id, Seq: seq, RequestSeq: seq, Protocol: "P", Service: "s",
-			Application: "a", Supplier: "u", Weight: 2, Policy: "message", PolicyVersion: 1, ObservedAt: at}},
-		Usage: []UsageDelta{{UsageKey: UsageKey{Minute: at.Truncate(time.Minute), Protocol: "P", Service: "s", Application: "a", Supplier: "u"},
-			Messages: 1, Relays: 1, Units: 2, Bytes: 10}},
-		Findings: []Finding{{Kind: FindingGap, StreamID: id, HasStream: true, Seq: seq, HasSeq: true, Detail: "d"}},
+		Streams:  []StreamChange{{Stream: st, Opened: opened}},
+		Messages: []Message{{StreamID: st.StreamID, Seq: seq, ObservedAt: at, Direction: 1, Role: 1, WireSize: 10, Units: 1}},
+		Findings: []Finding{{Kind: "gap", StreamID: some(st.StreamID), Seq: some(seq), Detail: "d"}},
 	}
 }
 
@@ -27,89 +73,269 @@ func meterBatch(from, to int64, seq int64) *Batch {
 // at; a batch from a stale offset (a zombie after a rebalance) writes
 // nothing.
 func TestCommitFences(t *testing.T) {
-	pool, _ := pgtest.DB(t)
-	s, ctx := New(pool), context.Background()
-	count := func(q string) (n int64) {
-		t.Helper()
-		if err := pool.QueryRow(ctx, q).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
-	if off, err := s.NextOffset(ctx, "g", "t", 3); err != nil || off != NoOffset {
+	e := newCommitEnv(t)
+	ctx := context.Background()
+	if off, err := e.s.NextOffset(ctx, "g", "t", 3); err != nil || off != NoOffset {
 		t.Fatalf("NextOffset before any batch = %d, %v", off, err)
 	}
-	if err := s.Commit(ctx, meterBatch(NoOffset, 10, 1)); err != nil {
+	if err := e.s.Commit(ctx, e.batch(NoOffset, 10, 2, true)); err != nil {
 		t.Fatal(err)
 	}
-	for _, stale := range []*Batch{meterBatch(NoOffset, 10, 2), meterBatch(5, 12, 2), meterBatch(11, 12, 2)} {
-		if err := s.Commit(ctx, stale); !errors.Is(err, ErrFenced) {
+	for _, stale := range []*Batch{e.batch(NoOffset, 10, 3, false), e.batch(5, 12, 3, false), e.batch(11, 12, 3, false)} {
+		if err := e.s.Commit(ctx, stale); !errors.Is(err, ErrFenced) {
 			t.Fatalf("batch from %d: err = %v, want ErrFenced", stale.From, err)
 		}
 	}
-	if n := count(`SELECT count(*) FROM messages`) + count(`SELECT count(*) FROM relays`) + count(`SELECT count(*) FROM findings`); n != 3 {
-		t.Fatalf("fenced batches wrote rows: %d rows, want 3", n)
+	if n := e.count(t, `SELECT count(*) FROM messages`) + e.count(t, `SELECT count(*) FROM findings`); n != 2 {
+		t.Fatalf("fenced batches wrote rows: %d rows, want 2", n)
 	}
-	if err := s.Commit(ctx, meterBatch(10, 20, 2)); err != nil {
+	if err := e.s.Commit(ctx, e.batch(10, 20, 3, false)); err != nil {
 		t.Fatal(err)
 	}
-	if off, err := s.NextOffset(ctx, "g", "t", 3); err != nil || off != 20 {
+	if off, err := e.s.NextOffset(ctx, "g", "t", 3); err != nil || off != 20 {
 		t.Fatalf("NextOffset = %d, %v, want 20", off, err)
 	}
-	// usage rows add up
-	if n := count(`SELECT units * 1000 + messages FROM usage_minutes`); n != 4002 {
-		t.Fatalf("usage units*1000+messages = %d, want 4002", n)
+	// Usage rolls up from the messages: 2 messages of 1 unit, weight 2.
+	if n := e.count(t, `SELECT units * 1000 + messages * 100 + relays FROM usage_minutes`); n != 4202 {
+		t.Fatalf("usage units*1000+messages*100+relays = %d, want 4202", n)
 	}
 }
 
-func TestStreamsRoundTrip(t *testing.T) {
-	pool, _ := pgtest.DB(t)
-	s, ctx := New(pool), context.Background()
-	at := time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)
-	open := Stream{StreamID: [16]byte{1}, Topic: "t", Partition: 1, Protocol: "P", Service: "s", Application: "a",
-		Supplier: "u", EdgeID: "e", Policy: "message", PolicyVersion: 1, ComputeUnits: 3, OpenedAt: at, LastSeq: 1,
-		Chain: []byte{9}}
-	b := &Batch{Group: "g", Topic: "t", Partition: 1, From: NoOffset, To: 1, Streams: []Stream{open}}
-	if err := s.Commit(ctx, b); err != nil {
+// TestCommitStreamConflict: a stream is written only over the version it
+// was read at, and a new stream only once: a second meter working on the
+// same stream fails its whole batch with ErrStreamConflict.
+func TestCommitStreamConflict(t *testing.T) {
+	e := newCommitEnv(t)
+	ctx := context.Background()
+	if err := e.s.Commit(ctx, e.batch(NoOffset, 1, 2, true)); err != nil {
 		t.Fatal(err)
 	}
-	closed := open
-	req, resp, reason, code, complete := int64(2), int64(3), "eof", int32(1000), true
-	closed.LastSeq, closed.ClosedAt, closed.CloseReason, closed.CloseCode, closed.Complete = 4, &at, &reason, &code, &complete
-	closed.LastRequestSeq, closed.LastResponseSeq, closed.PolicyState = &req, &resp, []byte("carry")
-	closed.MessagesToUpstream, closed.BytesToUpstream, closed.Relays, closed.Units, closed.Duplicates = 1, 10, 2, 6, 7
-	b = &Batch{Group: "g", Topic: "t", Partition: 1, From: 1, To: 4, Streams: []Stream{closed}}
-	if err := s.Commit(ctx, b); err != nil {
-		t.Fatal(err)
+	// Another partition (offsets of its own) opens the same stream again.
+	again := e.batch(NoOffset, 1, 2, true)
+	again.Partition = 4
+	if err := e.s.Commit(ctx, again); !errors.Is(err, ErrStreamConflict) {
+		t.Fatalf("second open: %v, want ErrStreamConflict", err)
 	}
-	got, err := s.Streams(ctx, [][16]byte{{1}, {2}})
-	if err != nil {
-		t.Fatal(err)
+	// ... or moves it on from a version it did not read.
+	stale := e.batch(NoOffset, 1, 3, false)
+	stale.Partition, stale.Streams[0].Version = 4, 7
+	if err := e.s.Commit(ctx, stale); !errors.Is(err, ErrStreamConflict) {
+		t.Fatalf("stale version: %v, want ErrStreamConflict", err)
 	}
-	if len(got) != 1 {
-		t.Fatalf("Streams returned %d rows, want 1", len(got))
+	if n := e.count(t, `SELECT count(*) FROM consumer_offsets WHERE kafka_partition = 4`) + e.count(t, `SELECT count(*) FROM messages`); n != 1 {
+		t.Fatalf("conflicting batches left rows behind: %d", n)
 	}
-	got[0].OpenedAt, got[0].ClosedAt = got[0].OpenedAt.UTC(), &at
-	if !reflect.DeepEqual(got[0], closed) {
-		t.Fatalf("stream\n got %+v\nwant %+v", got[0], closed)
+	if err := e.s.Commit(ctx, e.batch(1, 2, 3, false)); err != nil {
+		t.Fatalf("the owner moves on: %v", err)
+	}
+	if v := e.count(t, `SELECT state_version FROM streams`); v != 2 {
+		t.Fatalf("state_version %d, want 2", v)
 	}
 }
 
-func TestPutService(t *testing.T) {
+// TestCommitRoundTrip: every column of streams, messages and findings reads
+// back as written: NULLs, times to the microsecond (before 1970 and 2000
+// too), empty and non-ASCII text, gaps, and a finding detail that carries a
+// NUL and invalid UTF-8 (cleaned, not refused).
+func TestCommitRoundTrip(t *testing.T) {
+	e := newCommitEnv(t)
+	ctx := context.Background()
+	times := []time.Time{
+		time.Date(2026, 5, 1, 10, 0, 30, 123456789, time.UTC),
+		time.Date(1999, 12, 31, 23, 59, 59, 999999000, time.UTC),
+		time.Date(1969, 7, 20, 20, 17, 40, 1000, time.UTC),
+	}
+	st := e.stream(7)
+	st.LastSeq, st.Chain, st.LastObservedAt = 40, []byte("0123456789abcdef0123456789abcdef"), times[2].Truncate(time.Microsecond)
+	st.Gaps = []Gap{{From: 5, To: 9, Finding: 5, Prev: []byte("0123456789abcdef0123456789abcdef")}, {From: 20, To: 20, Finding: 12}}
+	st.LastRequestSeq, st.LastResponseSeq, st.FirstCounterpartSeq = some[int64](3), some[int64](4), some[int64](2)
+	st.PolicyState = []byte("carry")
+	st.MessagesToUpstream, st.BytesToUpstream, st.MessagesToClient, st.BytesToClient, st.Relays, st.Duplicates = 1, 2, 3, 4, 5, 6
+	st.ClosedAt, st.CloseReason, st.CloseCode, st.Complete = some(times[0].Truncate(time.Microsecond)), some("ünïcode"), some[int32](1000), some(false)
+	st.ForwardedToUpstreamSeq, st.ForwardedToClientSeq = some[int64](3), some[int64](40)
+	st.ClientAddr, st.UpstreamAddr = "", "ws://node"
+	b := &Batch{Group: "g", Topic: "t", Partition: 3, From: NoOffset, To: 3, Streams: []StreamChange{{Stream: st, Opened: true}}}
+	for i, ts := range times {
+		m := Message{StreamID: st.StreamID, Seq: int64(i + 1), ObservedAt: ts, Direction: int16(i), Role: 5,
+			Method: "éth_call", BatchSize: -int32(i), SubscriptionID: "0xsub", WireSize: 1 << 40, PayloadSize: int64(i), Units: 7}
+		if i > 0 {
+			m.CounterpartSeq = some(int64(i))
+		}
+		b.Messages = append(b.Messages, m)
+	}
+	b.Findings = []Finding{
+		{Kind: "gap", StreamID: some(st.StreamID), Seq: some[int64](2), Detail: "d1\x00\xff", ObservedAt: some(times[2])},
+		{Kind: "quarantined", Topic: some("t"), Partition: some[int32](3), Offset: some[int64](0)},
+	}
+	if err := e.s.Commit(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	got, err := e.s.Streams(ctx, []uuid.UUID{st.StreamID})
+	if err != nil || len(got) != 1 {
+		t.Fatalf("streams: %v, %v", got, err)
+	}
+	g := got[0]
+	g.OpenedAt, g.LastObservedAt, g.ClosedAt.V = g.OpenedAt.UTC(), g.LastObservedAt.UTC(), g.ClosedAt.V.UTC()
+	if fmt.Sprintf("%+v", g) != fmt.Sprintf("%+v", st) {
+		t.Errorf("stream:\n got %+v\nwant %+v", g, st)
+	}
+	page, err := e.s.ListMessages(ctx, st.StreamID, 10, "")
+	if err != nil || len(page.Items) != 3 {
+		t.Fatalf("messages: %v, %v", page, err)
+	}
+	for i, m := range page.Items {
+		want := b.Messages[i]
+		want.ObservedAt = want.ObservedAt.Truncate(time.Microsecond)
+		m.ObservedAt = m.ObservedAt.UTC()
+		if m.ID <= 0 || i > 0 && m.ID <= page.Items[i-1].ID {
+			t.Errorf("message %d: id %d does not follow commit order", i, m.ID)
+		}
+		m.ID = 0
+		if m != want {
+			t.Errorf("message %d:\n got %+v\nwant %+v", i, m, want)
+		}
+	}
+	var findings string
+	if err := e.pool.QueryRow(ctx, `SELECT string_agg(concat_ws('|', kind, coalesce(stream_id::text, 'NULL'),
+		coalesce(seq::text, 'NULL'), coalesce(topic, 'NULL'), coalesce(kafka_partition::text, 'NULL'),
+		coalesce(kafka_offset::text, 'NULL'), detail, coalesce(to_char(observed_at AT TIME ZONE 'UTC',
+		'YYYY-MM-DD HH24:MI:SS.US'), 'NULL')), ';' ORDER BY id) FROM findings`).Scan(&findings); err != nil {
+		t.Fatal(err)
+	}
+	const want = "gap|01900000-0000-7000-0000-000000000007|2|NULL|NULL|NULL|d1\uFFFD\uFFFD|1969-07-20 20:17:40.000001;" +
+		"quarantined|NULL|NULL|t|3|0||NULL"
+	if findings != want {
+		t.Fatalf("findings\n got %s\nwant %s", findings, want)
+	}
+}
+
+// TestCommitTakesBackUncrossed: a close that says messages were recorded
+// but never crossed takes their usage back (messages, relays, units,
+// bytes), in the minute they were counted, whether they were committed
+// before or in the closing batch; the messages stay.
+func TestCommitTakesBackUncrossed(t *testing.T) {
+	e := newCommitEnv(t)
+	ctx := context.Background()
+	st := e.stream(5)
+	st.Version, st.LastSeq = 1, 3
+	msg := func(seq int64, dir int16, minute int, units int64) Message {
+		return Message{StreamID: st.StreamID, Seq: seq, ObservedAt: at.Add(time.Duration(minute) * time.Minute),
+			Direction: dir, Role: 1, WireSize: 100 * seq, Units: units}
+	}
+	// seq 2 up, 3 down in minute 0; seq 4 up (3 units) in minute 1.
+	b1 := &Batch{Group: "g", Topic: "t", Partition: 3, From: NoOffset, To: 3, Streams: []StreamChange{{Stream: st, Opened: true}},
+		Messages: []Message{msg(2, 1, 0, 1), msg(3, 2, 0, 1)}}
+	if err := e.s.Commit(ctx, b1); err != nil {
+		t.Fatal(err)
+	}
+	st.Version, st.LastSeq = 2, 6
+	st.LastRequestSeq, st.LastResponseSeq = some[int64](4), some[int64](5)
+	// The close: the request side crossed up to 2 (so 4 did not), the
+	// response side up to 3 (so 5, in this batch, did not).
+	st.ClosedAt, st.ForwardedToUpstreamSeq, st.ForwardedToClientSeq = some(at), some[int64](2), some[int64](3)
+	b2 := &Batch{Group: "g", Topic: "t", Partition: 3, From: 3, To: 6, Streams: []StreamChange{{Stream: st, Closed: true}},
+		Messages: []Message{msg(4, 1, 1, 3), msg(5, 2, 1, 1)}}
+	if err := e.s.Commit(ctx, b2); err != nil {
+		t.Fatal(err)
+	}
+	var got string
+	if err := e.pool.QueryRow(ctx, `SELECT string_agg(concat_ws('/', messages, relays, units, bytes), ' ' ORDER BY minute)
+		FROM usage_minutes`).Scan(&got); err != nil {
+		t.Fatal(err)
+	}
+	if want := "2/2/4/500 0/0/0/0"; got != want {
+		t.Fatalf("usage = %q, want %q", got, want)
+	}
+	if n := e.count(t, `SELECT count(*) FROM messages`); n != 4 {
+		t.Fatalf("%d messages, want 4: uncrossed messages stay", n)
+	}
+	p, err := e.s.ListRelays(ctx, RelayFilter{}, 10, "")
+	if err != nil || len(p.Items) != 2 {
+		t.Fatalf("relays %+v, %v: want the 2 that crossed", p.Items, err)
+	}
+}
+
+// TestCommitResolvesAndQuarantines: a resolution marks the named open
+// finding (even one the same batch records), and a quarantined record is
+// stored whole once, however often it is set aside.
+func TestCommitResolvesAndQuarantines(t *testing.T) {
+	e := newCommitEnv(t)
+	ctx := context.Background()
+	b := e.batch(NoOffset, 1, 2, true)
+	b.Findings = append(b.Findings, Finding{Kind: "gap", StreamID: some(b.Streams[0].StreamID), Seq: some[int64](7), Detail: "other"})
+	b.Resolved = []Resolution{{Kind: "gap", StreamID: b.Streams[0].StreamID, Seq: 2}}
+	q := Quarantined{Topic: "t", Partition: 3, Offset: 0, Key: []byte("k"), Value: []byte{0, 1, 2},
+		Headers: []Header{{Key: "h", Value: []byte{0xff}}}, Time: at, Error: "bad \x00 record"}
+	b.Quarantined = []Quarantined{q}
+	if err := e.s.Commit(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	b2 := e.batch(1, 2, 3, false)
+	b2.Findings, b2.Quarantined = nil, []Quarantined{q, {Topic: "t", Partition: 3, Offset: 1, Time: at, Error: "second"}}
+	if err := e.s.Commit(ctx, b2); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.count(t, `SELECT count(*) FROM findings WHERE resolved_at IS NOT NULL AND seq = 2`); n != 1 {
+		t.Fatalf("resolved findings at seq 2: %d", n)
+	}
+	if n := e.count(t, `SELECT count(*) FROM findings WHERE resolved_at IS NULL`); n != 1 {
+		t.Fatalf("open findings: %d, want 1", n)
+	}
+	p, err := e.s.ListQuarantine(ctx, 1, "")
+	if err != nil || len(p.Items) != 1 || !p.HasNextPage {
+		t.Fatalf("quarantine page 1: %+v, %v", p, err)
+	}
+	r := p.Items[0]
+	if string(r.Key) != "k" || string(r.Value) != "\x00\x01\x02" || len(r.Headers) != 1 || r.Headers[0].Key != "h" ||
+		string(r.Headers[0].Value) != "\xff" || !r.Time.Equal(at) || r.Error != "bad \uFFFD record" || r.Offset != 0 {
+		t.Fatalf("quarantined: %+v", r)
+	}
+	p, err = e.s.ListQuarantine(ctx, 10, p.EndCursor())
+	if err != nil || len(p.Items) != 1 || p.HasNextPage || p.Items[0].Offset != 1 {
+		t.Fatalf("quarantine page 2: %+v, %v", p, err)
+	}
+}
+
+// TestPutServicePolicies: a service points at an immutable policy version;
+// new parameters under the same version are refused with what to do, a new
+// version is a new row, and no row is ever updated.
+func TestPutServicePolicies(t *testing.T) {
 	pool, _ := pgtest.DB(t)
 	s, ctx := New(pool), context.Background()
-	if err := s.PutService(ctx, Service{ID: "eth", Protocol: "WEBSOCKET_JSONRPC"}); err != nil {
+	put := func(version int32, params string) error {
+		return s.PutService(ctx, Service{ID: "x", Protocol: "WEBSOCKET_JSONRPC",
+			Policy: Policy{Name: "bytes", Version: version, Params: json.RawMessage(params)}, ComputeUnitsPerRelay: 4})
+	}
+	if err := put(1, `{"block": 100}`); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.PutService(ctx, Service{ID: "pool", Protocol: "STRATUM_V2", Policy: "bytes", PolicyParams: []byte(`{"block": 64}`), ComputeUnitsPerRelay: 5}); err != nil {
+	// The same parameters, written differently, are the same version.
+	if err := put(1, `{ "block":100 }`); err != nil {
 		t.Fatal(err)
 	}
-	got, err := s.Services(ctx)
-	if err != nil {
+	err := put(1, `{"block": 200}`)
+	var pce *ParamsChangedError
+	if !errors.As(err, &pce) || pce.Service != "x" || !strings.Contains(err.Error(), "policy_version") {
+		t.Fatalf("changed params: %v, want a *ParamsChangedError saying what to do", err)
+	}
+	if err := put(2, `{"block": 200}`); err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != 2 || got[0].ID != "eth" || got[0].Policy != "message" || got[0].PolicyVersion != 1 || got[0].ComputeUnitsPerRelay != 1 ||
-		got[1].Policy != "bytes" || string(got[1].PolicyParams) != `{"block": 64}` || got[1].ComputeUnitsPerRelay != 5 {
-		t.Fatalf("services = %+v", got)
+	var n int64
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM policies WHERE name = 'bytes'`).Scan(&n); err != nil || n != 2 {
+		t.Fatalf("%d bytes policies, %v; want 2", n, err)
+	}
+	svcs, err := s.Services(ctx)
+	if err != nil || len(svcs) != 1 || svcs[0].Policy.Version != 2 || svcs[0].ComputeUnitsPerRelay != 4 {
+		t.Fatalf("services: %+v, %v", svcs, err)
+	}
+	p, err := s.Policy(ctx, svcs[0].Policy.ID)
+	if err != nil || p.Name != "bytes" || p.Version != 2 || !strings.Contains(string(p.Params), "200") {
+		t.Fatalf("Policy: %+v, %v", p, err)
+	}
+	_, err = pool.Exec(ctx, `UPDATE policies SET params = '{}'`)
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || !strings.Contains(pgErr.Message, "immutable") {
+		t.Fatalf("updating a policy: %v, want refused", err)
 	}
 }

@@ -18,7 +18,7 @@ const NoOffset int64 = -1
 
 // NextOffset returns the stored next offset of a consumer group's partition,
 // or NoOffset when none is stored.
-func (s *Store) NextOffset(ctx context.Context, group, topic string, partition int) (int64, error) {
+func (s *Store) NextOffset(ctx context.Context, group, topic string, partition int32) (int64, error) {
 	var next int64
 	err := s.pool.QueryRow(ctx,
 		`SELECT next_offset FROM consumer_offsets WHERE group_id = $1 AND topic = $2 AND kafka_partition = $3`,
@@ -36,7 +36,7 @@ func (s *Store) NextOffset(ctx context.Context, group, topic string, partition i
 // yet) to next with a compare-and-set; it returns ErrFenced when the stored
 // offset is not expected. Run first in a batch's transaction, it takes the
 // row lock so a concurrent zombie waits, then fails.
-func moveOffset(ctx context.Context, tx pgx.Tx, group, topic string, partition int, expected, next int64) error {
+func moveOffset(ctx context.Context, tx pgx.Tx, group, topic string, partition int32, expected, next int64) error {
 	var tag interface{ RowsAffected() int64 }
 	var err error
 	if expected == NoOffset {

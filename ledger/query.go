@@ -200,35 +200,33 @@ func (s *Store) Usage(ctx context.Context, f UsageFilter) (Usage, error) {
 type ServiceRow struct {
 	ID                   string
 	Protocol             string
-	Policy               string
-	PolicyVersion        int32
-	PolicyParams         string // JSON
+	Policy               Policy
 	PricePerUnit         string // decimal, exact
 	ComputeUnitsPerRelay int64
 	SessionSeconds       int32
 	CreatedAt, UpdatedAt time.Time
 }
 
-// ListServices returns every configured service with its price, by id.
+// ListServices returns every configured service with its price and
+// current policy, by id.
 func (s *Store) ListServices(ctx context.Context) ([]ServiceRow, error) {
-	rows, err := s.pool.Query(ctx, `SELECT id, protocol, policy, policy_version, policy_params::text,
-		price_per_unit::text, compute_units_per_relay, session_seconds, created_at, updated_at
-		FROM services ORDER BY id`)
+	rows, err := s.pool.Query(ctx, `SELECT s.id, s.protocol, p.id, p.name, p.version, p.params,
+		s.price_per_unit::text, s.compute_units_per_relay, s.session_seconds, s.created_at, s.updated_at
+		FROM services s JOIN policies p ON p.id = s.policy_id ORDER BY s.id`)
 	if err != nil {
 		return nil, fmt.Errorf("ledger: services: %w", err)
 	}
-	defer rows.Close()
-	out := []ServiceRow{}
-	for rows.Next() {
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (ServiceRow, error) {
 		var r ServiceRow
-		if err := rows.Scan(&r.ID, &r.Protocol, &r.Policy, &r.PolicyVersion, &r.PolicyParams,
-			&r.PricePerUnit, &r.ComputeUnitsPerRelay, &r.SessionSeconds, &r.CreatedAt, &r.UpdatedAt); err != nil {
-			return nil, fmt.Errorf("ledger: services: %w", err)
-		}
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
+		err := row.Scan(&r.ID, &r.Protocol, &r.Policy.ID, &r.Policy.Name, &r.Policy.Version, &r.Policy.Params,
+			&r.PricePerUnit, &r.ComputeUnitsPerRelay, &r.SessionSeconds, &r.CreatedAt, &r.UpdatedAt)
+		return r, err
+	})
+	if err != nil {
 		return nil, fmt.Errorf("ledger: services: %w", err)
+	}
+	if out == nil {
+		out = []ServiceRow{}
 	}
 	return out, nil
 }

@@ -2,7 +2,11 @@ package ledger
 
 import (
 	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/binary"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -22,6 +26,17 @@ const (
 	PairingUnpaired Pairing = "UNPAIRED"
 )
 
+// RelayID returns the id of the relay for unit unitIndex of the message at
+// seq of a stream: sha256(stream id ‖ seq as big-endian uint64 ‖ unit index
+// as big-endian uint32).
+func RelayID(streamID uuid.UUID, seq uint64, unitIndex uint32) [32]byte {
+	var buf [16 + 8 + 4]byte
+	copy(buf[:16], streamID[:])
+	binary.BigEndian.PutUint64(buf[16:24], seq)
+	binary.BigEndian.PutUint32(buf[24:], unitIndex)
+	return sha256.Sum256(buf[:])
+}
+
 // RelayFilter selects relays. Empty strings, zero times, a nil stream id
 // and an empty pairing match everything.
 type RelayFilter struct {
@@ -32,15 +47,17 @@ type RelayFilter struct {
 	Pairing  Pairing
 }
 
-// RelayRow is one relay: a unit of work of uniform weight.
-type RelayRow struct {
-	ID            int64  // position in the relays list
-	RelayID       []byte // sha256(stream id ‖ seq ‖ unit index)
+// Relay is one relay: unit UnitIndex of the message at Seq of a stream,
+// of uniform weight, pairing a request with a response. Relays are not
+// stored: each is read from its message and stream. A message that was
+// recorded but never crossed the edge yields none.
+type Relay struct {
+	MessageID     int64 // the message's place in commit order
 	StreamID      uuid.UUID
 	Seq           int64 // the message that yielded it
 	UnitIndex     int32
-	RequestSeq    *int64
-	ResponseSeq   *int64
+	RequestSeq    sql.Null[int64]
+	ResponseSeq   sql.Null[int64]
 	Pairing       Pairing
 	Protocol      string
 	Service       string
@@ -52,69 +69,99 @@ type RelayRow struct {
 	ObservedAt    time.Time
 }
 
+// ID returns the relay's id, RelayID of its key.
+func (r Relay) ID() [32]byte { return RelayID(r.StreamID, uint64(r.Seq), uint32(r.UnitIndex)) }
+
 const relayCursor = "relay"
 
 // Cursor returns the relay's cursor in ListRelays.
-func (r RelayRow) Cursor() string { return encodeCursor(relayCursor, strconv.FormatInt(r.ID, 10)) }
+func (r Relay) Cursor() string {
+	return encodeCursor(relayCursor, strconv.FormatInt(r.MessageID, 10)+"_"+strconv.FormatInt(int64(r.UnitIndex), 10))
+}
 
-// ListRelays returns up to first relays that f selects, in the order they
-// were recorded, starting after the relay whose cursor is after ("" for
-// the first page).
-func (s *Store) ListRelays(ctx context.Context, f RelayFilter, first int, after string) (Page[RelayRow], error) {
+// crossedSQL is true for a message m of stream s that crossed the edge.
+const crossedSQL = `CASE WHEN m.direction = 2 THEN s.forwarded_to_client_seq IS NULL OR m.seq <= s.forwarded_to_client_seq
+	ELSE s.forwarded_to_upstream_seq IS NULL OR m.seq <= s.forwarded_to_upstream_seq END`
+
+// ListRelays returns up to first relays that f selects, in the order their
+// messages were committed (then by unit), starting after the relay whose
+// cursor is after ("" for the first page).
+func (s *Store) ListRelays(ctx context.Context, f RelayFilter, first int, after string) (Page[Relay], error) {
 	if err := checkPageSize(first); err != nil {
-		return Page[RelayRow]{}, err
-	}
-	afterID, err := decodeIDCursor(relayCursor, after)
-	if err != nil {
-		return Page[RelayRow]{}, err
+		return Page[Relay]{}, err
 	}
 	if err := checkTimeRange("filter.to", f.From, f.To); err != nil {
-		return Page[RelayRow]{}, err
+		return Page[Relay]{}, err
 	}
 	var w sqlWhere
-	if afterID > 0 {
-		w.add("id > ?", afterID)
+	w.add("m.units > 0")
+	w.add(crossedSQL)
+	key, err := decodeCursor(relayCursor, after)
+	if err != nil {
+		return Page[Relay]{}, err
 	}
-	w.eq("service", f.Service)
-	w.eq("application", f.Application)
-	w.eq("supplier", f.Supplier)
-	w.eq("protocol", f.Protocol)
+	if key != "" {
+		idText, unitText, _ := strings.Cut(key, "_")
+		id, err1 := strconv.ParseInt(idText, 10, 64)
+		unit, err2 := strconv.ParseInt(unitText, 10, 32)
+		if err1 != nil || err2 != nil || id < 0 || unit < 0 {
+			return Page[Relay]{}, &InvalidInputError{Field: "after", Reason: "not a cursor of this list"}
+		}
+		w.add("m.id >= ? AND (m.id > ? OR u.i > ?)", id, id, unit)
+	}
+	w.eq("s.service", f.Service)
+	w.eq("s.application", f.Application)
+	w.eq("s.supplier", f.Supplier)
+	w.eq("s.protocol", f.Protocol)
 	if f.StreamID != nil {
-		w.add("stream_id = ?", *f.StreamID)
+		w.add("m.stream_id = ?", *f.StreamID)
 	}
 	if !f.From.IsZero() {
-		w.add("observed_at >= ?", f.From)
+		w.add("m.observed_at >= ?", f.From)
 	}
 	if !f.To.IsZero() {
-		w.add("observed_at < ?", f.To)
+		w.add("m.observed_at < ?", f.To)
 	}
+	const counterpart = "coalesce(m.counterpart_seq, s.first_counterpart_seq)"
 	switch f.Pairing {
 	case "":
 	case PairingPaired:
-		w.add("NOT unpaired AND request_seq IS NOT NULL AND response_seq IS NOT NULL")
+		w.add(counterpart + " IS NOT NULL")
 	case PairingPending:
-		w.add("NOT unpaired AND (request_seq IS NULL OR response_seq IS NULL)")
+		w.add(counterpart + " IS NULL AND s.closed_at IS NULL")
 	case PairingUnpaired:
-		w.add("unpaired")
+		w.add(counterpart + " IS NULL AND s.closed_at IS NOT NULL")
 	default:
-		return Page[RelayRow]{}, &InvalidInputError{Field: "filter.pairing", Reason: "unknown pairing " + strconv.Quote(string(f.Pairing))}
+		return Page[Relay]{}, &InvalidInputError{Field: "filter.pairing", Reason: "unknown pairing " + strconv.Quote(string(f.Pairing))}
 	}
-	q := `SELECT id, relay_id, stream_id, seq, unit_index, request_seq, response_seq, unpaired,
-		protocol, service, application, supplier, weight, policy, policy_version, observed_at
-		FROM relays` + w.sql() + " ORDER BY id LIMIT " + w.param(first+1)
-	return listPage(ctx, s, "relays", q, w.args, first, func(row pgx.CollectableRow) (RelayRow, error) {
-		var r RelayRow
-		var unpaired bool
-		err := row.Scan(&r.ID, &r.RelayID, &r.StreamID, &r.Seq, &r.UnitIndex, &r.RequestSeq, &r.ResponseSeq, &unpaired,
-			&r.Protocol, &r.Service, &r.Application, &r.Supplier, &r.Weight, &r.Policy, &r.PolicyVersion, &r.ObservedAt)
-		switch {
-		case unpaired:
-			r.Pairing = PairingUnpaired
-		case r.RequestSeq != nil && r.ResponseSeq != nil:
-			r.Pairing = PairingPaired
-		default:
-			r.Pairing = PairingPending
-		}
-		return r, err
-	})
+	q := `SELECT m.id, u.i, m.stream_id, m.seq, m.direction, ` + counterpart + `, s.closed_at IS NOT NULL,
+		s.protocol, s.service, s.application, s.supplier, s.compute_units, p.name, p.version, m.observed_at
+		FROM messages m JOIN streams s ON s.stream_id = m.stream_id JOIN policies p ON p.id = s.policy_id
+		CROSS JOIN LATERAL generate_series(0, m.units - 1) AS u(i)` + w.sql() +
+		" ORDER BY m.id, u.i LIMIT " + w.param(first+1)
+	return listPage(ctx, s, "relays", q, w.args, first, scanRelay)
+}
+
+func scanRelay(row pgx.CollectableRow) (Relay, error) {
+	var r Relay
+	var direction int16
+	var other sql.Null[int64]
+	var closed bool
+	err := row.Scan(&r.MessageID, &r.UnitIndex, &r.StreamID, &r.Seq, &direction, &other, &closed,
+		&r.Protocol, &r.Service, &r.Application, &r.Supplier, &r.Weight, &r.Policy, &r.PolicyVersion, &r.ObservedAt)
+	own := sql.Null[int64]{V: r.Seq, Valid: true}
+	if direction == directionToClient {
+		r.RequestSeq, r.ResponseSeq = other, own
+	} else {
+		r.RequestSeq, r.ResponseSeq = own, other
+	}
+	switch {
+	case other.Valid:
+		r.Pairing = PairingPaired
+	case closed:
+		r.Pairing = PairingUnpaired
+	default:
+		r.Pairing = PairingPending
+	}
+	return r, err
 }

@@ -26,7 +26,7 @@ const streamCursor = "stream"
 
 // Cursor returns the stream's cursor in ListStreams.
 func (r Stream) Cursor() string {
-	return encodeCursor(streamCursor, strconv.FormatInt(r.OpenedAt.UnixMicro(), 10)+"_"+uuid.UUID(r.StreamID).String())
+	return encodeCursor(streamCursor, strconv.FormatInt(r.OpenedAt.UnixMicro(), 10)+"_"+r.StreamID.String())
 }
 
 // ListStreams returns up to first streams that f selects, newest first (by
@@ -94,39 +94,23 @@ func (s *Store) StreamByID(ctx context.Context, id uuid.UUID) (r Stream, found b
 	return r, true, nil
 }
 
-// MessageRow is one message of a stream, as metered.
-type MessageRow struct {
-	StreamID       uuid.UUID
-	Seq            int64
-	ObservedAt     time.Time
-	Direction      string // CLIENT_TO_UPSTREAM | UPSTREAM_TO_CLIENT
-	Role           string // REQUEST | RESPONSE | NOTIFICATION | ERROR | OTHER
-	Method         string
-	BatchSize      int32
-	RPCID          string
-	SubscriptionID string
-	WireSize       int64
-	PayloadSize    int64
-	Units          int64
-}
-
 const messageCursor = "message"
 
 // Cursor returns the message's cursor in ListMessages.
-func (m MessageRow) Cursor() string {
+func (m Message) Cursor() string {
 	return encodeCursor(messageCursor, m.StreamID.String()+"_"+strconv.FormatInt(m.Seq, 10))
 }
 
 // ListMessages returns up to first messages of the stream, in seq order,
 // starting after the message whose cursor is after ("" for the first
 // page). A cursor from another stream is invalid input.
-func (s *Store) ListMessages(ctx context.Context, streamID uuid.UUID, first int, after string) (Page[MessageRow], error) {
+func (s *Store) ListMessages(ctx context.Context, streamID uuid.UUID, first int, after string) (Page[Message], error) {
 	if err := checkPageSize(first); err != nil {
-		return Page[MessageRow]{}, err
+		return Page[Message]{}, err
 	}
 	key, err := decodeCursor(messageCursor, after)
 	if err != nil {
-		return Page[MessageRow]{}, err
+		return Page[Message]{}, err
 	}
 	var w sqlWhere
 	w.add("stream_id = ?", streamID)
@@ -134,16 +118,33 @@ func (s *Store) ListMessages(ctx context.Context, streamID uuid.UUID, first int,
 		id, seqText, _ := strings.Cut(key, "_")
 		seq, err := strconv.ParseInt(seqText, 10, 64)
 		if id != streamID.String() || err != nil {
-			return Page[MessageRow]{}, &InvalidInputError{Field: "after", Reason: "not a cursor of this stream's messages"}
+			return Page[Message]{}, &InvalidInputError{Field: "after", Reason: "not a cursor of this stream's messages"}
 		}
 		w.add("seq > ?", seq)
 	}
-	q := `SELECT stream_id, seq, observed_at, direction, role, method, batch_size, rpc_id, subscription_id,
-		wire_size, payload_size, units FROM messages` + w.sql() + " ORDER BY seq LIMIT " + w.param(first+1)
-	return listPage(ctx, s, "messages", q, w.args, first, func(row pgx.CollectableRow) (MessageRow, error) {
-		var m MessageRow
-		err := row.Scan(&m.StreamID, &m.Seq, &m.ObservedAt, &m.Direction, &m.Role, &m.Method, &m.BatchSize, &m.RPCID,
-			&m.SubscriptionID, &m.WireSize, &m.PayloadSize, &m.Units)
+	q := `SELECT id, stream_id, seq, observed_at, direction, role, method, batch_size, rpc_id, subscription_id,
+		wire_size, payload_size, units, counterpart_seq FROM messages` + w.sql() + " ORDER BY seq LIMIT " + w.param(first+1)
+	return listPage(ctx, s, "messages", q, w.args, first, func(row pgx.CollectableRow) (Message, error) {
+		var m Message
+		err := row.Scan(&m.ID, &m.StreamID, &m.Seq, &m.ObservedAt, &m.Direction, &m.Role, &m.Method, &m.BatchSize,
+			&m.RPCID, &m.SubscriptionID, &m.WireSize, &m.PayloadSize, &m.Units, &m.CounterpartSeq)
 		return m, err
 	})
+}
+
+// CrossedRelays returns the relays of st's messages that crossed the edge:
+// st.Relays, less those of messages its close says never crossed.
+func (s *Store) CrossedRelays(ctx context.Context, st *Stream) (int64, error) {
+	if !uncrossed(st, false) && !uncrossed(st, true) {
+		return st.Relays, nil
+	}
+	var taken int64
+	err := s.pool.QueryRow(ctx, `SELECT coalesce(sum(m.units), 0)::bigint FROM messages m
+		WHERE m.stream_id = $1 AND m.seq > least(coalesce($2, 9223372036854775807), coalesce($3, 9223372036854775807))
+			AND CASE WHEN m.direction = 2 THEN m.seq > $3 ELSE m.seq > $2 END`,
+		st.StreamID, ptr(st.ForwardedToUpstreamSeq), ptr(st.ForwardedToClientSeq)).Scan(&taken)
+	if err != nil {
+		return 0, fmt.Errorf("ledger: crossed relays of %s: %w", st.StreamID, err)
+	}
+	return st.Relays - taken, nil
 }

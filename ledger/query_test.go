@@ -2,7 +2,9 @@ package ledger
 
 import (
 	"context"
+	"database/sql"
 	"encoding/base64"
+	"fmt"
 	"os"
 	"reflect"
 	"testing"
@@ -18,13 +20,32 @@ func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 var (
 	t0 = time.Date(2026, 1, 2, 3, 0, 0, 0, time.UTC)
 	// Streams: s1 and s2 open at the same instant (a tie the stream cursor
-	// must break), s3 later and still open.
+	// must break), s3 later and still open, s4 and s5 later still.
 	s1 = uuid.MustParse("01900000-0000-7000-8000-000000000001")
 	s2 = uuid.MustParse("01900000-0000-7000-8000-000000000002")
 	s3 = uuid.MustParse("01900000-0000-7000-8000-000000000003")
+	s4 = uuid.MustParse("01900000-0000-7000-8000-000000000004")
+	s5 = uuid.MustParse("01900000-0000-7000-8000-000000000005")
 )
 
-// seed fills a fresh database with a small, known ledger.
+// seed fills a fresh database with a small, known ledger:
+//
+//	s1 eth/app1/supA, weight 10, closed; its close says the request side
+//	   crossed up to seq 3, so seq 5 did not cross
+//	   1 up   units 0  waiting
+//	   2 down units 1  counterpart 1
+//	   3 up   units 1  counterpart 2
+//	   4 down units 2  counterpart 3
+//	   5 up   units 1  counterpart 4   (did not cross: no relay)
+//	s2 eth/app2/supA, closed, no messages
+//	s3 pool/app1/supB (STRATUM_V2, bytes v2), weight 1, open
+//	   1 up   units 3  waiting (nothing of the other side yet)
+//	s4 eth/app1/supB, closed, first counterpart seq 3
+//	   1 up, 2 up waiting (pair with 3); 3 down counterpart 2
+//	s5 eth/app1/supB, closed, one-sided
+//	   1 up   units 1  waiting: unpaired
+//
+// Message ids 1 to 10 in that order, each observed i minutes after t0.
 func seed(t *testing.T) *Store {
 	t.Helper()
 	pool, _ := pgtest.DB(t)
@@ -33,41 +54,34 @@ func seed(t *testing.T) *Store {
 		sql  string
 		args []any
 	}{
-		{`INSERT INTO services (id, protocol, price_per_unit) VALUES
-			('eth', 'WEBSOCKET_JSONRPC', 0.000000000000000001), ('pool', 'STRATUM_V2', 12.5)`, nil},
+		{`INSERT INTO policies (id, name, version, params) VALUES (101, 'message', 1, '{}'), (102, 'bytes', 2, '{"block": 100}')`, nil},
+		{`INSERT INTO services (id, protocol, policy_id, price_per_unit) VALUES
+			('eth', 'WEBSOCKET_JSONRPC', 101, 0.000000000000000001), ('pool', 'STRATUM_V2', 102, 12.5)`, nil},
 		{`INSERT INTO streams (stream_id, topic, kafka_partition, protocol, service, application, supplier, edge_id,
-			policy, policy_version, compute_units, opened_at, closed_at, last_seq, chain, relays, complete) VALUES
-			($1, 't', 0, 'WEBSOCKET_JSONRPC', 'eth', 'app1', 'supA', 'e1', 'message', 1, 10, $4, $5, 5, '\x01', 4, true),
-			($2, 't', 1, 'WEBSOCKET_JSONRPC', 'eth', 'app2', 'supA', 'e1', 'message', 1, 10, $4, $5, 0, '\x02', 0, true),
-			($3, 't', 0, 'STRATUM_V2', 'pool', 'app1', 'supB', 'e2', 'message', 1, 1, $6, NULL, 2, '\x03', 3, NULL)`,
-			[]any{s1, s2, s3, t0, t0.Add(time.Hour), t0.Add(time.Minute)}},
-		{`INSERT INTO messages (stream_id, seq, observed_at, direction, role, method, wire_size, payload_size, units)
-			SELECT $1, g, $2::timestamptz + g * interval '1 second',
-				CASE WHEN g % 2 = 1 THEN 'CLIENT_TO_UPSTREAM' ELSE 'UPSTREAM_TO_CLIENT' END,
-				CASE WHEN g % 2 = 1 THEN 'REQUEST' ELSE 'RESPONSE' END, 'eth_call', 100 + g, 90 + g, 1
-			FROM generate_series(1, 5) g`, []any{s1, t0}},
-		{`INSERT INTO messages (stream_id, seq, observed_at, direction, role, wire_size, payload_size, units)
-			VALUES ($1, 1, $2, 'CLIENT_TO_UPSTREAM', 'REQUEST', 1, 1, 1)`, []any{s3, t0}},
-		// Relays 1-7: ids follow insertion order.
-		{`INSERT INTO relays (relay_id, stream_id, seq, unit_index, request_seq, response_seq, unpaired,
-			protocol, service, application, supplier, weight, policy, policy_version, observed_at) VALUES
-			('\x01', $1, 2, 0, 1, 2, false, 'WEBSOCKET_JSONRPC', 'eth', 'app1', 'supA', 10, 'message', 1, $3),
-			('\x02', $1, 3, 0, 3, NULL, false, 'WEBSOCKET_JSONRPC', 'eth', 'app1', 'supA', 10, 'message', 1, $3::timestamptz + interval '1 minute'),
-			('\x03', $1, 4, 0, 3, 4, false, 'WEBSOCKET_JSONRPC', 'eth', 'app1', 'supA', 10, 'message', 1, $3::timestamptz + interval '2 minutes'),
-			('\x04', $1, 5, 0, 5, NULL, true, 'WEBSOCKET_JSONRPC', 'eth', 'app1', 'supA', 10, 'message', 1, $3::timestamptz + interval '3 minutes'),
-			('\x05', $2, 1, 0, 1, NULL, false, 'STRATUM_V2', 'pool', 'app1', 'supB', 1, 'bytes', 2, $3::timestamptz + interval '4 minutes'),
-			('\x06', $2, 1, 1, 1, NULL, false, 'STRATUM_V2', 'pool', 'app1', 'supB', 1, 'bytes', 2, $3::timestamptz + interval '5 minutes'),
-			('\x07', $2, 1, 2, 1, NULL, false, 'STRATUM_V2', 'pool', 'app1', 'supB', 1, 'bytes', 2, $3::timestamptz + interval '6 minutes')`,
-			[]any{s1, s3, t0}},
+			policy_id, compute_units, opened_at, closed_at, state_version, last_seq, chain, last_observed_at, relays,
+			complete, first_counterpart_seq, forwarded_to_upstream_seq) VALUES
+			($1, 't', 0, 'WEBSOCKET_JSONRPC', 'eth', 'app1', 'supA', 'e1', 101, 10, $6, $7, 3, 5, '\x01', $7, 5, true, 2, 3),
+			($2, 't', 1, 'WEBSOCKET_JSONRPC', 'eth', 'app2', 'supA', 'e1', 101, 10, $6, $7, 1, 0, '\x02', $6, 0, true, NULL, NULL),
+			($3, 't', 0, 'STRATUM_V2', 'pool', 'app1', 'supB', 'e2', 102, 1, $8, NULL, 2, 2, '\x03', $8, 3, NULL, NULL, NULL),
+			($4, 't', 2, 'WEBSOCKET_JSONRPC', 'eth', 'app1', 'supB', 'e2', 101, 1, $9, $9, 2, 3, '\x04', $9, 3, true, 3, NULL),
+			($5, 't', 2, 'WEBSOCKET_JSONRPC', 'eth', 'app1', 'supB', 'e2', 101, 1, $9, $9, 2, 1, '\x05', $9, 1, true, NULL, NULL)`,
+			[]any{s1, s2, s3, s4, s5, t0, t0.Add(time.Hour), t0.Add(time.Minute), t0.Add(2 * time.Minute)}},
+		{`INSERT INTO messages (id, stream_id, seq, observed_at, direction, role, method, wire_size, payload_size, units, counterpart_seq)
+			SELECT v.id, v.stream_id, v.seq, $5::timestamptz + v.id * interval '1 minute', v.direction,
+				CASE v.direction WHEN 2 THEN 2 ELSE 1 END, 'eth_call', 100 + v.id, 90 + v.id, v.units, v.counterpart
+			FROM (VALUES (1, $1::uuid, 1, 1, 0, NULL::bigint), (2, $1, 2, 2, 1, 1), (3, $1, 3, 1, 1, 2), (4, $1, 4, 2, 2, 3),
+				(5, $1, 5, 1, 1, 4), (6, $2, 1, 1, 3, NULL), (7, $3, 1, 1, 1, NULL), (8, $3, 2, 1, 1, NULL),
+				(9, $3, 3, 2, 1, 2), (10, $4, 1, 1, 1, NULL)) AS v(id, stream_id, seq, direction, units, counterpart)`,
+			[]any{s1, s3, s4, s5, t0}},
 		{`INSERT INTO usage_minutes (minute, protocol, service, application, supplier, messages, relays, units, bytes) VALUES
 			($1, 'WEBSOCKET_JSONRPC', 'eth', 'app1', 'supA', 1, 2, 3, 4),
 			($1::timestamptz + interval '1 minute', 'WEBSOCKET_JSONRPC', 'eth', 'app2', 'supA', 10, 20, 30, 40),
 			($1::timestamptz + interval '2 minutes', 'STRATUM_V2', 'pool', 'app1', 'supB', 100, 200, 300, 400),
 			($1::timestamptz + interval '3 minutes', 'WEBSOCKET_JSONRPC', 'eth', 'app1', 'supB', 1000, 2000, 3000, 9000000000000)`,
 			[]any{t0}},
-		{`INSERT INTO findings (kind, stream_id, seq, detail) VALUES
-			('gap', $1, 4, 'seq 4 missing'), ('chain', $1, 5, 'chain broken'), ('gap', $2, 2, 'seq 2 missing'),
-			('undecodable', NULL, NULL, 'bad record')`, []any{s1, s3}},
+		{`INSERT INTO findings (kind, stream_id, seq, detail, resolved_at) VALUES
+			('gap', $1, 4, 'seq 4 missing', NULL), ('chain', $1, 5, 'chain broken', NULL), ('gap', $2, 2, 'seq 2 missing', now()),
+			('undecodable', NULL, NULL, 'bad record', NULL)`, []any{s1, s3}},
 	}
 	for _, st := range stmts {
 		if _, err := pool.Exec(ctx, st.sql, st.args...); err != nil {
@@ -112,18 +126,21 @@ func TestUsage(t *testing.T) {
 	}
 }
 
-func relayIDs(p Page[RelayRow]) []int64 {
-	var ids []int64
+// relayKeys names each relay of a page "message id/unit".
+func relayKeys(p Page[Relay]) []string {
+	var keys []string
 	for _, r := range p.Items {
-		ids = append(ids, r.ID)
+		keys = append(keys, fmt.Sprintf("%d/%d", r.MessageID, r.UnitIndex))
 	}
-	return ids
+	return keys
 }
+
+var allRelays = []string{"2/0", "3/0", "4/0", "4/1", "6/0", "6/1", "6/2", "7/0", "8/0", "9/0", "10/0"}
 
 func TestListRelaysPagination(t *testing.T) {
 	s := seed(t)
 	ctx := context.Background()
-	var all []int64
+	var all []string
 	after, pages := "", 0
 	for {
 		p, err := s.ListRelays(ctx, RelayFilter{}, 3, after)
@@ -131,7 +148,7 @@ func TestListRelaysPagination(t *testing.T) {
 			t.Fatal(err)
 		}
 		pages++
-		all = append(all, relayIDs(p)...)
+		all = append(all, relayKeys(p)...)
 		if !p.HasNextPage {
 			break
 		}
@@ -140,13 +157,15 @@ func TestListRelaysPagination(t *testing.T) {
 		}
 		after = p.EndCursor()
 	}
-	if want := []int64{1, 2, 3, 4, 5, 6, 7}; !reflect.DeepEqual(all, want) || pages != 3 {
-		t.Fatalf("walked %v in %d pages, want %v in 3", all, pages, want)
+	// Pages split a message's units (4/0 | 4/1, 6/0 6/1 | 6/2) and resume
+	// inside it.
+	if !reflect.DeepEqual(all, allRelays) || pages != 4 {
+		t.Fatalf("walked %v in %d pages, want %v in 4", all, pages, allRelays)
 	}
 	// After the last row: an empty last page.
-	last, err := s.ListRelays(ctx, RelayFilter{}, 7, "")
-	if err != nil || len(last.Items) != 7 || last.HasNextPage {
-		t.Fatalf("first 7: %d items, next %v, %v", len(last.Items), last.HasNextPage, err)
+	last, err := s.ListRelays(ctx, RelayFilter{}, len(allRelays), "")
+	if err != nil || len(last.Items) != len(allRelays) || last.HasNextPage {
+		t.Fatalf("all: %d items, next %v, %v", len(last.Items), last.HasNextPage, err)
 	}
 	p, err := s.ListRelays(ctx, RelayFilter{}, 3, last.EndCursor())
 	if err != nil || len(p.Items) != 0 || p.HasNextPage || p.EndCursor() != "" {
@@ -165,42 +184,65 @@ func TestListRelaysFilters(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		f    RelayFilter
-		want []int64
+		want []string
 	}{
-		{"service", RelayFilter{Service: "pool"}, []int64{5, 6, 7}},
-		{"application", RelayFilter{Application: "app1"}, []int64{1, 2, 3, 4, 5, 6, 7}},
-		{"supplier", RelayFilter{Supplier: "supA"}, []int64{1, 2, 3, 4}},
-		{"protocol", RelayFilter{Protocol: "STRATUM_V2"}, []int64{5, 6, 7}},
-		{"stream", RelayFilter{StreamID: &s1}, []int64{1, 2, 3, 4}},
-		{"other stream", RelayFilter{StreamID: &s2}, nil},
-		{"from inclusive", RelayFilter{From: t0.Add(2 * time.Minute)}, []int64{3, 4, 5, 6, 7}},
-		{"to exclusive", RelayFilter{To: t0.Add(2 * time.Minute)}, []int64{1, 2}},
-		{"paired", RelayFilter{Pairing: PairingPaired}, []int64{1, 3}},
-		{"pending", RelayFilter{Pairing: PairingPending}, []int64{2, 5, 6, 7}},
-		{"unpaired", RelayFilter{Pairing: PairingUnpaired}, []int64{4}},
-		{"combined", RelayFilter{StreamID: &s1, Pairing: PairingPending, To: t0.Add(time.Hour)}, []int64{2}},
+		{"service", RelayFilter{Service: "pool"}, []string{"6/0", "6/1", "6/2"}},
+		{"application", RelayFilter{Application: "app1"}, allRelays},
+		{"other application", RelayFilter{Application: "app2"}, nil},
+		{"supplier", RelayFilter{Supplier: "supA"}, []string{"2/0", "3/0", "4/0", "4/1"}},
+		{"protocol", RelayFilter{Protocol: "STRATUM_V2"}, []string{"6/0", "6/1", "6/2"}},
+		{"stream", RelayFilter{StreamID: &s1}, []string{"2/0", "3/0", "4/0", "4/1"}},
+		{"stream without messages", RelayFilter{StreamID: &s2}, nil},
+		{"from inclusive", RelayFilter{From: t0.Add(7 * time.Minute)}, []string{"7/0", "8/0", "9/0", "10/0"}},
+		{"to exclusive", RelayFilter{To: t0.Add(4 * time.Minute)}, []string{"2/0", "3/0"}},
+		{"paired", RelayFilter{Pairing: PairingPaired}, []string{"2/0", "3/0", "4/0", "4/1", "7/0", "8/0", "9/0"}},
+		{"pending", RelayFilter{Pairing: PairingPending}, []string{"6/0", "6/1", "6/2"}},
+		{"unpaired", RelayFilter{Pairing: PairingUnpaired}, []string{"10/0"}},
+		{"combined", RelayFilter{StreamID: &s4, Pairing: PairingPaired, To: t0.Add(9 * time.Minute)}, []string{"7/0", "8/0"}},
 	} {
 		p, err := s.ListRelays(ctx, tc.f, 100, "")
 		if err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
-		if got := relayIDs(p); !reflect.DeepEqual(got, tc.want) || p.HasNextPage {
+		if got := relayKeys(p); !reflect.DeepEqual(got, tc.want) || p.HasNextPage {
 			t.Errorf("%s: got %v (next %v), want %v", tc.name, got, p.HasNextPage, tc.want)
 		}
 	}
 	// A page of a filtered list continues within the filter.
-	p, err := s.ListRelays(ctx, RelayFilter{Service: "eth"}, 2, "")
+	p, err := s.ListRelays(ctx, RelayFilter{Service: "eth"}, 3, "")
 	if err != nil || !p.HasNextPage {
 		t.Fatalf("first page: %+v, %v", p, err)
 	}
-	p, err = s.ListRelays(ctx, RelayFilter{Service: "eth"}, 2, p.EndCursor())
-	if got := relayIDs(p); err != nil || !reflect.DeepEqual(got, []int64{3, 4}) || p.HasNextPage {
+	p, err = s.ListRelays(ctx, RelayFilter{Service: "eth"}, 3, p.EndCursor())
+	if got := relayKeys(p); err != nil || !reflect.DeepEqual(got, []string{"4/1", "7/0", "8/0"}) || !p.HasNextPage {
 		t.Fatalf("second page: %v (next %v), %v", got, p.HasNextPage, err)
 	}
-	r := p.Items[1]
-	if r.StreamID != s1 || r.Seq != 5 || r.Pairing != PairingUnpaired || *r.RequestSeq != 5 || r.ResponseSeq != nil ||
-		r.Weight != 10 || !r.ObservedAt.Equal(t0.Add(3*time.Minute)) || len(r.RelayID) != 1 {
-		t.Errorf("relay 4: %+v", r)
+	// Every field of a relay, derived from its message and stream.
+	all, err := s.ListRelays(ctx, RelayFilter{}, 100, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	byKey := map[string]Relay{}
+	for _, r := range all.Items {
+		byKey[fmt.Sprintf("%d/%d", r.MessageID, r.UnitIndex)] = r
+	}
+	null := sql.Null[int64]{}
+	seq := func(v int64) sql.Null[int64] { return sql.Null[int64]{V: v, Valid: true} }
+	for key, want := range map[string]Relay{
+		"4/1":  {MessageID: 4, StreamID: s1, Seq: 4, UnitIndex: 1, RequestSeq: seq(3), ResponseSeq: seq(4), Pairing: PairingPaired, Protocol: "WEBSOCKET_JSONRPC", Service: "eth", Application: "app1", Supplier: "supA", Weight: 10, Policy: "message", PolicyVersion: 1, ObservedAt: t0.Add(4 * time.Minute)},
+		"6/2":  {MessageID: 6, StreamID: s3, Seq: 1, UnitIndex: 2, RequestSeq: seq(1), ResponseSeq: null, Pairing: PairingPending, Protocol: "STRATUM_V2", Service: "pool", Application: "app1", Supplier: "supB", Weight: 1, Policy: "bytes", PolicyVersion: 2, ObservedAt: t0.Add(6 * time.Minute)},
+		"7/0":  {MessageID: 7, StreamID: s4, Seq: 1, UnitIndex: 0, RequestSeq: seq(1), ResponseSeq: seq(3), Pairing: PairingPaired, Protocol: "WEBSOCKET_JSONRPC", Service: "eth", Application: "app1", Supplier: "supB", Weight: 1, Policy: "message", PolicyVersion: 1, ObservedAt: t0.Add(7 * time.Minute)},
+		"9/0":  {MessageID: 9, StreamID: s4, Seq: 3, UnitIndex: 0, RequestSeq: seq(2), ResponseSeq: seq(3), Pairing: PairingPaired, Protocol: "WEBSOCKET_JSONRPC", Service: "eth", Application: "app1", Supplier: "supB", Weight: 1, Policy: "message", PolicyVersion: 1, ObservedAt: t0.Add(9 * time.Minute)},
+		"10/0": {MessageID: 10, StreamID: s5, Seq: 1, UnitIndex: 0, RequestSeq: seq(1), ResponseSeq: null, Pairing: PairingUnpaired, Protocol: "WEBSOCKET_JSONRPC", Service: "eth", Application: "app1", Supplier: "supB", Weight: 1, Policy: "message", PolicyVersion: 1, ObservedAt: t0.Add(10 * time.Minute)},
+	} {
+		got := byKey[key]
+		got.ObservedAt = got.ObservedAt.UTC()
+		if got != want {
+			t.Errorf("relay %s:\n got %+v\nwant %+v", key, got, want)
+		}
+	}
+	if id := byKey["4/1"].ID(); id != RelayID(s1, 4, 1) || id == RelayID(s1, 4, 0) {
+		t.Errorf("relay id %x", id)
 	}
 }
 
@@ -213,7 +255,7 @@ func TestInvalidInput(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, after := range []string{"!!!", "cmVsYXk6MQ==", b64("relay"), b64("relay:"), b64("relay:x"), b64("relay:-1"),
-		b64("stream:1"), findings.EndCursor()} {
+		b64("relay:1"), b64("relay:1_-1"), b64("relay:1_x"), b64("stream:1"), findings.EndCursor()} {
 		if _, err := s.ListRelays(ctx, RelayFilter{}, 10, after); !IsInvalidInput(err) {
 			t.Errorf("relays after %q: got %v, want invalid input", after, err)
 		}
@@ -246,21 +288,21 @@ func TestListStreams(t *testing.T) {
 	ctx := context.Background()
 	var got []uuid.UUID
 	after := ""
-	for range 5 {
+	for range 10 {
 		p, err := s.ListStreams(ctx, StreamFilter{}, 1, after)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, r := range p.Items {
-			got = append(got, uuid.UUID(r.StreamID))
+			got = append(got, r.StreamID)
 		}
 		if !p.HasNextPage {
 			break
 		}
 		after = p.EndCursor()
 	}
-	// Newest first; the tie at t0 broken by id.
-	if want := []uuid.UUID{s3, s1, s2}; !reflect.DeepEqual(got, want) {
+	// Newest first; ties broken by id.
+	if want := []uuid.UUID{s4, s5, s3, s1, s2}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("walked %v, want %v", got, want)
 	}
 	open, closed := true, false
@@ -270,12 +312,12 @@ func TestListStreams(t *testing.T) {
 		want []uuid.UUID
 	}{
 		{"open", StreamFilter{Open: &open}, []uuid.UUID{s3}},
-		{"closed", StreamFilter{Open: &closed}, []uuid.UUID{s1, s2}},
+		{"closed", StreamFilter{Open: &closed}, []uuid.UUID{s4, s5, s1, s2}},
 		{"application", StreamFilter{Application: "app2"}, []uuid.UUID{s2}},
 		{"service", StreamFilter{Service: "pool"}, []uuid.UUID{s3}},
 		{"supplier", StreamFilter{Supplier: "supA"}, []uuid.UUID{s1, s2}},
 		{"protocol", StreamFilter{Protocol: "BEAM"}, nil},
-		{"from", StreamFilter{From: t0.Add(time.Second)}, []uuid.UUID{s3}},
+		{"from", StreamFilter{From: t0.Add(time.Second)}, []uuid.UUID{s4, s5, s3}},
 		{"to", StreamFilter{To: t0.Add(time.Minute)}, []uuid.UUID{s1, s2}},
 	} {
 		p, err := s.ListStreams(ctx, tc.f, 10, "")
@@ -284,7 +326,7 @@ func TestListStreams(t *testing.T) {
 		}
 		var ids []uuid.UUID
 		for _, r := range p.Items {
-			ids = append(ids, uuid.UUID(r.StreamID))
+			ids = append(ids, r.StreamID)
 		}
 		if !reflect.DeepEqual(ids, tc.want) {
 			t.Errorf("%s: got %v, want %v", tc.name, ids, tc.want)
@@ -299,8 +341,9 @@ func TestStreamAndMessages(t *testing.T) {
 	if err != nil || !found {
 		t.Fatalf("stream: found %v, %v", found, err)
 	}
-	if uuid.UUID(st.StreamID) != s1 || st.Application != "app1" || st.ComputeUnits != 10 || st.ClosedAt == nil || st.Complete == nil ||
-		!*st.Complete || st.LastSeq != 5 || st.Relays != 4 || st.Partition != 0 {
+	if st.StreamID != s1 || st.Application != "app1" || st.ComputeUnits != 10 || !st.Closed() || !st.Complete.Valid ||
+		!st.Complete.V || st.LastSeq != 5 || st.Relays != 5 || st.Partition != 0 || st.PolicyID != 101 ||
+		!st.FirstCounterpartSeq.Valid || st.FirstCounterpartSeq.V != 2 || st.Version != 3 {
 		t.Errorf("stream: %+v", st)
 	}
 	if _, found, err := s.StreamByID(ctx, uuid.New()); err != nil || found {
@@ -328,8 +371,20 @@ func TestStreamAndMessages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m := p.Items[0]; m.Direction != "CLIENT_TO_UPSTREAM" || m.Role != "REQUEST" || m.Method != "eth_call" || m.WireSize != 101 {
+	if m := p.Items[0]; m.Direction != 1 || m.Role != 1 || m.Method != "eth_call" || m.WireSize != 101 || m.ID != 1 ||
+		m.CounterpartSeq.Valid {
 		t.Errorf("message 1: %+v", m)
+	}
+	// What crossed: the close of s1 says the request side crossed up to
+	// seq 3.
+	for _, c := range []struct {
+		response bool
+		seq      int64
+		want     bool
+	}{{false, 3, true}, {false, 5, false}, {true, 4, true}, {true, 1000, true}} {
+		if got := st.Crossed(c.response, c.seq); got != c.want {
+			t.Errorf("Crossed(%v, %d) = %v", c.response, c.seq, got)
+		}
 	}
 	if p, err := s.ListMessages(ctx, s2, 10, ""); err != nil || len(p.Items) != 0 || p.HasNextPage {
 		t.Errorf("stream without messages: %+v, %v", p, err)
@@ -339,7 +394,7 @@ func TestStreamAndMessages(t *testing.T) {
 func TestListFindings(t *testing.T) {
 	s := seed(t)
 	ctx := context.Background()
-	kinds := func(p Page[FindingRow]) []string {
+	kinds := func(p Page[Finding]) []string {
 		var k []string
 		for _, f := range p.Items {
 			k = append(k, f.Kind+":"+f.Detail)
@@ -354,7 +409,7 @@ func TestListFindings(t *testing.T) {
 	if err != nil || p.HasNextPage || !reflect.DeepEqual(kinds(p), []string{"undecodable:bad record"}) {
 		t.Fatalf("page 2: %v, %v", kinds(p), err)
 	}
-	if f := p.Items[0]; f.StreamID != nil || f.Seq != nil {
+	if f := p.Items[0]; f.StreamID.Valid || f.Seq.Valid || f.ResolvedAt.Valid {
 		t.Errorf("finding without stream: %+v", f)
 	}
 	p, err = s.ListFindings(ctx, FindingFilter{Kind: "gap"}, 10, "")
@@ -365,8 +420,17 @@ func TestListFindings(t *testing.T) {
 	if err != nil || !reflect.DeepEqual(kinds(p), []string{"gap:seq 4 missing", "chain:chain broken"}) {
 		t.Errorf("stream: %v, %v", kinds(p), err)
 	}
-	if *p.Items[0].StreamID != s1 || *p.Items[0].Seq != 4 {
+	if p.Items[0].StreamID.V != s1 || p.Items[0].Seq.V != 4 {
 		t.Errorf("finding: %+v", p.Items[0])
+	}
+	open, resolved := true, false
+	p, err = s.ListFindings(ctx, FindingFilter{Open: &resolved}, 10, "")
+	if err != nil || !reflect.DeepEqual(kinds(p), []string{"gap:seq 2 missing"}) || !p.Items[0].ResolvedAt.Valid {
+		t.Errorf("resolved: %v, %v", kinds(p), err)
+	}
+	p, err = s.ListFindings(ctx, FindingFilter{Kind: "gap", Open: &open}, 10, "")
+	if err != nil || !reflect.DeepEqual(kinds(p), []string{"gap:seq 4 missing"}) {
+		t.Errorf("open gaps: %v, %v", kinds(p), err)
 	}
 }
 
@@ -380,7 +444,9 @@ func TestListServices(t *testing.T) {
 		t.Fatalf("services: %+v", got)
 	}
 	if got[0].PricePerUnit != "0.000000000000000001" || got[1].PricePerUnit != "12.500000000000000000" ||
-		got[0].PolicyParams != "{}" || got[0].Policy != "message" || got[1].Protocol != "STRATUM_V2" {
+		string(got[0].Policy.Params) != "{}" || got[0].Policy.Name != "message" || got[1].Protocol != "STRATUM_V2" ||
+		got[1].Policy.ID != 102 || got[1].Policy.Name != "bytes" || got[1].Policy.Version != 2 ||
+		string(got[1].Policy.Params) != `{"block": 100}` {
 		t.Errorf("services: %+v", got)
 	}
 }

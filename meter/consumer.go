@@ -47,7 +47,7 @@ func (m *Meter) Run(ctx context.Context) error {
 				defer stop()
 				defer context.AfterFunc(gctx, stop)()
 				var pe *PartitionError
-				if err := m.runPartition(wctx, p); errors.As(err, &pe) {
+				if err := m.runPartition(wctx, int32(p)); errors.As(err, &pe) {
 					cancel(pe)
 				}
 			})

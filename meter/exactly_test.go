@@ -14,6 +14,7 @@ import (
 
 	"github.com/relaymeter/relaymeter/ingest/event"
 	"github.com/relaymeter/relaymeter/ledger"
+	"github.com/relaymeter/relaymeter/meter/policy/policytest"
 )
 
 // totals is what a set of streams must meter to.
@@ -88,7 +89,7 @@ func (e *env) services(t *testing.T) {
 	if err := e.store.PutService(ctx, ledger.Service{ID: "eth", Protocol: "WEBSOCKET_JSONRPC", ComputeUnitsPerRelay: 3}); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.store.PutService(ctx, ledger.Service{ID: "lines", Protocol: "WEBSOCKET_JSONRPC", Policy: "test-lines", ComputeUnitsPerRelay: 2}); err != nil {
+	if err := e.store.PutService(ctx, ledger.Service{ID: "lines", Protocol: "WEBSOCKET_JSONRPC", Policy: ledger.Policy{Name: policytest.LinesName}, ComputeUnitsPerRelay: 2}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -102,19 +103,22 @@ func (e *env) checkTotals(t *testing.T, tot totals, streams int64, duplicates in
 		want int64
 	}{
 		{`SELECT count(*) FROM messages`, tot.messages},
-		{`SELECT count(*) FROM relays`, tot.relays},
-		{`SELECT coalesce(sum(weight), 0) FROM relays`, tot.units},
+		{`SELECT coalesce(sum(units), 0) FROM messages`, tot.relays},
+		{`SELECT coalesce(sum(m.units * s.compute_units), 0) FROM messages m JOIN streams s USING (stream_id)`, tot.units},
 		{`SELECT coalesce(sum(messages), 0) FROM usage_minutes`, tot.messages},
 		{`SELECT coalesce(sum(relays), 0) FROM usage_minutes`, tot.relays},
 		{`SELECT coalesce(sum(units), 0) FROM usage_minutes`, tot.units},
 		{`SELECT coalesce(sum(bytes), 0) FROM usage_minutes`, tot.bytes},
 		{`SELECT coalesce(sum(relays), 0) FROM streams`, tot.relays},
-		{`SELECT coalesce(sum(units), 0) FROM streams`, tot.units},
+		{`SELECT coalesce(sum(relays * compute_units), 0) FROM streams`, tot.units},
 		{`SELECT coalesce(sum(messages_to_upstream + messages_to_client), 0) FROM streams`, tot.messages},
-		{`SELECT count(*) FROM streams WHERE complete AND closed_at IS NOT NULL AND policy_state IS NULL`, streams},
+		{`SELECT count(*) FROM streams WHERE complete AND closed_at IS NOT NULL AND policy_state = '' AND gaps = ''`, streams},
 		{`SELECT coalesce(sum(duplicates), 0) FROM streams`, duplicates},
 		{`SELECT count(*) FROM findings`, 0},
-		{`SELECT count(*) FROM relays WHERE request_seq IS NULL OR response_seq IS NULL OR unpaired`, 0},
+		{`SELECT count(*) FROM quarantine`, 0},
+		// every relay paired: its message has a counterpart, or its stream a first one
+		{`SELECT count(*) FROM messages m JOIN streams s USING (stream_id)
+			WHERE m.units > 0 AND coalesce(m.counterpart_seq, s.first_counterpart_seq) IS NULL`, 0},
 	} {
 		if got := e.count(t, c.q); got != c.want {
 			t.Errorf("%s = %d, want %d", c.q, got, c.want)

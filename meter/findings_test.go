@@ -11,7 +11,6 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/relaymeter/relaymeter/ingest/event"
-	"github.com/relaymeter/relaymeter/ledger"
 )
 
 // TestFindings meters streams with what the meter must notice and not paper
@@ -65,7 +64,7 @@ func TestFindings(t *testing.T) {
 				if off >= 0 {
 					s += fmt.Sprintf(" offset %d", off)
 				}
-				if kind == ledger.FindingGap {
+				if kind == FindingGap {
 					s += " " + detail
 				}
 				got = append(got, s)
@@ -74,8 +73,9 @@ func TestFindings(t *testing.T) {
 				"chain_mismatch@3",
 				"count_mismatch@5",
 				"duplicate_mismatch@2",
-				"gap@4 expected seq 3, got 4",
-				"undecodable@0 offset 11",
+				"gap@1 seqs 1 to 1 missing (got seq 2)",
+				"gap@3 seqs 3 to 3 missing (got seq 4)",
+				"quarantined@0 offset 11",
 				"unknown_stream@2",
 			}
 			if strings.Join(got, "\n") != strings.Join(want, "\n") {
@@ -91,7 +91,9 @@ func TestFindings(t *testing.T) {
 				{`SELECT last_seq FROM streams WHERE stream_id = $1`, []any{gap.id}, 5},
 				{`SELECT count(*) FROM streams WHERE NOT complete`, nil, 1},
 				{`SELECT count(*) FROM streams WHERE complete`, nil, 2},
-				{`SELECT count(*) FROM streams WHERE stream_id = $1 AND service = 'unknown' AND application = 'unknown' AND policy = 'message'`, []any{orphan.id}, 1},
+				{`SELECT count(*) FROM streams s JOIN policies p ON p.id = s.policy_id WHERE stream_id = $1
+					AND service = 'unknown' AND application = 'unknown' AND p.name = 'message'`, []any{orphan.id}, 1},
+				{`SELECT count(*) FROM quarantine WHERE kafka_offset = 11 AND record_value = 'not an event'`, nil, 1},
 				{`SELECT duplicates FROM streams WHERE stream_id = $1`, []any{dup.id}, 1},
 				{`SELECT sum(next_offset) FROM consumer_offsets`, nil, int64(len(recs))},
 			} {

@@ -1,14 +1,15 @@
 package meter
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
+	"database/sql"
 	"fmt"
 	"os"
+	"sort"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
@@ -17,33 +18,12 @@ import (
 	"github.com/relaymeter/relaymeter/internal/kafkatest"
 	"github.com/relaymeter/relaymeter/internal/pgtest"
 	"github.com/relaymeter/relaymeter/ledger"
-	"github.com/relaymeter/relaymeter/meter/policy"
+	"github.com/relaymeter/relaymeter/meter/policy/policytest"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
-// linesPolicy is a test policy with carry: one unit per '\n'-terminated
-// record of the payload, a partial record carried to the next message.
-type linesPolicy struct{}
-
-func (linesPolicy) Name() string { return "test-lines" }
-func (linesPolicy) Version() int { return 1 }
-func (linesPolicy) Units(state []byte, m *event.Message) (uint64, []byte, error) {
-	buf := append(append([]byte(nil), state...), m.Payload...)
-	n := bytes.Count(buf, []byte{'\n'})
-	rest := buf[bytes.LastIndexByte(buf, '\n')+1:]
-	if len(rest) == 0 {
-		rest = nil
-	}
-	return uint64(n), rest, nil
-}
-
-var _ policy.Policy = linesPolicy{}
-
-func init() {
-	policy.Register(policy.Definition{Name: "test-lines", Version: 1,
-		New: func(json.RawMessage) (policy.Policy, error) { return linesPolicy{}, nil }})
-}
+func init() { policytest.Register() }
 
 // gen fabricates one stream's events, sealed and chained as an edge would.
 type gen struct {
@@ -227,8 +207,8 @@ func (e *env) count(t testing.TB, q string, args ...any) int64 {
 	return n
 }
 
-// drive meters recs without Kafka, through the partition worker's batch
-// path, in batches of size records; offsets are assigned from 0.
+// drive meters recs without Kafka, through the partition worker's build
+// and commit path, in batches of size records; offsets are assigned from 0.
 func (e *env) drive(t testing.TB, m *Meter, recs []kafka.Message, size int) error {
 	t.Helper()
 	w := &partitionWorker{m: m, partition: 0, bl: newBuilder(m, 0)}
@@ -241,12 +221,45 @@ func (e *env) drive(t testing.TB, m *Meter, recs []kafka.Message, size int) erro
 		if err != nil {
 			return err
 		}
-		w.recs = recs[i:min(i+size, len(recs))]
-		if _, err := w.batch(ctx, from, w.recs); err != nil {
+		p, stop, err := w.build(ctx, from, recs[i:min(i+size, len(recs))], nil)
+		if err != nil {
 			return err
+		}
+		if err := w.commit(ctx, p); err != nil {
+			return err
+		}
+		if stop != nil {
+			return stop
 		}
 	}
 	return nil
+}
+
+// relays lists a stream's relays, as the API derives them, as
+// "seq:request/response" with "-" for none and "!" when unpaired, by seq.
+func (e *env) relays(t testing.TB, id [16]byte) []string {
+	t.Helper()
+	sid := uuid.UUID(id)
+	p, err := e.store.ListRelays(context.Background(), ledger.RelayFilter{StreamID: &sid}, ledger.MaxPageSize, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, r := range p.Items {
+		seq := func(v sql.Null[int64]) string {
+			if !v.Valid {
+				return "-"
+			}
+			return fmt.Sprint(v.V)
+		}
+		s := fmt.Sprintf("%d:%s/%s", r.Seq, seq(r.RequestSeq), seq(r.ResponseSeq))
+		if r.Pairing == ledger.PairingUnpaired {
+			s += "!"
+		}
+		out = append(out, s)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // counter reads a counter's value from a Meter's registry.

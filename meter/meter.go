@@ -42,6 +42,7 @@ const (
 	DefaultBatchWait       = 100 * time.Millisecond
 	DefaultServicesRefresh = 10 * time.Second
 	DefaultRetryBackoff    = time.Second
+	DefaultStreamIdle      = time.Hour
 )
 
 // Config configures a Meter.
@@ -67,6 +68,13 @@ type Config struct {
 	// RetryBackoff is the pause before a partition retries after a failed
 	// batch, e.g. Postgres unreachable (default DefaultRetryBackoff).
 	RetryBackoff time.Duration
+	// StreamIdleTimeout is how long an open stream may go without an event
+	// before the meter closes it as abandoned (its edge was killed and will
+	// never record its StreamClosed), by the partition's clock: the latest
+	// observation time metered, or the wall clock once the partition has
+	// caught up (default DefaultStreamIdle). An event that arrives later
+	// opens the stream again, with a finding.
+	StreamIdleTimeout time.Duration
 	// Logger receives the meter's logs (nil: discarded).
 	Logger *slog.Logger
 	// Registerer registers the meter's Prometheus metrics (nil: not
@@ -82,8 +90,8 @@ func (c *Config) Validate() error {
 	if c.Store == nil {
 		return errors.New("meter: config: no store")
 	}
-	if c.BatchSize < 0 || c.BatchWait < 0 || c.ServicesRefresh < 0 || c.RetryBackoff < 0 {
-		return errors.New("meter: config: negative batch size, wait, refresh or backoff")
+	if c.BatchSize < 0 || c.BatchWait < 0 || c.ServicesRefresh < 0 || c.RetryBackoff < 0 || c.StreamIdleTimeout < 0 {
+		return errors.New("meter: config: negative batch size, wait, refresh, backoff or idle timeout")
 	}
 	if c.Topic == "" {
 		c.Topic = DefaultTopic
@@ -102,6 +110,9 @@ func (c *Config) Validate() error {
 	}
 	if c.RetryBackoff == 0 {
 		c.RetryBackoff = DefaultRetryBackoff
+	}
+	if c.StreamIdleTimeout == 0 {
+		c.StreamIdleTimeout = DefaultStreamIdle
 	}
 	return nil
 }

@@ -6,10 +6,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 
+	"github.com/relaymeter/relaymeter/ingest/event"
 	"github.com/relaymeter/relaymeter/ledger"
+	"github.com/relaymeter/relaymeter/meter/policy/policytest"
 )
 
 func TestConfigValidate(t *testing.T) {
@@ -35,17 +38,6 @@ func TestConfigValidate(t *testing.T) {
 	}
 }
 
-func TestRelayID(t *testing.T) {
-	id := [16]byte{1, 2, 3}
-	a, b, c := RelayID(id, 7, 0), RelayID(id, 7, 1), RelayID(id, 8, 0)
-	if a == b || a == c || b == c {
-		t.Fatal("relay ids of distinct units collide")
-	}
-	if a != RelayID(id, 7, 0) {
-		t.Fatal("relay id not deterministic")
-	}
-}
-
 // TestMeterEndToEnd meters three streams through Kafka and checks every row
 // the meter writes.
 func TestMeterEndToEnd(t *testing.T) {
@@ -54,7 +46,7 @@ func TestMeterEndToEnd(t *testing.T) {
 	if err := e.store.PutService(ctx, ledger.Service{ID: "eth", Protocol: "WEBSOCKET_JSONRPC", ComputeUnitsPerRelay: 3}); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.store.PutService(ctx, ledger.Service{ID: "lines", Protocol: "WEBSOCKET_JSONRPC", Policy: "test-lines", ComputeUnitsPerRelay: 2}); err != nil {
+	if err := e.store.PutService(ctx, ledger.Service{ID: "lines", Protocol: "WEBSOCKET_JSONRPC", Policy: ledger.Policy{Name: policytest.LinesName}, ComputeUnitsPerRelay: 2}); err != nil {
 		t.Fatal(err)
 	}
 	a, b, c := newGen(1), newGen(2), newGen(3)
@@ -73,14 +65,15 @@ func TestMeterEndToEnd(t *testing.T) {
 	if n := e.count(t, `SELECT count(*) FROM messages`); n != 7 {
 		t.Fatalf("messages: %d rows, want 7", n)
 	}
-	var dir, role, method string
+	var dir, role int16
+	var method string
 	var wire, units int64
 	if err := e.pool.QueryRow(ctx, `SELECT direction, role, method, wire_size, units FROM messages WHERE stream_id = $1 AND seq = 3`, a.id).
 		Scan(&dir, &role, &method, &wire, &units); err != nil {
 		t.Fatal(err)
 	}
-	if dir != "UPSTREAM_TO_CLIENT" || role != "RESPONSE" || method != "eth_call" || wire != 300 || units != 1 {
-		t.Fatalf("message a/3: %s %s %s %d %d", dir, role, method, wire, units)
+	if dir != int16(event.Direction_UPSTREAM_TO_CLIENT) || role != int16(event.Role_RESPONSE) || method != "eth_call" || wire != 300 || units != 1 {
+		t.Fatalf("message a/3: %d %d %s %d %d", dir, role, method, wire, units)
 	}
 
 	// relays: pairing, ids, weights, policy
@@ -90,23 +83,16 @@ func TestMeterEndToEnd(t *testing.T) {
 		policy                 string
 	}
 	relays := func(id [16]byte) (out []relay) {
-		rows, err := e.pool.Query(ctx, `SELECT relay_id, seq, unit_index, coalesce(request_seq, 0), coalesce(response_seq, 0), weight, unpaired, policy
-			FROM relays WHERE stream_id = $1 ORDER BY seq, unit_index`, id)
+		sid := uuid.UUID(id)
+		p, err := e.store.ListRelays(ctx, ledger.RelayFilter{StreamID: &sid}, 100, "")
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer rows.Close()
-		for rows.Next() {
-			var rid []byte
-			var unit int32
-			var r relay
-			if err := rows.Scan(&rid, &r.seq, &unit, &r.req, &r.resp, &r.weight, &r.unpaired, &r.policy); err != nil {
-				t.Fatal(err)
+		for _, r := range p.Items {
+			if want := ledger.RelayID(sid, uint64(r.Seq), uint32(r.UnitIndex)); r.ID() != want {
+				t.Fatalf("relay %d/%d: id %x, want %x", r.Seq, r.UnitIndex, r.ID(), want)
 			}
-			if want := RelayID(id, uint64(r.seq), uint32(unit)); string(rid) != string(want[:]) {
-				t.Fatalf("relay %d/%d: id %x, want %x", r.seq, unit, rid, want)
-			}
-			out = append(out, r)
+			out = append(out, relay{r.Seq, r.RequestSeq.V, r.ResponseSeq.V, r.Weight, r.Pairing == ledger.PairingUnpaired, r.Policy})
 		}
 		return out
 	}
@@ -150,10 +136,10 @@ func TestMeterEndToEnd(t *testing.T) {
 
 	// streams
 	var st []string
-	rows, err = e.pool.Query(ctx, `SELECT service, policy, compute_units, last_seq, messages_to_upstream, bytes_to_upstream,
-		messages_to_client, bytes_to_client, relays, units, duplicates, coalesce(last_request_seq, 0),
-		coalesce(last_response_seq, 0), policy_state IS NULL, complete, closed_at IS NOT NULL, close_reason
-		FROM streams ORDER BY stream_id`)
+	rows, err = e.pool.Query(ctx, `SELECT service, p.name, compute_units, last_seq, messages_to_upstream, bytes_to_upstream,
+		messages_to_client, bytes_to_client, relays, relays * compute_units, duplicates, coalesce(last_request_seq, 0),
+		coalesce(last_response_seq, 0), policy_state = '', complete, closed_at IS NOT NULL, close_reason
+		FROM streams s JOIN policies p ON p.id = s.policy_id ORDER BY stream_id`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +167,7 @@ func TestMeterEndToEnd(t *testing.T) {
 	if err := e.pool.QueryRow(ctx, `SELECT kind, seq FROM findings WHERE stream_id = $1`, c.id).Scan(&kind, &seq); err != nil {
 		t.Fatal(err)
 	}
-	if n := e.count(t, `SELECT count(*) FROM findings`); n != 1 || kind != ledger.FindingUnknownService || seq != 1 {
+	if n := e.count(t, `SELECT count(*) FROM findings`); n != 1 || kind != FindingUnknownService || seq != 1 {
 		t.Fatalf("findings: %d, %s at %d; want one unknown_service at 1", n, kind, seq)
 	}
 	// offsets: one row per partition that had records, summing to all of them

@@ -9,27 +9,28 @@ import (
 
 // metrics are the meter's Prometheus collectors.
 type metrics struct {
-	events     prometheus.Counter
-	duplicates prometheus.Counter
-	relays     prometheus.Counter
-	batches    prometheus.Counter
-	failures   prometheus.Counter
-	findings   *prometheus.CounterVec
-	batchTime  prometheus.Histogram
+	events, duplicates, relays, batches prometheus.Counter
+	failures, fenced, conflicts         prometheus.Counter
+	narrowed, quarantined, abandoned    prometheus.Counter
+	findings                            *prometheus.CounterVec
+	batchTime                           prometheus.Histogram
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	counter := func(name, help string) prometheus.Counter {
+		return prometheus.NewCounter(prometheus.CounterOpts{Namespace: "relaymeter", Subsystem: "meter", Name: name, Help: help})
+	}
 	m := &metrics{
-		events: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "relaymeter", Subsystem: "meter",
-			Name: "events_total", Help: "Records committed to the ledger, duplicates and undecodable ones included."}),
-		duplicates: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "relaymeter", Subsystem: "meter",
-			Name: "duplicates_total", Help: "Duplicate events (a stream's seq already metered) dropped."}),
-		relays: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "relaymeter", Subsystem: "meter",
-			Name: "relays_total", Help: "Relays written."}),
-		batches: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "relaymeter", Subsystem: "meter",
-			Name: "batches_total", Help: "Batches committed."}),
-		failures: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "relaymeter", Subsystem: "meter",
-			Name: "batch_failures_total", Help: "Batches that failed and were retried from the stored offset."}),
+		events:      counter("events_total", "Records committed to the ledger, duplicates and quarantined ones included."),
+		duplicates:  counter("duplicates_total", "Duplicate events (a stream's seq already metered) dropped."),
+		relays:      counter("relays_total", "Relays metered."),
+		batches:     counter("batches_total", "Batches committed."),
+		failures:    counter("batch_failures_total", "Batches that failed (Postgres or Kafka unreachable) and were retried from the stored offset."),
+		fenced:      counter("fenced_total", "Batches fenced by another consumer's offset, or by a commit whose answer was lost; the partition resumed from the stored offset."),
+		conflicts:   counter("stream_conflicts_total", "Batches that found a stream written by another meter; the partition read its streams again."),
+		narrowed:    counter("batches_narrowed_total", "Batches Postgres refused, retried in halves to find the record at fault."),
+		quarantined: counter("quarantined_total", "Records set aside in the quarantine, unmetered."),
+		abandoned:   counter("streams_abandoned_total", "Streams closed by the meter after the idle timeout, their edge gone."),
 		findings: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "relaymeter", Subsystem: "meter",
 			Name: "findings_total", Help: "Findings recorded, by kind."}, []string{"kind"}),
 		batchTime: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "relaymeter", Subsystem: "meter",
@@ -39,7 +40,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.events, m.duplicates, m.relays, m.batches, m.failures, m.findings, m.batchTime} {
+	for _, c := range []prometheus.Collector{m.events, m.duplicates, m.relays, m.batches, m.failures, m.fenced,
+		m.conflicts, m.narrowed, m.quarantined, m.abandoned, m.findings, m.batchTime} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if errors.As(err, &are) {

@@ -1,9 +1,7 @@
 package meter
 
 import (
-	"context"
 	"fmt"
-	"sort"
 	"strings"
 	"testing"
 
@@ -14,7 +12,8 @@ import (
 // script is a stream (q request, r response, n notification, c close; the
 // StreamOpened is seq 1), and the relays must pair as want says, whether
 // the stream arrives in one batch or in batches of 1 or 2 records (the
-// waiting relays then are filled in by UPDATE).
+// waiting relays then pair through the stream's first counterpart, written
+// by a later batch).
 func TestPairing(t *testing.T) {
 	e := newEnv(t, 0)
 	n := 0
@@ -53,29 +52,7 @@ func TestPairing(t *testing.T) {
 				if err := e.drive(t, m, recs, size); err != nil {
 					t.Fatal(err)
 				}
-				rows, err := e.pool.Query(context.Background(), `SELECT seq, coalesce(request_seq::text, '-'),
-					coalesce(response_seq::text, '-'), unpaired FROM relays WHERE stream_id = $1 ORDER BY seq`, g.id)
-				if err != nil {
-					t.Fatal(err)
-				}
-				var got []string
-				for rows.Next() {
-					var seq int64
-					var req, resp string
-					var unpaired bool
-					if err := rows.Scan(&seq, &req, &resp, &unpaired); err != nil {
-						t.Fatal(err)
-					}
-					s := fmt.Sprintf("%d:%s/%s", seq, req, resp)
-					if unpaired {
-						s += "!"
-					}
-					got = append(got, s)
-				}
-				if rows.Err() != nil {
-					t.Fatal(rows.Err())
-				}
-				sort.Strings(got)
+				got := e.relays(t, g.id)
 				if strings.Join(got, " ") != strings.Join(tc.want, " ") {
 					t.Fatalf("relays\n got %v\nwant %v", got, tc.want)
 				}
@@ -84,27 +61,28 @@ func TestPairing(t *testing.T) {
 	}
 }
 
-// TestPairingRule is the rule alone: observe returns each message's pair
-// and whether it completes waiting relays.
+// TestPairingRule is the rule alone: pair returns each message's
+// counterpart, and the stream records the first counterpart the waiting
+// messages take.
 func TestPairingRule(t *testing.T) {
-	var p pairing
-	steps := []struct {
-		response      bool
-		seq           int64
-		req, resp     int64
-		fills, waitng bool
+	var s stream
+	for _, step := range []struct {
+		response    bool
+		seq         int64
+		counterpart int64 // 0: none yet
+		first       int64 // the stream's first counterpart after the step; 0: none
 	}{
-		{false, 2, 2, 0, false, true},
-		{false, 3, 3, 0, false, true},
-		{true, 4, 3, 4, true, false},
-		{true, 5, 3, 5, false, false},
-		{false, 6, 6, 5, false, false},
-	}
-	for _, s := range steps {
-		req, resp, fills := p.observe(s.response, s.seq)
-		if req != s.req || resp != s.resp || fills != s.fills || p.waiting() != s.waitng {
-			t.Fatalf("seq %d: got %d/%d fills %v waiting %v, want %d/%d %v %v",
-				s.seq, req, resp, fills, p.waiting(), s.req, s.resp, s.fills, s.waitng)
+		{false, 2, 0, 0},
+		{false, 3, 0, 0},
+		{true, 4, 3, 4},
+		{true, 5, 3, 4},
+		{false, 6, 5, 4},
+		{false, 1, 5, 4}, // a late request does not move the latest back
+		{true, 7, 6, 4},
+	} {
+		got := s.pair(step.response, step.seq)
+		if got.V != step.counterpart || got.Valid != (step.counterpart != 0) || s.FirstCounterpartSeq.V != step.first {
+			t.Fatalf("seq %d: counterpart %+v, first %+v; want %d, %d", step.seq, got, s.FirstCounterpartSeq, step.counterpart, step.first)
 		}
 	}
 }

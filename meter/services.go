@@ -7,97 +7,115 @@ import (
 	"sync"
 	"time"
 
+	"github.com/relaymeter/relaymeter/ingest/event"
 	"github.com/relaymeter/relaymeter/ledger"
 	"github.com/relaymeter/relaymeter/meter/policy"
 )
 
-// pricing is how a stream is metered: its policy and relay weight.
+// pricing is how a stream is metered: its policy version and relay weight.
 type pricing struct {
-	policy policy.Policy
-	weight int64
-	// problem, when not empty, is why the service's own policy could not be
-	// used (the stream is metered with the default message policy).
+	policy   policy.Policy
+	policyID int64 // the ledger's policies row
+	weight   int64
+	// problem, when not empty, is why the recorded policy could not be
+	// built (the stream is metered with the message policy meanwhile).
 	problem string
 }
 
-// defaultPricing meters an unknown service or stream: message v1, weight 1.
-func defaultPricing() pricing {
-	p, err := policy.New(policy.MessageName, policy.MessageVersion, nil)
-	if err != nil {
-		panic(fmt.Sprintf("meter: the built-in message policy: %v", err))
-	}
-	return pricing{policy: p, weight: 1}
+// units prices m with the stream's carry state, turning a policy's panic
+// into an error: a policy someone plugged in must not stop a partition.
+func (p pricing) units(state []byte, m *event.Message) (units uint64, next []byte, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			units, next, err = 0, nil, fmt.Errorf("panic: %v", r)
+		}
+	}()
+	return p.policy.Units(state, m)
 }
 
-// services caches the services table and the policies built from it. It is
-// shared by the partitions of a Meter.
+// services caches the services table and the policies built from the
+// ledger's policies rows. It is shared by the partitions of a Meter.
 type services struct {
 	store   *ledger.Store
 	refresh time.Duration
 	log     *slog.Logger
 
-	mu     sync.Mutex
-	loaded time.Time
-	byID   map[string]ledger.Service
-	built  map[string]pricing // key: service id
+	mu       sync.Mutex
+	loaded   time.Time
+	byID     map[string]ledger.Service
+	built    map[int64]pricing // by policies row, weight 1
+	fallback int64             // the policies row of message v1, no parameters
 }
 
 func newServices(store *ledger.Store, refresh time.Duration, log *slog.Logger) *services {
-	return &services{store: store, refresh: refresh, log: log}
+	return &services{store: store, refresh: refresh, log: log, built: map[int64]pricing{}}
 }
 
 // lookup returns the service's row and whether it is configured, reloading
-// the table when it is missing and the cache is older than the refresh
-// interval (or never loaded).
+// the table when the service is missing and the cache is older than the
+// refresh interval (or never loaded).
 func (s *services) lookup(ctx context.Context, id string) (ledger.Service, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if v, ok := s.byID[id]; ok && time.Since(s.loaded) < s.refresh {
-		return v, true, nil
+	if v, ok := s.byID[id]; ok || s.byID != nil && time.Since(s.loaded) < s.refresh {
+		return v, ok, nil
 	}
-	if s.byID == nil || time.Since(s.loaded) >= s.refresh {
-		rows, err := s.store.Services(ctx)
-		if err != nil {
-			return ledger.Service{}, false, fmt.Errorf("meter: services: %w", err)
-		}
-		s.byID = make(map[string]ledger.Service, len(rows))
-		for _, r := range rows {
-			s.byID[r.ID] = r
-		}
-		s.built = map[string]pricing{}
-		s.loaded = time.Now()
+	rows, err := s.store.Services(ctx)
+	if err != nil {
+		return ledger.Service{}, false, fmt.Errorf("meter: services: %w", err)
 	}
+	s.byID = make(map[string]ledger.Service, len(rows))
+	for _, r := range rows {
+		s.byID[r.ID] = r
+	}
+	s.loaded = time.Now()
 	v, ok := s.byID[id]
 	return v, ok, nil
 }
 
-// pricing returns how to meter a stream of service id whose policy is name
-// at version (from its stream row, or the service's at open). A policy that
-// cannot be built falls back to the default, with the reason in problem.
-func (s *services) pricing(svc ledger.Service, name string, version int, weight int64) pricing {
+// priced returns the pricing of policies row id with the given weight. A
+// policy this build cannot construct (a version it does not implement,
+// parameters it refuses) prices with the message policy, and says why in
+// problem; the stream keeps its recorded policy row.
+func (s *services) priced(ctx context.Context, id, weight int64) (pricing, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	key := fmt.Sprintf("%s\x00%s\x00%d\x00%d", svc.ID, name, version, weight)
-	if p, ok := s.built[key]; ok {
-		return p
+	p, ok := s.built[id]
+	s.mu.Unlock()
+	if !ok {
+		row, err := s.store.Policy(ctx, id)
+		if err != nil {
+			return pricing{}, fmt.Errorf("meter: %w", err)
+		}
+		pol, err := policy.New(row.Name, int(row.Version), row.Params)
+		if err != nil {
+			pol = policy.Message{}
+			p.problem = fmt.Sprintf("policy %s v%d (row %d): %v; metered with %s v%d meanwhile",
+				row.Name, row.Version, id, err, policy.MessageName, policy.MessageVersion)
+			s.log.Warn("meter: policy unusable", "policy", row.Name, "version", row.Version, "id", id, "err", err)
+		}
+		p.policy, p.policyID = pol, id
+		s.mu.Lock()
+		s.built[id] = p
+		s.mu.Unlock()
 	}
-	var params []byte
-	if svc.Policy == name {
-		params = svc.PolicyParams
+	p.weight = weight
+	return p, nil
+}
+
+// fallbackPricing meters an unknown service or stream: message v1, weight 1.
+func (s *services) fallbackPricing(ctx context.Context) (pricing, error) {
+	s.mu.Lock()
+	id := s.fallback
+	s.mu.Unlock()
+	if id == 0 {
+		var err error
+		id, err = s.store.PolicyID(ctx, ledger.Policy{Name: policy.MessageName, Version: policy.MessageVersion})
+		if err != nil {
+			return pricing{}, fmt.Errorf("meter: %w", err)
+		}
+		s.mu.Lock()
+		s.fallback = id
+		s.mu.Unlock()
 	}
-	pol, err := policy.New(name, version, params)
-	var p pricing
-	if err != nil {
-		p = defaultPricing()
-		p.weight = weight
-		p.problem = fmt.Sprintf("service %q: %v; metered with message v%d", svc.ID, err, policy.MessageVersion)
-		s.log.Warn("meter: service policy unusable", "service", svc.ID, "policy", name, "version", version, "err", err)
-	} else {
-		p = pricing{policy: pol, weight: weight}
-	}
-	if s.built == nil {
-		s.built = map[string]pricing{}
-	}
-	s.built[key] = p
-	return p
+	return s.priced(ctx, id, 1)
 }

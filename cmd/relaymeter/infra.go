@@ -145,7 +145,8 @@ func (s *server) serve(ctx context.Context) error {
 func (s *server) addr() string { return s.ln.Addr().String() }
 
 // syncServices writes the configured services into the ledger, where the
-// meter reads them.
+// meter reads them. Parameters changed under a policy version already in
+// use are refused: streams keep the parameters they started with.
 func syncServices(ctx context.Context, store *ledger.Store, services []serviceConfig) error {
 	for _, s := range services {
 		params, err := json.Marshal(s.Params)
@@ -153,8 +154,9 @@ func syncServices(ctx context.Context, store *ledger.Store, services []serviceCo
 			params = []byte(`{}`)
 		}
 		if err := store.PutService(ctx, ledger.Service{
-			ID: s.ID, Protocol: s.Protocol, Policy: s.Policy, PolicyVersion: s.PolicyVersion,
-			PolicyParams: params, ComputeUnitsPerRelay: s.ComputeUnitsPerRelay, SessionSeconds: s.SessionSeconds,
+			ID: s.ID, Protocol: s.Protocol,
+			Policy:               ledger.Policy{Name: s.Policy, Version: int32(s.PolicyVersion), Params: params},
+			ComputeUnitsPerRelay: s.ComputeUnitsPerRelay, SessionSeconds: int32(s.SessionSeconds),
 		}); err != nil {
 			return err
 		}

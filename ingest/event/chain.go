@@ -27,6 +27,10 @@ const (
 // not know; a consumer must stop rather than guess.
 var ErrUnknownMajor = errors.New("event: unknown schema major version")
 
+// ErrNoMajor reports a record value without a schema major version: not
+// an event of any version.
+var ErrNoMajor = errors.New("event: no schema major version")
+
 // ErrNoChain reports a record value whose chain field is missing or not
 // appended last, so its chain cannot be verified.
 var ErrNoChain = errors.New("event: chain field missing or not last")
@@ -56,7 +60,13 @@ func Decode(value []byte, ev *Event) error {
 	if err := proto.Unmarshal(value, ev); err != nil {
 		return fmt.Errorf("event: unmarshal: %w", err)
 	}
-	if ev.SchemaMajor != SchemaMajor {
+	switch ev.SchemaMajor {
+	case SchemaMajor:
+	case 0:
+		// Every version sets its major, so a value without one (empty, a
+		// tombstone, bytes that happen to parse) is malformed, not news.
+		return ErrNoMajor
+	default:
 		return fmt.Errorf("%w: %d (this build knows %d)", ErrUnknownMajor, ev.SchemaMajor, SchemaMajor)
 	}
 	if len(value) < chainTrailerLen || value[len(value)-chainTrailerLen] != chainTag ||

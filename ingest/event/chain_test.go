@@ -100,3 +100,19 @@ func BenchmarkSeal(b *testing.B) {
 		}
 	}
 }
+
+// TestDecodeMajor: only a major version this build does not know is
+// ErrUnknownMajor; an empty value or one without a major is malformed.
+func TestDecodeMajor(t *testing.T) {
+	future, _ := proto.Marshal(&Event{SchemaMajor: 2, Seq: 1})
+	none, _ := proto.Marshal(&Event{Seq: 1, EdgeId: "e"})
+	for _, c := range []struct {
+		value []byte
+		want  error
+	}{{future, ErrUnknownMajor}, {nil, ErrNoMajor}, {[]byte{}, ErrNoMajor}, {none, ErrNoMajor}} {
+		var ev Event
+		if err := Decode(c.value, &ev); !errors.Is(err, c.want) {
+			t.Errorf("Decode(%x) = %v, want %v", c.value, err, c.want)
+		}
+	}
+}

@@ -1,57 +1,37 @@
-package policy
+package policy_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"testing"
 
 	"github.com/relaymeter/relaymeter/ingest/event"
+	"github.com/relaymeter/relaymeter/meter/policy"
+	"github.com/relaymeter/relaymeter/meter/policy/policytest"
 )
 
-// lines is a test policy with carry: one unit per '\n'-terminated record of
-// the payload, a partial record carried to the stream's next message.
-type lines struct{}
-
-func (lines) Name() string { return "test-lines" }
-func (lines) Version() int { return 1 }
-func (lines) Units(state []byte, m *event.Message) (uint64, []byte, error) {
-	buf := append(append([]byte(nil), state...), m.Payload...)
-	n := bytes.Count(buf, []byte{'\n'})
-	rest := buf[bytes.LastIndexByte(buf, '\n')+1:]
-	if len(rest) == 0 {
-		rest = nil
-	}
-	return uint64(n), rest, nil
-}
-
-var _ Policy = lines{}
-
 func TestRegisterPanics(t *testing.T) {
-	mustPanic := func(name string, d Definition) {
+	mustPanic := func(name string, d policy.Definition) {
 		t.Helper()
 		defer func() {
 			if recover() == nil {
-				t.Fatalf("%s: Register did not panic", name)
+				t.Fatalf("%s: policy.Register did not panic", name)
 			}
 		}()
-		Register(d)
+		policy.Register(d)
 	}
-	ok := func(json.RawMessage) (Policy, error) { return Message{}, nil }
-	mustPanic("empty name", Definition{Name: "", Version: 1, New: ok})
-	mustPanic("duplicate", Definition{Name: MessageName, Version: 1, New: ok})
-	mustPanic("nil New", Definition{Name: "x-nil", Version: 1})
-	mustPanic("zero version", Definition{Name: "x-zero", Version: 0, New: ok})
-	if _, found := Lookup("x-nil"); found {
+	ok := func(json.RawMessage) (policy.Policy, error) { return policy.Message{}, nil }
+	mustPanic("empty name", policy.Definition{Name: "", Version: 1, New: ok})
+	mustPanic("duplicate", policy.Definition{Name: policy.MessageName, Version: 1, New: ok})
+	mustPanic("nil policy.New", policy.Definition{Name: "x-nil", Version: 1})
+	mustPanic("zero version", policy.Definition{Name: "x-zero", Version: 0, New: ok})
+	if _, found := policy.Lookup("x-nil"); found {
 		t.Fatal("a rejected definition was registered")
 	}
-	// The registry is process-wide: with -count=N this runs N times.
-	if _, found := Lookup("test-lines"); !found {
-		Register(Definition{Name: "test-lines", Version: 1, New: func(json.RawMessage) (Policy, error) { return lines{}, nil }})
-	}
-	names := Names()
-	if len(names) < 2 || names[0] != MessageName && names[1] != MessageName {
-		t.Fatalf("Names() = %v, want message and test-lines", names)
+	policytest.Register()
+	names := policy.Names()
+	if len(names) < 2 || names[0] != policy.MessageName && names[1] != policy.MessageName {
+		t.Fatalf("policy.Names() = %v, want message and test-lines", names)
 	}
 }
 
@@ -62,7 +42,7 @@ func TestNew(t *testing.T) {
 		version int
 		params  string
 		want    error
-		params2 bool // want a *ParamsError
+		params2 bool // want a *policy.ParamsError
 	}{
 		{name: "message no params", policy: "message", version: 1},
 		{name: "message empty object", policy: "message", version: 1, params: `{}`},
@@ -70,12 +50,12 @@ func TestNew(t *testing.T) {
 		{name: "message unknown field", policy: "message", version: 1, params: `{"n":1}`, params2: true},
 		{name: "message trailing data", policy: "message", version: 1, params: `{} {}`, params2: true},
 		{name: "message not an object", policy: "message", version: 1, params: `[1]`, params2: true},
-		{name: "unknown policy", policy: "nope", version: 1, want: ErrUnknownPolicy},
-		{name: "unknown version", policy: "message", version: 2, want: ErrVersion},
+		{name: "unknown policy", policy: "nope", version: 1, want: policy.ErrUnknownPolicy},
+		{name: "unknown version", policy: "message", version: 2, want: policy.ErrVersion},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p, err := New(tc.policy, tc.version, json.RawMessage(tc.params))
-			var pe *ParamsError
+			p, err := policy.New(tc.policy, tc.version, json.RawMessage(tc.params))
+			var pe *policy.ParamsError
 			switch {
 			case tc.want != nil:
 				if !errors.Is(err, tc.want) {
@@ -83,7 +63,7 @@ func TestNew(t *testing.T) {
 				}
 			case tc.params2:
 				if !errors.As(err, &pe) || pe.Policy != tc.policy {
-					t.Fatalf("err = %v, want a *ParamsError for %s", err, tc.policy)
+					t.Fatalf("err = %v, want a *policy.ParamsError for %s", err, tc.policy)
 				}
 			default:
 				if err != nil {
@@ -110,19 +90,19 @@ func (b *bounded) Validate() error {
 
 func TestDecodeParamsValidates(t *testing.T) {
 	b := bounded{Max: 3}
-	if err := DecodeParams(nil, &b); err != nil || b.Max != 3 {
+	if err := policy.DecodeParams(nil, &b); err != nil || b.Max != 3 {
 		t.Fatalf("defaults: %v, %+v", err, b)
 	}
-	if err := DecodeParams(json.RawMessage(`{"max":0}`), &b); err == nil {
+	if err := policy.DecodeParams(json.RawMessage(`{"max":0}`), &b); err == nil {
 		t.Fatal("max 0 validated")
 	}
-	if err := DecodeParams(json.RawMessage(`{"max":7}`), &b); err != nil || b.Max != 7 {
+	if err := policy.DecodeParams(json.RawMessage(`{"max":7}`), &b); err != nil || b.Max != 7 {
 		t.Fatalf("max 7: %v, %+v", err, b)
 	}
 }
 
 func TestMessageUnits(t *testing.T) {
-	p, err := New(MessageName, MessageVersion, nil)
+	p, err := policy.New(policy.MessageName, policy.MessageVersion, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +119,7 @@ func TestMessageUnits(t *testing.T) {
 // TestCarryShape shows the interface carries a stream's state: the same
 // records split differently across messages yield the same units.
 func TestCarryShape(t *testing.T) {
-	var p Policy = lines{}
+	var p policy.Policy = policytest.Lines{}
 	for _, tc := range []struct {
 		parts []string
 		units []uint64

@@ -1,0 +1,77 @@
+package ledger
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+)
+
+// Message is a messages row: one Message event as metered. A message worth
+// N units is N relays (unit 0 to N-1, each of its stream's weight), so
+// relays are read from messages, never stored twice.
+type Message struct {
+	// ID orders messages as they were committed (the relays cursor); set by
+	// Postgres, zero on a row not yet stored.
+	ID         int64
+	StreamID   uuid.UUID
+	Seq        int64
+	ObservedAt time.Time
+	// Direction and Role are the event's enum numbers (event.Direction,
+	// event.Role).
+	Direction      int16
+	Role           int16
+	Method         string
+	BatchSize      int32
+	RPCID          string
+	SubscriptionID string
+	WireSize       int64
+	PayloadSize    int64
+	Units          int64
+	// CounterpartSeq is the latest message of the other side when this one
+	// was metered; NULL when none had been seen yet, and then the stream's
+	// FirstCounterpartSeq is its counterpart.
+	CounterpartSeq sql.Null[int64]
+}
+
+// directionToClient is event.Direction_UPSTREAM_TO_CLIENT: the response
+// side; every other direction is the request side.
+const directionToClient = 2
+
+// Response reports whether m is on the response side.
+func (m *Message) Response() bool { return m.Direction == directionToClient }
+
+var messageColumns = []string{"stream_id", "seq", "observed_at", "direction", "role", "method",
+	"batch_size", "rpc_id", "subscription_id", "wire_size", "payload_size", "units", "counterpart_seq"}
+
+func copyMessages(ctx context.Context, tx pgx.Tx, rows []Message) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	err := copyIn(ctx, tx, "messages", messageColumns, func(e *copyEncoder) {
+		for i := range rows {
+			m := &rows[i]
+			e.row(len(messageColumns))
+			e.uuid(m.StreamID)
+			e.int8(m.Seq)
+			e.timestamptz(m.ObservedAt)
+			e.int2(m.Direction)
+			e.int2(m.Role)
+			e.text(m.Method)
+			e.int4(m.BatchSize)
+			e.text(m.RPCID)
+			e.text(m.SubscriptionID)
+			e.int8(m.WireSize)
+			e.int8(m.PayloadSize)
+			e.int8(m.Units)
+			e.nullInt8(m.CounterpartSeq)
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("ledger: copy messages: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,158 @@
+package meter
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/segmentio/kafka-go"
+
+	"github.com/relaymeter/relaymeter/ingest/event"
+	"github.com/relaymeter/relaymeter/ledger"
+)
+
+// open creates the state of a stream first seen at rec: from its
+// StreamOpened, or under the placeholder identity for an event of a stream
+// never opened. A first seq other than 1 opens a gap before it; seq 1's
+// chain must start from zero.
+func (bl *builder) open(ctx context.Context, id uuid.UUID, rec *kafka.Message) (*stream, error) {
+	ev := &bl.ev
+	seq := int64(ev.Seq)
+	at := unixTime(ev.ObservedAt)
+	s := &stream{Stream: ledger.Stream{StreamID: id, Topic: rec.Topic, Partition: int32(rec.Partition),
+		EdgeID: ev.EdgeId, OpenedAt: at, LastObservedAt: at, Chain: make([]byte, event.ChainSize)}}
+	var err error
+	if o := ev.GetOpened(); o == nil {
+		s.Protocol, s.Service, s.Application, s.Supplier = unknown, unknown, unknown, unknown
+		if s.pricing, err = bl.m.services.fallbackPricing(ctx); err != nil {
+			return nil, err
+		}
+		bl.streamFinding(FindingUnknownStream, id, seq, ev.ObservedAt,
+			fmt.Sprintf("first event of the stream is seq %d, not a StreamOpened; metered as service %q", seq, unknown))
+	} else {
+		s.Protocol, s.Service, s.Application, s.Supplier = o.Protocol.String(), o.Service, o.Application, o.Supplier
+		s.ClientAddr, s.UpstreamAddr = o.ClientAddr, o.UpstreamAddr
+		if err := bl.price(ctx, s, seq); err != nil {
+			return nil, err
+		}
+	}
+	s.PolicyID, s.ComputeUnits = s.pricing.policyID, s.pricing.weight
+	bl.touch(s)
+	if seq != 1 {
+		bl.gap(s, seq)
+	} else if !event.Chained(rec.Value, [event.ChainSize]byte{}) {
+		bl.streamFinding(FindingChainMismatch, id, seq, ev.ObservedAt, "chain of seq 1 does not start from zero")
+	}
+	s.LastSeq, s.Chain = seq, append(s.Chain[:0], ev.Chain...)
+	return s, nil
+}
+
+// price gives a newly opened stream its service's current policy version
+// and weight, which it keeps for its whole life.
+func (bl *builder) price(ctx context.Context, s *stream, seq int64) error {
+	ev := &bl.ev
+	svc, ok, err := bl.m.services.lookup(ctx, s.Service)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		if s.pricing, err = bl.m.services.fallbackPricing(ctx); err != nil {
+			return err
+		}
+		bl.streamFinding(FindingUnknownService, s.StreamID, seq, ev.ObservedAt,
+			fmt.Sprintf("service %q is not configured; metered with the message policy, weight 1", s.Service))
+		return nil
+	}
+	if s.pricing, err = bl.m.services.priced(ctx, svc.Policy.ID, svc.ComputeUnitsPerRelay); err != nil {
+		return err
+	}
+	if s.pricing.problem != "" {
+		bl.streamFinding(FindingPolicyError, s.StreamID, seq, ev.ObservedAt, s.pricing.problem)
+	}
+	return nil
+}
+
+// message meters a Message: its row, its units, its pairing, the stream's
+// counts.
+func (bl *builder) message(s *stream, seq, observed int64, m *event.Message) {
+	units, next, err := s.pricing.units(s.PolicyState, m)
+	if err != nil {
+		bl.streamFinding(FindingPolicyError, s.StreamID, seq, observed,
+			fmt.Sprintf("policy %s v%d: %v; message metered with 0 units", s.pricing.policy.Name(), s.pricing.policy.Version(), err))
+		units = 0
+	} else {
+		s.PolicyState = append(s.PolicyState[:0], next...)
+	}
+	response := m.Direction == event.Direction_UPSTREAM_TO_CLIENT
+	wire := int64(m.WireSize)
+	if response {
+		s.MessagesToClient++
+		s.BytesToClient += wire
+	} else {
+		s.MessagesToUpstream++
+		s.BytesToUpstream += wire
+	}
+	s.Relays += int64(units)
+	bl.b.Messages = append(bl.b.Messages, ledger.Message{StreamID: s.StreamID, Seq: seq, ObservedAt: unixTime(observed),
+		Direction: int16(m.Direction), Role: int16(m.Role), Method: m.Method, BatchSize: int32(m.BatchSize),
+		RPCID: m.RpcId, SubscriptionID: m.SubscriptionId, WireSize: wire, PayloadSize: int64(m.PayloadSize),
+		Units: int64(units), CounterpartSeq: s.pair(response, seq)})
+}
+
+// close ends a stream: its close details, what crossed the edge, and
+// completeness against the StreamClosed counts. Relays still waiting for a
+// counterpart become unpaired.
+func (bl *builder) close(s *stream, seq, observed int64, c *event.StreamClosed) {
+	s.ClosedAt, s.CloseReason, s.CloseCode = some(unixTime(observed)), some(c.Reason), some(c.CloseCode)
+	s.closedIn = bl.seq
+	if v := c.ForwardedToUpstreamThroughSeq; v != nil {
+		s.ForwardedToUpstreamSeq = some(int64(*v))
+	}
+	if v := c.ForwardedToClientThroughSeq; v != nil {
+		s.ForwardedToClientSeq = some(int64(*v))
+	}
+	complete := uint64(s.MessagesToUpstream) == c.MessagesToUpstream && uint64(s.BytesToUpstream) == c.BytesToUpstream &&
+		uint64(s.MessagesToClient) == c.MessagesToClient && uint64(s.BytesToClient) == c.BytesToClient
+	s.Complete = some(complete)
+	if !complete {
+		bl.streamFinding(FindingCountMismatch, s.StreamID, seq, observed, fmt.Sprintf(
+			"closed says to upstream %d messages %d bytes, to client %d messages %d bytes; metered %d/%d, %d/%d",
+			c.MessagesToUpstream, c.BytesToUpstream, c.MessagesToClient, c.BytesToClient,
+			s.MessagesToUpstream, s.BytesToUpstream, s.MessagesToClient, s.BytesToClient))
+	}
+}
+
+// cleanEvent cleans, in place, every string of ev that reaches Postgres
+// (the meter does not trust that an edge did) and says which were not
+// clean, or "".
+func cleanEvent(ev *event.Event) string {
+	var dirty []string
+	clean := func(name string, s *string, max int) {
+		if v, changed := event.CleanText(*s, max); changed {
+			*s = v
+			dirty = append(dirty, name)
+		}
+	}
+	clean("edge_id", &ev.EdgeId, event.MaxIDLen)
+	switch b := ev.Body.(type) {
+	case *event.Event_Opened:
+		o := b.Opened
+		clean("service", &o.Service, event.MaxIDLen)
+		clean("application", &o.Application, event.MaxIDLen)
+		clean("supplier", &o.Supplier, event.MaxIDLen)
+		clean("client_addr", &o.ClientAddr, event.MaxIDLen)
+		clean("upstream_addr", &o.UpstreamAddr, event.MaxIDLen)
+	case *event.Event_Message:
+		m := b.Message
+		clean("method", &m.Method, event.MaxMethodLen)
+		clean("rpc_id", &m.RpcId, event.MaxIDLen)
+		clean("subscription_id", &m.SubscriptionId, event.MaxIDLen)
+	case *event.Event_Closed:
+		clean("reason", &b.Closed.Reason, event.MaxIDLen)
+	}
+	if len(dirty) == 0 {
+		return ""
+	}
+	return "not clean, stored cleaned: " + strings.Join(dirty, ", ")
+}
