@@ -56,8 +56,21 @@ func newBuilder(m *Meter, partition int32) *builder {
 	return bl
 }
 
+// keep holds s in memory.
+func (bl *builder) keep(s *stream) {
+	bl.streams[s.StreamID] = s
+	bl.m.metrics.inMemory.Inc()
+}
+
+// forget releases s.
+func (bl *builder) forget(s *stream) {
+	delete(bl.streams, s.StreamID)
+	bl.m.metrics.inMemory.Dec()
+}
+
 // reset discards every stream's state, as after a failed batch.
 func (bl *builder) reset() {
+	bl.m.metrics.inMemory.Sub(float64(len(bl.streams)))
 	clear(bl.streams)
 	for i := range bl.bufs {
 		clear(bl.bufs[i].closed)
@@ -112,7 +125,7 @@ func (bl *builder) finish() {
 func (bl *builder) committed(p *pending) {
 	for _, s := range p.closed {
 		if s.batch == p.seq {
-			delete(bl.streams, s.StreamID)
+			bl.forget(s)
 		}
 	}
 	clear(p.closed)
@@ -184,7 +197,7 @@ func (bl *builder) adopt(ctx context.Context, rows []ledger.Stream) error {
 		if err != nil {
 			return err
 		}
-		bl.streams[r.StreamID] = &stream{Stream: r, pricing: p, stored: true}
+		bl.keep(&stream{Stream: r, pricing: p, stored: true})
 		if r.LastObservedAt.After(bl.now) {
 			bl.now = r.LastObservedAt
 		}

@@ -88,20 +88,88 @@ func (g *gen) close() kafka.Message {
 
 // env is a migrated database and, when Kafka is needed, a test cluster.
 type env struct {
-	pool    *pgxpool.Pool
-	store   *ledger.Store
-	brokers []string
-	topic   string
+	pool       *pgxpool.Pool
+	url        string
+	store      *ledger.Store
+	brokers    []string
+	topic      string
+	partitions int
 }
 
 func newEnv(t *testing.T, partitions int) *env {
 	t.Helper()
-	pool, _ := pgtestDB(t)
-	e := &env{pool: pool, store: ledger.New(pool), topic: DefaultTopic}
+	_, url := pgtestDB(t)
+	return newEnvAt(t, url, partitions)
+}
+
+// newEnvAt is newEnv on the migrated database at url.
+func newEnvAt(t *testing.T, url string, partitions int) *env {
+	t.Helper()
+	e := &env{url: url, topic: DefaultTopic, partitions: partitions}
+	e.pool = e.poolAt(t, url)
+	e.store = ledger.New(e.pool)
 	if partitions > 0 {
 		e.brokers = startKafka(t, partitions, e.topic)
 	}
 	return e
+}
+
+// poolAt opens a pool on url, closed when t ends.
+func (e *env) poolAt(t testing.TB, url string) *pgxpool.Pool {
+	t.Helper()
+	pool, err := pgxpool.New(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	return pool
+}
+
+// recreateTopic deletes the events topic and creates it again, empty.
+func (e *env) recreateTopic(t testing.TB) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	client := &kafka.Client{Addr: kafka.TCP(e.brokers...)}
+	if _, err := client.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: []string{e.topic}}); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		res, err := client.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{
+			{Topic: e.topic, NumPartitions: e.partitions, ReplicationFactor: 1}}})
+		if err == nil && res.Errors[e.topic] == nil {
+			return
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("recreate topic: %v, %v", err, res)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// waitGauge waits until a gauge of reg reads want.
+func waitGauge(t testing.TB, reg prometheus.Gatherer, name string, want float64) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := -1.0
+		for _, mf := range mfs {
+			if mf.GetName() == name {
+				got = mf.GetMetric()[0].GetGauge().GetValue()
+			}
+		}
+		if got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s = %v, want %v", name, got, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 var pgtestDB = pgtest.DB

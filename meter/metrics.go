@@ -12,6 +12,7 @@ type metrics struct {
 	events, duplicates, relays, batches prometheus.Counter
 	failures, fenced, conflicts         prometheus.Counter
 	narrowed, quarantined, abandoned    prometheus.Counter
+	inMemory                            prometheus.Gauge
 	findings                            *prometheus.CounterVec
 	batchTime                           prometheus.Histogram
 }
@@ -31,6 +32,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		narrowed:    counter("batches_narrowed_total", "Batches Postgres refused, retried in halves to find the record at fault."),
 		quarantined: counter("quarantined_total", "Records set aside in the quarantine, unmetered."),
 		abandoned:   counter("streams_abandoned_total", "Streams closed by the meter after the idle timeout, their edge gone."),
+		inMemory: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "relaymeter", Subsystem: "meter",
+			Name: "streams_in_memory", Help: "Streams whose state the meter holds: the open streams of its partitions."}),
 		findings: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "relaymeter", Subsystem: "meter",
 			Name: "findings_total", Help: "Findings recorded, by kind."}, []string{"kind"}),
 		batchTime: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "relaymeter", Subsystem: "meter",
@@ -41,7 +44,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return m, nil
 	}
 	for _, c := range []prometheus.Collector{m.events, m.duplicates, m.relays, m.batches, m.failures, m.fenced,
-		m.conflicts, m.narrowed, m.quarantined, m.abandoned, m.findings, m.batchTime} {
+		m.conflicts, m.narrowed, m.quarantined, m.abandoned, m.inMemory, m.findings, m.batchTime} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if errors.As(err, &are) {

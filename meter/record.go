@@ -59,7 +59,7 @@ func (bl *builder) add(ctx context.Context, rec *kafka.Message) error {
 		if s, err = bl.open(ctx, id, rec); err != nil {
 			return err
 		}
-		bl.streams[id] = s
+		bl.keep(s)
 	} else if !bl.sequence(s, seq, rec) {
 		return nil
 	}

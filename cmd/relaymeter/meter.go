@@ -17,6 +17,7 @@ func runMeter(ctx context.Context, args []string, sio stdio) error {
 	kafka := fs.String("kafka", "", "Kafka brokers, comma-separated (required)")
 	dbURL := fs.String("database-url", "", "Postgres URL (required)")
 	group := fs.String("group", "relaymeter-meter", "Kafka consumer group")
+	idle := fs.Duration("stream-idle-timeout", meter.DefaultStreamIdle, "close a stream as abandoned after this long without an event (its edge was killed)")
 	metricsAddr := fs.String("http", "", "serve /metrics here (default: not served)")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	fs.String("config", "", "YAML configuration file (services are synced into Postgres)")
@@ -37,7 +38,8 @@ func runMeter(ctx context.Context, args []string, sio stdio) error {
 	}
 	defer store.Pool().Close()
 	reg := newRegistry()
-	m, err := meter.New(meter.Config{Brokers: splitList(*kafka), Topic: topicMessages, GroupID: *group, Store: store, Logger: log, Registerer: reg})
+	m, err := meter.New(meter.Config{Brokers: splitList(*kafka), Topic: topicMessages, GroupID: *group, Store: store,
+		StreamIdleTimeout: *idle, Logger: log, Registerer: reg})
 	if err != nil {
 		return err
 	}

@@ -17,6 +17,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -44,6 +45,7 @@ type Server struct {
 	opts   Options
 	cmd    *exec.Cmd
 	exited chan error
+	once   sync.Once // halting
 }
 
 // ErrNoPostgres reports that the PostgreSQL server binaries are missing.
@@ -153,20 +155,36 @@ func (s *Server) URL(db string) string {
 func (s *Server) DataDir() string { return s.opts.DataDir }
 
 // Stop shuts the server down (fast shutdown) and waits for it to exit.
-func (s *Server) Stop() error {
-	if s.cmd.Process == nil {
-		return nil
-	}
-	_ = s.cmd.Process.Signal(syscall.SIGINT)
-	select {
-	case <-s.exited:
-	case <-time.After(30 * time.Second):
-		_ = s.cmd.Process.Kill()
-		<-s.exited
-		return errors.New("pgserver: server did not stop within 30s; killed")
-	}
-	return nil
+func (s *Server) Stop() error { return s.halt(syscall.SIGINT) }
+
+// Crash stops the server the way `pg_ctl stop -m immediate` does: no
+// checkpoint, connections cut; the next Start on the same options recovers
+// from the WAL. It waits for the server to exit.
+func (s *Server) Crash() error { return s.halt(syscall.SIGQUIT) }
+
+// halt signals the server and waits for it to exit, once; later calls
+// return at once.
+func (s *Server) halt(sig syscall.Signal) error {
+	var err error
+	s.once.Do(func() {
+		if s.cmd.Process == nil {
+			return
+		}
+		_ = s.cmd.Process.Signal(sig)
+		select {
+		case <-s.exited:
+		case <-time.After(30 * time.Second):
+			_ = s.cmd.Process.Kill()
+			<-s.exited
+			err = errors.New("pgserver: server did not stop within 30s; killed")
+		}
+	})
+	return err
 }
+
+// Options returns the options the server runs with (defaults filled), to
+// start it again.
+func (s *Server) Options() Options { return s.opts }
 
 func (s *Server) waitReady(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)

@@ -155,3 +155,59 @@ func withDatabase(url, db string) string {
 	}
 	return head + "/" + db + tail
 }
+
+// Dedicated is a Postgres server of one test's own, which the test may
+// crash and restart without disturbing the others.
+type Dedicated struct {
+	*pgserver.Server
+}
+
+// Server starts a server for t alone, with a migrated database, and
+// returns it and the database's URL; it stops when t ends.
+func Server(t testing.TB) (*Dedicated, string) {
+	t.Helper()
+	base := os.TempDir()
+	if pgserver.Reachable(base) != nil {
+		base = "/tmp"
+	}
+	dir, err := os.MkdirTemp(base, "relaymeter-pgtest-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(dir, 0o755)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	srv, err := pgserver.Start(ctx, pgserver.Options{DataDir: filepath.Join(dir, "data"), SocketDir: dir})
+	if err != nil {
+		os.RemoveAll(dir)
+		t.Fatalf("pgtest: %v", err)
+	}
+	d := &Dedicated{srv}
+	t.Cleanup(func() {
+		d.Stop()
+		os.RemoveAll(dir)
+	})
+	url := srv.URL("postgres")
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	if err := migrations.Up(ctx, pool); err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	return d, url
+}
+
+// Restart starts the server again on its data directory, after Stop or
+// Crash.
+func (d *Dedicated) Restart(t testing.TB) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	srv, err := pgserver.Start(ctx, d.Options())
+	if err != nil {
+		t.Fatalf("pgtest: restart: %v", err)
+	}
+	d.Server = srv
+}

@@ -74,12 +74,14 @@ func (e *ParamsError) Unwrap() error { return e.Err }
 
 var (
 	mu       sync.RWMutex
-	registry = map[string]Definition{}
+	registry = map[string]map[int]Definition{} // name → version → definition
 )
 
-// Register adds a policy to the registry. It panics when the name is empty,
-// already registered, the version is not positive or New is nil: these are
-// programming errors found at start-up.
+// Register adds a policy version to the registry; several versions of one
+// policy may be registered, so that a replay prices old streams as they
+// were priced. It panics when the name is empty, the version is not
+// positive or already registered, or New is nil: these are programming
+// errors found at start-up.
 func Register(d Definition) {
 	if d.Name == "" {
 		panic("policy: Register with an empty name")
@@ -89,18 +91,26 @@ func Register(d Definition) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if _, dup := registry[d.Name]; dup {
-		panic(fmt.Sprintf("policy: %q registered twice", d.Name))
+	if _, dup := registry[d.Name][d.Version]; dup {
+		panic(fmt.Sprintf("policy: %q v%d registered twice", d.Name, d.Version))
 	}
-	registry[d.Name] = d
+	if registry[d.Name] == nil {
+		registry[d.Name] = map[int]Definition{}
+	}
+	registry[d.Name][d.Version] = d
 }
 
-// Lookup returns the definition registered under name.
+// Lookup returns the latest version registered under name.
 func Lookup(name string) (Definition, bool) {
 	mu.RLock()
 	defer mu.RUnlock()
-	d, ok := registry[name]
-	return d, ok
+	var latest Definition
+	for v, d := range registry[name] {
+		if v > latest.Version {
+			latest = d
+		}
+	}
+	return latest, latest.Version > 0
 }
 
 // Names returns the registered policy names, sorted.
@@ -118,12 +128,15 @@ func Names() []string {
 // New builds the policy registered under name at version with params. The
 // error wraps ErrUnknownPolicy, ErrVersion or is a *ParamsError.
 func New(name string, version int, params json.RawMessage) (Policy, error) {
-	d, ok := Lookup(name)
-	if !ok {
+	mu.RLock()
+	versions, known := registry[name]
+	d, ok := versions[version]
+	mu.RUnlock()
+	if !known {
 		return nil, fmt.Errorf("%w: %q", ErrUnknownPolicy, name)
 	}
-	if version != d.Version {
-		return nil, fmt.Errorf("%w: %s v%d (this build implements v%d)", ErrVersion, name, version, d.Version)
+	if !ok {
+		return nil, fmt.Errorf("%w: %s v%d", ErrVersion, name, version)
 	}
 	p, err := d.New(params)
 	if err != nil {

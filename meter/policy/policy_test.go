@@ -142,3 +142,24 @@ func TestCarryShape(t *testing.T) {
 		}
 	}
 }
+
+// TestVersions: several versions of one policy are registered side by
+// side; New builds the one asked for, Lookup names the latest.
+func TestVersions(t *testing.T) {
+	policytest.Register()
+	for _, v := range []int{1, 2} {
+		p, err := policy.New(policytest.ScaledName, v, json.RawMessage(`{"n": 3}`))
+		if err != nil || p.Version() != v {
+			t.Fatalf("v%d: %v, %v", v, p, err)
+		}
+		if u, _, _ := p.Units(nil, &event.Message{}); u != 3 {
+			t.Fatalf("v%d: %d units, want 3", v, u)
+		}
+	}
+	if _, err := policy.New(policytest.ScaledName, 3, nil); !errors.Is(err, policy.ErrVersion) {
+		t.Fatalf("v3: %v, want ErrVersion", err)
+	}
+	if d, ok := policy.Lookup(policytest.ScaledName); !ok || d.Version != 2 {
+		t.Fatalf("Lookup: %+v, %v", d, ok)
+	}
+}
