@@ -14,9 +14,6 @@ import (
 // N units is N relays (unit 0 to N-1, each of its stream's weight), so
 // relays are read from messages, never stored twice.
 type Message struct {
-	// ID orders messages as they were committed (the relays cursor); set by
-	// Postgres, zero on a row not yet stored.
-	ID         int64
 	StreamID   uuid.UUID
 	Seq        int64
 	ObservedAt time.Time

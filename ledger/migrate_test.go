@@ -51,7 +51,7 @@ func TestMessagesAreTheRelaysMigration(t *testing.T) {
 		}
 	}
 	const relaysBefore = `SELECT string_agg(concat_ws('|', encode(relay_id, 'hex'), seq, unit_index, coalesce(request_seq, 0),
-		coalesce(response_seq, 0), unpaired, weight, policy), ';' ORDER BY id) FROM relays`
+		coalesce(response_seq, 0), unpaired, weight, policy), ';' ORDER BY stream_id, seq, unit_index) FROM relays`
 	var before string
 	if err := pool.QueryRow(ctx, relaysBefore).Scan(&before); err != nil {
 		t.Fatal(err)

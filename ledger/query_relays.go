@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	"errors"
 	"crypto/sha256"
 	"database/sql"
 	"encoding/binary"
@@ -52,7 +53,6 @@ type RelayFilter struct {
 // stored: each is read from its message and stream. A message that was
 // recorded but never crossed the edge yields none.
 type Relay struct {
-	MessageID     int64 // the message's place in commit order
 	StreamID      uuid.UUID
 	Seq           int64 // the message that yielded it
 	UnitIndex     int32
@@ -74,18 +74,22 @@ func (r Relay) ID() [32]byte { return RelayID(r.StreamID, uint64(r.Seq), uint32(
 
 const relayCursor = "relay"
 
+var errBadCursor = errors.New("not a cursor")
+
 // Cursor returns the relay's cursor in ListRelays.
 func (r Relay) Cursor() string {
-	return encodeCursor(relayCursor, strconv.FormatInt(r.MessageID, 10)+"_"+strconv.FormatInt(int64(r.UnitIndex), 10))
+	return encodeCursor(relayCursor, r.StreamID.String()+"_"+strconv.FormatInt(r.Seq, 10)+"_"+strconv.FormatInt(int64(r.UnitIndex), 10))
 }
 
 // crossedSQL is true for a message m of stream s that crossed the edge.
 const crossedSQL = `CASE WHEN m.direction = 2 THEN s.forwarded_to_client_seq IS NULL OR m.seq <= s.forwarded_to_client_seq
 	ELSE s.forwarded_to_upstream_seq IS NULL OR m.seq <= s.forwarded_to_upstream_seq END`
 
-// ListRelays returns up to first relays that f selects, in the order their
-// messages were committed (then by unit), starting after the relay whose
-// cursor is after ("" for the first page).
+// ListRelays returns up to first relays that f selects, stream by stream
+// (streams in the order of their ids, UUIDv7: the order they were opened),
+// by seq and unit within a stream, starting after the relay whose cursor is
+// after ("" for the first page). It is the order of the messages' primary
+// key, so a page costs an index range scan however deep it is.
 func (s *Store) ListRelays(ctx context.Context, f RelayFilter, first int, after string) (Page[Relay], error) {
 	if err := checkPageSize(first); err != nil {
 		return Page[Relay]{}, err
@@ -101,13 +105,19 @@ func (s *Store) ListRelays(ctx context.Context, f RelayFilter, first int, after 
 		return Page[Relay]{}, err
 	}
 	if key != "" {
-		idText, unitText, _ := strings.Cut(key, "_")
-		id, err1 := strconv.ParseInt(idText, 10, 64)
-		unit, err2 := strconv.ParseInt(unitText, 10, 32)
-		if err1 != nil || err2 != nil || id < 0 || unit < 0 {
+		parts := strings.Split(key, "_")
+		var id uuid.UUID
+		var seq, unit int64
+		var err1, err2, err3 error = errBadCursor, nil, nil
+		if len(parts) == 3 {
+			id, err1 = uuid.Parse(parts[0])
+			seq, err2 = strconv.ParseInt(parts[1], 10, 64)
+			unit, err3 = strconv.ParseInt(parts[2], 10, 32)
+		}
+		if err1 != nil || err2 != nil || err3 != nil || seq < 0 || unit < 0 {
 			return Page[Relay]{}, &InvalidInputError{Field: "after", Reason: "not a cursor of this list"}
 		}
-		w.add("m.id >= ? AND (m.id > ? OR u.i > ?)", id, id, unit)
+		w.add("(m.stream_id, m.seq) >= (?, ?) AND ((m.stream_id, m.seq) > (?, ?) OR u.i > ?)", id, seq, id, seq, unit)
 	}
 	w.eq("s.service", f.Service)
 	w.eq("s.application", f.Application)
@@ -134,11 +144,11 @@ func (s *Store) ListRelays(ctx context.Context, f RelayFilter, first int, after 
 	default:
 		return Page[Relay]{}, &InvalidInputError{Field: "filter.pairing", Reason: "unknown pairing " + strconv.Quote(string(f.Pairing))}
 	}
-	q := `SELECT m.id, u.i, m.stream_id, m.seq, m.direction, ` + counterpart + `, s.closed_at IS NOT NULL,
+	q := `SELECT u.i, m.stream_id, m.seq, m.direction, ` + counterpart + `, s.closed_at IS NOT NULL,
 		s.protocol, s.service, s.application, s.supplier, s.compute_units, p.name, p.version, m.observed_at
 		FROM messages m JOIN streams s ON s.stream_id = m.stream_id JOIN policies p ON p.id = s.policy_id
 		CROSS JOIN LATERAL generate_series(0, m.units - 1) AS u(i)` + w.sql() +
-		" ORDER BY m.id, u.i LIMIT " + w.param(first+1)
+		" ORDER BY m.stream_id, m.seq, u.i LIMIT " + w.param(first+1)
 	return listPage(ctx, s, "relays", q, w.args, first, scanRelay)
 }
 
@@ -147,7 +157,7 @@ func scanRelay(row pgx.CollectableRow) (Relay, error) {
 	var direction int16
 	var other sql.Null[int64]
 	var closed bool
-	err := row.Scan(&r.MessageID, &r.UnitIndex, &r.StreamID, &r.Seq, &direction, &other, &closed,
+	err := row.Scan(&r.UnitIndex, &r.StreamID, &r.Seq, &direction, &other, &closed,
 		&r.Protocol, &r.Service, &r.Application, &r.Supplier, &r.Weight, &r.Policy, &r.PolicyVersion, &r.ObservedAt)
 	own := sql.Null[int64]{V: r.Seq, Valid: true}
 	if direction == directionToClient {

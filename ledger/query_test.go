@@ -45,7 +45,7 @@ var (
 //	s5 eth/app1/supB, closed, one-sided
 //	   1 up   units 1  waiting: unpaired
 //
-// Message ids 1 to 10 in that order, each observed i minutes after t0.
+// The i-th message listed is observed i minutes after t0.
 func seed(t *testing.T) *Store {
 	t.Helper()
 	pool, _ := pgtest.DB(t)
@@ -66,8 +66,8 @@ func seed(t *testing.T) *Store {
 			($4, 't', 2, 'WEBSOCKET_JSONRPC', 'eth', 'app1', 'supB', 'e2', 101, 1, $9, $9, 2, 3, '\x04', $9, 3, true, 3, NULL),
 			($5, 't', 2, 'WEBSOCKET_JSONRPC', 'eth', 'app1', 'supB', 'e2', 101, 1, $9, $9, 2, 1, '\x05', $9, 1, true, NULL, NULL)`,
 			[]any{s1, s2, s3, s4, s5, t0, t0.Add(time.Hour), t0.Add(time.Minute), t0.Add(2 * time.Minute)}},
-		{`INSERT INTO messages (id, stream_id, seq, observed_at, direction, role, method, wire_size, payload_size, units, counterpart_seq)
-			SELECT v.id, v.stream_id, v.seq, $5::timestamptz + v.id * interval '1 minute', v.direction,
+		{`INSERT INTO messages (stream_id, seq, observed_at, direction, role, method, wire_size, payload_size, units, counterpart_seq)
+			SELECT v.stream_id, v.seq, $5::timestamptz + v.id * interval '1 minute', v.direction,
 				CASE v.direction WHEN 2 THEN 2 ELSE 1 END, 'eth_call', 100 + v.id, 90 + v.id, v.units, v.counterpart
 			FROM (VALUES (1, $1::uuid, 1, 1, 0, NULL::bigint), (2, $1, 2, 2, 1, 1), (3, $1, 3, 1, 1, 2), (4, $1, 4, 2, 2, 3),
 				(5, $1, 5, 1, 1, 4), (6, $2, 1, 1, 3, NULL), (7, $3, 1, 1, 1, NULL), (8, $3, 2, 1, 1, NULL),
@@ -126,16 +126,19 @@ func TestUsage(t *testing.T) {
 	}
 }
 
-// relayKeys names each relay of a page "message id/unit".
+// relayKeys names each relay of a page "stream/seq/unit", the stream by
+// the last byte of its id.
 func relayKeys(p Page[Relay]) []string {
 	var keys []string
 	for _, r := range p.Items {
-		keys = append(keys, fmt.Sprintf("%d/%d", r.MessageID, r.UnitIndex))
+		keys = append(keys, relayKey(r))
 	}
 	return keys
 }
 
-var allRelays = []string{"2/0", "3/0", "4/0", "4/1", "6/0", "6/1", "6/2", "7/0", "8/0", "9/0", "10/0"}
+func relayKey(r Relay) string { return fmt.Sprintf("%d/%d/%d", r.StreamID[15], r.Seq, r.UnitIndex) }
+
+var allRelays = []string{"1/2/0", "1/3/0", "1/4/0", "1/4/1", "3/1/0", "3/1/1", "3/1/2", "4/1/0", "4/2/0", "4/3/0", "5/1/0"}
 
 func TestListRelaysPagination(t *testing.T) {
 	s := seed(t)
@@ -157,8 +160,8 @@ func TestListRelaysPagination(t *testing.T) {
 		}
 		after = p.EndCursor()
 	}
-	// Pages split a message's units (4/0 | 4/1, 6/0 6/1 | 6/2) and resume
-	// inside it.
+	// Pages split a message's units (1/4/0 | 1/4/1, 3/1/0 3/1/1 | 3/1/2) and
+	// resume inside it.
 	if !reflect.DeepEqual(all, allRelays) || pages != 4 {
 		t.Fatalf("walked %v in %d pages, want %v in 4", all, pages, allRelays)
 	}
@@ -186,19 +189,19 @@ func TestListRelaysFilters(t *testing.T) {
 		f    RelayFilter
 		want []string
 	}{
-		{"service", RelayFilter{Service: "pool"}, []string{"6/0", "6/1", "6/2"}},
+		{"service", RelayFilter{Service: "pool"}, []string{"3/1/0", "3/1/1", "3/1/2"}},
 		{"application", RelayFilter{Application: "app1"}, allRelays},
 		{"other application", RelayFilter{Application: "app2"}, nil},
-		{"supplier", RelayFilter{Supplier: "supA"}, []string{"2/0", "3/0", "4/0", "4/1"}},
-		{"protocol", RelayFilter{Protocol: "STRATUM_V2"}, []string{"6/0", "6/1", "6/2"}},
-		{"stream", RelayFilter{StreamID: &s1}, []string{"2/0", "3/0", "4/0", "4/1"}},
+		{"supplier", RelayFilter{Supplier: "supA"}, []string{"1/2/0", "1/3/0", "1/4/0", "1/4/1"}},
+		{"protocol", RelayFilter{Protocol: "STRATUM_V2"}, []string{"3/1/0", "3/1/1", "3/1/2"}},
+		{"stream", RelayFilter{StreamID: &s1}, []string{"1/2/0", "1/3/0", "1/4/0", "1/4/1"}},
 		{"stream without messages", RelayFilter{StreamID: &s2}, nil},
-		{"from inclusive", RelayFilter{From: t0.Add(7 * time.Minute)}, []string{"7/0", "8/0", "9/0", "10/0"}},
-		{"to exclusive", RelayFilter{To: t0.Add(4 * time.Minute)}, []string{"2/0", "3/0"}},
-		{"paired", RelayFilter{Pairing: PairingPaired}, []string{"2/0", "3/0", "4/0", "4/1", "7/0", "8/0", "9/0"}},
-		{"pending", RelayFilter{Pairing: PairingPending}, []string{"6/0", "6/1", "6/2"}},
-		{"unpaired", RelayFilter{Pairing: PairingUnpaired}, []string{"10/0"}},
-		{"combined", RelayFilter{StreamID: &s4, Pairing: PairingPaired, To: t0.Add(9 * time.Minute)}, []string{"7/0", "8/0"}},
+		{"from inclusive", RelayFilter{From: t0.Add(7 * time.Minute)}, []string{"4/1/0", "4/2/0", "4/3/0", "5/1/0"}},
+		{"to exclusive", RelayFilter{To: t0.Add(4 * time.Minute)}, []string{"1/2/0", "1/3/0"}},
+		{"paired", RelayFilter{Pairing: PairingPaired}, []string{"1/2/0", "1/3/0", "1/4/0", "1/4/1", "4/1/0", "4/2/0", "4/3/0"}},
+		{"pending", RelayFilter{Pairing: PairingPending}, []string{"3/1/0", "3/1/1", "3/1/2"}},
+		{"unpaired", RelayFilter{Pairing: PairingUnpaired}, []string{"5/1/0"}},
+		{"combined", RelayFilter{StreamID: &s4, Pairing: PairingPaired, To: t0.Add(9 * time.Minute)}, []string{"4/1/0", "4/2/0"}},
 	} {
 		p, err := s.ListRelays(ctx, tc.f, 100, "")
 		if err != nil {
@@ -214,7 +217,7 @@ func TestListRelaysFilters(t *testing.T) {
 		t.Fatalf("first page: %+v, %v", p, err)
 	}
 	p, err = s.ListRelays(ctx, RelayFilter{Service: "eth"}, 3, p.EndCursor())
-	if got := relayKeys(p); err != nil || !reflect.DeepEqual(got, []string{"4/1", "7/0", "8/0"}) || !p.HasNextPage {
+	if got := relayKeys(p); err != nil || !reflect.DeepEqual(got, []string{"1/4/1", "4/1/0", "4/2/0"}) || !p.HasNextPage {
 		t.Fatalf("second page: %v (next %v), %v", got, p.HasNextPage, err)
 	}
 	// Every field of a relay, derived from its message and stream.
@@ -224,16 +227,16 @@ func TestListRelaysFilters(t *testing.T) {
 	}
 	byKey := map[string]Relay{}
 	for _, r := range all.Items {
-		byKey[fmt.Sprintf("%d/%d", r.MessageID, r.UnitIndex)] = r
+		byKey[relayKey(r)] = r
 	}
 	null := sql.Null[int64]{}
 	seq := func(v int64) sql.Null[int64] { return sql.Null[int64]{V: v, Valid: true} }
 	for key, want := range map[string]Relay{
-		"4/1":  {MessageID: 4, StreamID: s1, Seq: 4, UnitIndex: 1, RequestSeq: seq(3), ResponseSeq: seq(4), Pairing: PairingPaired, Protocol: "WEBSOCKET_JSONRPC", Service: "eth", Application: "app1", Supplier: "supA", Weight: 10, Policy: "message", PolicyVersion: 1, ObservedAt: t0.Add(4 * time.Minute)},
-		"6/2":  {MessageID: 6, StreamID: s3, Seq: 1, UnitIndex: 2, RequestSeq: seq(1), ResponseSeq: null, Pairing: PairingPending, Protocol: "STRATUM_V2", Service: "pool", Application: "app1", Supplier: "supB", Weight: 1, Policy: "bytes", PolicyVersion: 2, ObservedAt: t0.Add(6 * time.Minute)},
-		"7/0":  {MessageID: 7, StreamID: s4, Seq: 1, UnitIndex: 0, RequestSeq: seq(1), ResponseSeq: seq(3), Pairing: PairingPaired, Protocol: "WEBSOCKET_JSONRPC", Service: "eth", Application: "app1", Supplier: "supB", Weight: 1, Policy: "message", PolicyVersion: 1, ObservedAt: t0.Add(7 * time.Minute)},
-		"9/0":  {MessageID: 9, StreamID: s4, Seq: 3, UnitIndex: 0, RequestSeq: seq(2), ResponseSeq: seq(3), Pairing: PairingPaired, Protocol: "WEBSOCKET_JSONRPC", Service: "eth", Application: "app1", Supplier: "supB", Weight: 1, Policy: "message", PolicyVersion: 1, ObservedAt: t0.Add(9 * time.Minute)},
-		"10/0": {MessageID: 10, StreamID: s5, Seq: 1, UnitIndex: 0, RequestSeq: seq(1), ResponseSeq: null, Pairing: PairingUnpaired, Protocol: "WEBSOCKET_JSONRPC", Service: "eth", Application: "app1", Supplier: "supB", Weight: 1, Policy: "message", PolicyVersion: 1, ObservedAt: t0.Add(10 * time.Minute)},
+		"1/4/1":  {StreamID: s1, Seq: 4, UnitIndex: 1, RequestSeq: seq(3), ResponseSeq: seq(4), Pairing: PairingPaired, Protocol: "WEBSOCKET_JSONRPC", Service: "eth", Application: "app1", Supplier: "supA", Weight: 10, Policy: "message", PolicyVersion: 1, ObservedAt: t0.Add(4 * time.Minute)},
+		"3/1/2":  {StreamID: s3, Seq: 1, UnitIndex: 2, RequestSeq: seq(1), ResponseSeq: null, Pairing: PairingPending, Protocol: "STRATUM_V2", Service: "pool", Application: "app1", Supplier: "supB", Weight: 1, Policy: "bytes", PolicyVersion: 2, ObservedAt: t0.Add(6 * time.Minute)},
+		"4/1/0":  {StreamID: s4, Seq: 1, UnitIndex: 0, RequestSeq: seq(1), ResponseSeq: seq(3), Pairing: PairingPaired, Protocol: "WEBSOCKET_JSONRPC", Service: "eth", Application: "app1", Supplier: "supB", Weight: 1, Policy: "message", PolicyVersion: 1, ObservedAt: t0.Add(7 * time.Minute)},
+		"4/3/0":  {StreamID: s4, Seq: 3, UnitIndex: 0, RequestSeq: seq(2), ResponseSeq: seq(3), Pairing: PairingPaired, Protocol: "WEBSOCKET_JSONRPC", Service: "eth", Application: "app1", Supplier: "supB", Weight: 1, Policy: "message", PolicyVersion: 1, ObservedAt: t0.Add(9 * time.Minute)},
+		"5/1/0": {StreamID: s5, Seq: 1, UnitIndex: 0, RequestSeq: seq(1), ResponseSeq: null, Pairing: PairingUnpaired, Protocol: "WEBSOCKET_JSONRPC", Service: "eth", Application: "app1", Supplier: "supB", Weight: 1, Policy: "message", PolicyVersion: 1, ObservedAt: t0.Add(10 * time.Minute)},
 	} {
 		got := byKey[key]
 		got.ObservedAt = got.ObservedAt.UTC()
@@ -241,7 +244,7 @@ func TestListRelaysFilters(t *testing.T) {
 			t.Errorf("relay %s:\n got %+v\nwant %+v", key, got, want)
 		}
 	}
-	if id := byKey["4/1"].ID(); id != RelayID(s1, 4, 1) || id == RelayID(s1, 4, 0) {
+	if id := byKey["1/4/1"].ID(); id != RelayID(s1, 4, 1) || id == RelayID(s1, 4, 0) {
 		t.Errorf("relay id %x", id)
 	}
 }
@@ -255,7 +258,8 @@ func TestInvalidInput(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, after := range []string{"!!!", "cmVsYXk6MQ==", b64("relay"), b64("relay:"), b64("relay:x"), b64("relay:-1"),
-		b64("relay:1"), b64("relay:1_-1"), b64("relay:1_x"), b64("stream:1"), findings.EndCursor()} {
+		b64("relay:1"), b64("relay:1_-1"), b64("relay:"+s1.String()+"_1"), b64("relay:"+s1.String()+"_1_x"),
+		b64("relay:"+s1.String()+"_-1_0"), b64("relay:x_1_0"), b64("stream:1"), findings.EndCursor()} {
 		if _, err := s.ListRelays(ctx, RelayFilter{}, 10, after); !IsInvalidInput(err) {
 			t.Errorf("relays after %q: got %v, want invalid input", after, err)
 		}
@@ -371,7 +375,7 @@ func TestStreamAndMessages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m := p.Items[0]; m.Direction != 1 || m.Role != 1 || m.Method != "eth_call" || m.WireSize != 101 || m.ID != 1 ||
+	if m := p.Items[0]; m.Direction != 1 || m.Role != 1 || m.Method != "eth_call" || m.WireSize != 101 ||
 		m.CounterpartSeq.Valid {
 		t.Errorf("message 1: %+v", m)
 	}

@@ -3,9 +3,11 @@
 -- sha256(stream_id ‖ seq ‖ i), and its counterpart is the message's, so a
 -- relay is derived from its message on read instead of being written again
 -- (two rows and three index entries per message become one row and two).
+-- Relays are listed in primary key order (stream, seq, unit): the relays
+-- id column and its index go, the costliest part of writing a row (every
+-- partition's inserts met at its rightmost page).
 -- What else changes:
 -- - messages: direction and role are the event's enum numbers (smallint);
---   id (commit order, the relays cursor) moves here from relays;
 --   counterpart_seq is the latest message of the other side when this one
 --   was metered, NULL when none had been seen yet: such messages take the
 --   stream's first_counterpart_seq, written once, instead of being updated.
@@ -77,23 +79,14 @@ ALTER TABLE streams SET (fillfactor = 80); -- room for HOT updates of the state 
 
 -- messages
 ALTER TABLE messages
-    ADD COLUMN id bigint,
     ADD COLUMN counterpart_seq bigint,
     ALTER COLUMN direction TYPE smallint USING CASE direction
         WHEN 'CLIENT_TO_UPSTREAM' THEN 1 WHEN 'UPSTREAM_TO_CLIENT' THEN 2 ELSE 0 END,
     ALTER COLUMN role TYPE smallint USING CASE role
         WHEN 'REQUEST' THEN 1 WHEN 'RESPONSE' THEN 2 WHEN 'NOTIFICATION' THEN 3 WHEN 'ERROR' THEN 4
         WHEN 'OTHER' THEN 5 ELSE 0 END;
--- Keep the relays' order: a message takes the id of its first relay.
-UPDATE messages m SET id = r.id,
-    counterpart_seq = CASE WHEN m.direction = 2 THEN r.request_seq ELSE r.response_seq END
+UPDATE messages m SET counterpart_seq = CASE WHEN m.direction = 2 THEN r.request_seq ELSE r.response_seq END
     FROM relays r WHERE r.stream_id = m.stream_id AND r.seq = m.seq AND r.unit_index = 0;
-CREATE SEQUENCE messages_id_seq OWNED BY messages.id;
-SELECT setval('messages_id_seq', greatest((SELECT max(id) FROM messages), 1));
-UPDATE messages SET id = nextval('messages_id_seq') WHERE id IS NULL;
-ALTER TABLE messages ALTER COLUMN id SET DEFAULT nextval('messages_id_seq'),
-    ALTER COLUMN id SET NOT NULL;
-ALTER TABLE messages ADD CONSTRAINT messages_id_key UNIQUE (id);
 CREATE INDEX messages_observed_at ON messages USING brin (observed_at);
 -- The first message of the side that came second, which every message of
 -- the first side metered before it pairs with.
@@ -155,11 +148,10 @@ INSERT INTO relays (relay_id, stream_id, seq, unit_index, request_seq, response_
         s.protocol, s.service, s.application, s.supplier, s.compute_units, p.name, p.version, m.observed_at
     FROM messages m JOIN streams s USING (stream_id) JOIN policies p ON p.id = s.policy_id,
         LATERAL generate_series(0, m.units - 1) AS u(i)
-    ORDER BY m.id, u.i;
+    ORDER BY m.observed_at, m.stream_id, m.seq, u.i;
 
 DROP INDEX messages_observed_at;
-ALTER TABLE messages DROP CONSTRAINT messages_id_key;
-ALTER TABLE messages DROP COLUMN id, DROP COLUMN counterpart_seq,
+ALTER TABLE messages DROP COLUMN counterpart_seq,
     ALTER COLUMN direction TYPE text USING CASE direction
         WHEN 1 THEN 'CLIENT_TO_UPSTREAM' WHEN 2 THEN 'UPSTREAM_TO_CLIENT' ELSE 'DIRECTION_UNSPECIFIED' END,
     ALTER COLUMN role TYPE text USING CASE role
