@@ -2,10 +2,10 @@ package ledger
 
 import (
 	"context"
-	"errors"
 	"crypto/sha256"
 	"database/sql"
 	"encoding/binary"
+	"errors"
 	"strconv"
 	"strings"
 	"time"

@@ -232,10 +232,10 @@ func TestListRelaysFilters(t *testing.T) {
 	null := sql.Null[int64]{}
 	seq := func(v int64) sql.Null[int64] { return sql.Null[int64]{V: v, Valid: true} }
 	for key, want := range map[string]Relay{
-		"1/4/1":  {StreamID: s1, Seq: 4, UnitIndex: 1, RequestSeq: seq(3), ResponseSeq: seq(4), Pairing: PairingPaired, Protocol: "WEBSOCKET_JSONRPC", Service: "eth", Application: "app1", Supplier: "supA", Weight: 10, Policy: "message", PolicyVersion: 1, ObservedAt: t0.Add(4 * time.Minute)},
-		"3/1/2":  {StreamID: s3, Seq: 1, UnitIndex: 2, RequestSeq: seq(1), ResponseSeq: null, Pairing: PairingPending, Protocol: "STRATUM_V2", Service: "pool", Application: "app1", Supplier: "supB", Weight: 1, Policy: "bytes", PolicyVersion: 2, ObservedAt: t0.Add(6 * time.Minute)},
-		"4/1/0":  {StreamID: s4, Seq: 1, UnitIndex: 0, RequestSeq: seq(1), ResponseSeq: seq(3), Pairing: PairingPaired, Protocol: "WEBSOCKET_JSONRPC", Service: "eth", Application: "app1", Supplier: "supB", Weight: 1, Policy: "message", PolicyVersion: 1, ObservedAt: t0.Add(7 * time.Minute)},
-		"4/3/0":  {StreamID: s4, Seq: 3, UnitIndex: 0, RequestSeq: seq(2), ResponseSeq: seq(3), Pairing: PairingPaired, Protocol: "WEBSOCKET_JSONRPC", Service: "eth", Application: "app1", Supplier: "supB", Weight: 1, Policy: "message", PolicyVersion: 1, ObservedAt: t0.Add(9 * time.Minute)},
+		"1/4/1": {StreamID: s1, Seq: 4, UnitIndex: 1, RequestSeq: seq(3), ResponseSeq: seq(4), Pairing: PairingPaired, Protocol: "WEBSOCKET_JSONRPC", Service: "eth", Application: "app1", Supplier: "supA", Weight: 10, Policy: "message", PolicyVersion: 1, ObservedAt: t0.Add(4 * time.Minute)},
+		"3/1/2": {StreamID: s3, Seq: 1, UnitIndex: 2, RequestSeq: seq(1), ResponseSeq: null, Pairing: PairingPending, Protocol: "STRATUM_V2", Service: "pool", Application: "app1", Supplier: "supB", Weight: 1, Policy: "bytes", PolicyVersion: 2, ObservedAt: t0.Add(6 * time.Minute)},
+		"4/1/0": {StreamID: s4, Seq: 1, UnitIndex: 0, RequestSeq: seq(1), ResponseSeq: seq(3), Pairing: PairingPaired, Protocol: "WEBSOCKET_JSONRPC", Service: "eth", Application: "app1", Supplier: "supB", Weight: 1, Policy: "message", PolicyVersion: 1, ObservedAt: t0.Add(7 * time.Minute)},
+		"4/3/0": {StreamID: s4, Seq: 3, UnitIndex: 0, RequestSeq: seq(2), ResponseSeq: seq(3), Pairing: PairingPaired, Protocol: "WEBSOCKET_JSONRPC", Service: "eth", Application: "app1", Supplier: "supB", Weight: 1, Policy: "message", PolicyVersion: 1, ObservedAt: t0.Add(9 * time.Minute)},
 		"5/1/0": {StreamID: s5, Seq: 1, UnitIndex: 0, RequestSeq: seq(1), ResponseSeq: null, Pairing: PairingUnpaired, Protocol: "WEBSOCKET_JSONRPC", Service: "eth", Application: "app1", Supplier: "supB", Weight: 1, Policy: "message", PolicyVersion: 1, ObservedAt: t0.Add(10 * time.Minute)},
 	} {
 		got := byKey[key]
@@ -258,8 +258,8 @@ func TestInvalidInput(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, after := range []string{"!!!", "cmVsYXk6MQ==", b64("relay"), b64("relay:"), b64("relay:x"), b64("relay:-1"),
-		b64("relay:1"), b64("relay:1_-1"), b64("relay:"+s1.String()+"_1"), b64("relay:"+s1.String()+"_1_x"),
-		b64("relay:"+s1.String()+"_-1_0"), b64("relay:x_1_0"), b64("stream:1"), findings.EndCursor()} {
+		b64("relay:1"), b64("relay:1_-1"), b64("relay:" + s1.String() + "_1"), b64("relay:" + s1.String() + "_1_x"),
+		b64("relay:" + s1.String() + "_-1_0"), b64("relay:x_1_0"), b64("stream:1"), findings.EndCursor()} {
 		if _, err := s.ListRelays(ctx, RelayFilter{}, 10, after); !IsInvalidInput(err) {
 			t.Errorf("relays after %q: got %v, want invalid input", after, err)
 		}
