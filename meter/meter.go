@@ -1,26 +1,41 @@
-// Package meter turns the events of relaymeter.messages.v1 into relays,
-// usage rollups and stream state in Postgres, exactly once.
+// Package meter decides what happened: it turns the events of
+// relaymeter.messages.v1 into metered messages (each worth a number of
+// relays, by its stream's policy), stream state, findings and quarantined
+// records, exactly once, and hands them to the ledger, which decides how
+// they are stored.
 //
 // A Meter joins a Kafka consumer group. For every partition assigned to it,
 // it reads the partition's next offset from Postgres (consumer_offsets; a
-// Kafka commit is never used) and consumes from there in batches bounded by
-// size and time. Each batch is one Postgres transaction that moves the
-// stored offset with a compare-and-set and writes the batch's messages,
-// relays, pairing updates, usage rollups, stream state and findings. A crash
-// at any point leaves either all of a batch or none of it, and a restart
-// resumes from the stored offset with the stream state stored with it.
-// While a batch commits, the partition already fetches and builds the next
-// one on top of the first's in-memory state; batches still commit one at a
-// time and in order, and when a commit fails the partition drops the batch
-// it built meanwhile with all its state and resumes from the stored offset.
+// Kafka commit is never used) and the partition's open streams, and
+// consumes from there in batches bounded by size and time. Each batch is
+// one Postgres transaction that moves the stored offset with a
+// compare-and-set and stores the batch. A crash at any point leaves either
+// all of a batch or none of it, and a restart resumes from the stored
+// offset with the stream state stored with it. While a batch commits, the
+// partition already fetches and builds the next one on top of the first's
+// in-memory state; batches still commit one at a time and in order, and
+// when a commit fails the partition drops the batch it built meanwhile with
+// all its state and resumes from the stored offset.
 //
-// Per stream, the meter drops duplicate events (seq not above the last one
-// metered), records gaps in seq, broken hash chains, events for streams
-// never opened, streams of unknown services and StreamClosed counts that
-// differ from what was metered as findings, and meters on. An undecodable
-// record becomes a finding too. A record of a schema major version this
-// build does not know stops its partition: Run returns a *PartitionError
-// wrapping event.ErrUnknownMajor and the offset stays at that record.
+// Nothing a record holds can stop a partition but a schema major version
+// this build does not know (Run then returns a *PartitionError wrapping
+// event.ErrUnknownMajor, and the offset stays at that record):
+//   - text is cleaned (valid UTF-8, no NUL, bounded), with a finding;
+//   - a record that cannot be metered (empty, undecodable, no schema
+//     major, fields out of range) is quarantined whole, with a finding;
+//   - a batch Postgres refuses is retried in halves until the record at
+//     fault is found and quarantined;
+//   - a batch fenced by another consumer, an ambiguous commit and a stream
+//     another meter wrote meanwhile resume from the stored state.
+//
+// Per stream, the meter drops true duplicates (a seq already metered), lets
+// a late event fill its gap, and records gaps, broken hash chains, events
+// for streams never opened, streams of unknown services and StreamClosed
+// counts that differ from what was metered as findings, and meters on. A
+// stream keeps the policy version (with its parameters) it opened with. A
+// stream whose edge went away without a StreamClosed is closed as abandoned
+// after StreamIdleTimeout. A close that says which messages crossed the
+// edge leaves the others unbilled.
 package meter
 
 import (
