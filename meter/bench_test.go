@@ -13,8 +13,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 
+	"github.com/relaymeter/relaymeter/ingest/event"
 	"github.com/relaymeter/relaymeter/internal/pgtest"
 	"github.com/relaymeter/relaymeter/ledger"
+	"github.com/relaymeter/relaymeter/meter/policy"
 )
 
 // BenchmarkMeter measures events metered into Postgres exactly once: b.N
@@ -125,3 +127,55 @@ var benchPartitions = flag.Int("meter.partitions", 4, "partitions of BenchmarkMe
 // benchBatchSize is BenchmarkMeter's Config.BatchSize, e.g. -args
 // -meter.batch=20000.
 var benchBatchSize = flag.Int("meter.batch", DefaultBatchSize, "BenchmarkMeter's batch size")
+
+// BenchmarkBuild measures the meter's own work per event, without Kafka
+// or Postgres: decoding, checking the chain, sequencing, pricing and
+// building the batch's rows, over 200 interleaved streams in batches of
+// DefaultBatchSize (their streams already in memory).
+//
+//	go test ./meter -run '^$' -bench Build -benchmem
+func BenchmarkBuild(b *testing.B) {
+	const streams = 200
+	e := &env{store: ledger.New(nil)} // every stream is in memory: nothing is read
+	m := e.meter(b, nil)
+	w := &partitionWorker{m: m, partition: 0, bl: newBuilder(m, 0)}
+	gens := make([]*gen, streams)
+	recs := make([]kafka.Message, 0, DefaultBatchSize)
+	fallback := pricing{policy: policy.Message{}, policyID: 1, weight: 1}
+	for i := range gens {
+		gens[i] = newGen(i)
+		g := gens[i]
+		rec := g.open("eth", "app", "sup")
+		var ev event.Event
+		if err := event.Decode(rec.Value, &ev); err != nil {
+			b.Fatal(err)
+		}
+		s := &stream{Stream: ledger.Stream{StreamID: g.id, Service: "eth", Application: "app", Supplier: "sup",
+			LastSeq: 1, Chain: append([]byte(nil), ev.Chain...), Version: 1}, pricing: fallback, stored: true}
+		w.bl.streams[g.id] = s
+	}
+	next := func(i int) kafka.Message {
+		g := gens[i%streams]
+		if i/streams%2 == 0 {
+			return g.msg(up, 1, 120, "")
+		}
+		return g.msg(down, 2, 400, "")
+	}
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for done := 0; done < b.N; {
+		b.StopTimer()
+		recs = recs[:0]
+		for j := 0; j < DefaultBatchSize && done+j < b.N; j++ {
+			r := next(done + j)
+			r.Offset = int64(done + j)
+			recs = append(recs, r)
+		}
+		b.StartTimer()
+		if _, _, err := w.build(ctx, int64(done), recs, nil); err != nil {
+			b.Fatal(err)
+		}
+		done += len(recs)
+	}
+}
