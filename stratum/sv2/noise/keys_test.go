@@ -36,27 +36,6 @@ func TestAuthorityKeySpecVector(t *testing.T) {
 	}
 }
 
-func TestBase58KnownVectors(t *testing.T) {
-	for _, tc := range []struct {
-		in  []byte
-		out string
-	}{
-		{[]byte("Hello World!"), "2NEpo7TZRRrLZSi2U"},
-		{[]byte("The quick brown fox jumps over the lazy dog."), "USm3fpXnKG5EUBx2ndxBDMPVciP5hGey2Jh4NDv6gmeo1LkMeiKrLJUUBk6Z"},
-		{[]byte{0, 0, 0x28, 0x7f, 0xb4, 0xcd}, "11233QC4"},
-		{[]byte{0}, "1"},
-		{nil, ""},
-	} {
-		if got := base58Encode(tc.in); got != tc.out {
-			t.Errorf("encode(%x) = %q, want %q", tc.in, got, tc.out)
-		}
-		dec, err := base58Decode(tc.out)
-		if err != nil || !bytes.Equal(dec, tc.in) {
-			t.Errorf("decode(%q) = %x, %v, want %x", tc.out, dec, err, tc.in)
-		}
-	}
-}
-
 // offCurveX returns a 32-byte x with no point on secp256k1.
 func offCurveX(t *testing.T) []byte {
 	for i := byte(1); i < 255; i++ {
