@@ -224,3 +224,35 @@ func TestStreamParams(t *testing.T) {
 		t.Fatalf("valid stream answered %s with %d pending starts, %d subscriptions", out, len(c.after), n.Subscriptions())
 	}
 }
+
+// TestClientSubscribeFirstNotification subscribes with the Client to a
+// stream whose first notifications follow the subscribe response at once:
+// none is lost while Subscribe learns the subscription id.
+func TestClientSubscribeFirstNotification(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	srv := httptest.NewServer(New(Config{HeadInterval: -1}))
+	defer srv.Close()
+	for range 20 {
+		c, err := Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, notes, err := c.Subscribe(ctx, StreamKind, StreamParams{Rate: 1e6, Count: 20})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for want := int64(1); want <= 20; want++ {
+			var it StreamItem
+			select {
+			case raw := <-notes:
+				if err := json.Unmarshal(raw, &it); err != nil || it.Seq != want {
+					t.Fatalf("notification %s (%v), want seq %d", raw, err, want)
+				}
+			case <-ctx.Done():
+				t.Fatalf("notification %d never came", want)
+			}
+		}
+		c.Close()
+	}
+}
