@@ -248,9 +248,9 @@ func TestDevKafkaListen(t *testing.T) {
 	}
 }
 
-// TestListenKafka covers the addresses dev refuses before it starts
+// TestDevListenKafka covers the addresses dev refuses before it starts
 // anything.
-func TestListenKafka(t *testing.T) {
+func TestDevListenKafka(t *testing.T) {
 	for _, tc := range []struct{ addr, want string }{
 		{"0.0.0.0:0", "name an address clients can connect to"},
 		{"[::]:0", "name an address clients can connect to"},
@@ -275,7 +275,7 @@ func TestListenKafka(t *testing.T) {
 	}
 }
 
-func TestRedactPassword(t *testing.T) {
+func TestDevRedactPassword(t *testing.T) {
 	for in, want := range map[string]string{
 		"postgres://postgres@/relaymeter?host=%2Ftmp%2Fx&port=5432&sslmode=disable": "postgres://postgres@/relaymeter?host=%2Ftmp%2Fx&port=5432&sslmode=disable",
 		"postgres://u:secret@db:5432/rm":                                            "postgres://u:REDACTED@db:5432/rm",

@@ -26,9 +26,9 @@ func simNode(t *testing.T) string {
 	return "ws" + strings.TrimPrefix(srv.URL, "http")
 }
 
-// TestRunLoad drives the simulated node open-loop and checks that every
+// TestLoadgenOpenLoop drives the simulated node open-loop and checks that every
 // request is accounted for, answered ones with a latency.
-func TestRunLoad(t *testing.T) {
+func TestLoadgenOpenLoop(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	lc := loadConfig{mode: modeOpenLoop, conns: 4, rate: 400, duration: 500 * time.Millisecond, method: "eth_chainId", inflight: 8}
@@ -50,10 +50,10 @@ func TestRunLoad(t *testing.T) {
 	}
 }
 
-// TestClosedLoop runs eth_call closed-loop: one call in flight per
+// TestLoadgenClosedLoop runs eth_call closed-loop: one call in flight per
 // connection, every answered call timed and counted as two messages, and
 // the hop's CPU read.
-func TestClosedLoop(t *testing.T) {
+func TestLoadgenClosedLoop(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	url := simNode(t)
@@ -90,10 +90,10 @@ func TestClosedLoop(t *testing.T) {
 	}
 }
 
-// TestFanout subscribes 4 connections to 100 notifications each at 200/s
+// TestLoadgenFanout subscribes 4 connections to 100 notifications each at 200/s
 // and checks that all 400 arrive, each with a delivery latency, over about
 // the stream's length.
-func TestFanout(t *testing.T) {
+func TestLoadgenFanout(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	lc := loadConfig{mode: modeFanout, conns: 4, duration: 500 * time.Millisecond, notify: 200}
@@ -108,17 +108,17 @@ func TestFanout(t *testing.T) {
 		t.Fatalf("%d messages, want %d", r.messages, 400+16)
 	}
 	// 100 notifications at 200/s: the last is due 495 ms after the first.
-	if r.elapsed < 490*time.Millisecond || r.elapsed > 3*time.Second {
+	if r.elapsed < 490*time.Millisecond || r.elapsed > lc.duration+fanoutGrace {
 		t.Fatalf("stream delivered over %s", r.elapsed)
 	}
-	if p50, p99 := r.quantile(0.5), r.quantile(0.99); p50 <= 0 || p99 < p50 || p99 > 2*time.Second {
+	if p50, p99 := r.quantile(0.5), r.quantile(0.99); p50 <= 0 || p99 < p50 || p99 > r.elapsed {
 		t.Fatalf("delivery latency p50 %s, p99 %s", p50, p99)
 	}
 }
 
-// TestFanoutCounts runs a subscriber against an upstream that skips,
+// TestLoadgenFanoutCounts runs a subscriber against an upstream that skips,
 // repeats and invents notifications: each is counted for what it is.
-func TestFanoutCounts(t *testing.T) {
+func TestLoadgenFanoutCounts(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -164,9 +164,9 @@ func TestFanoutCounts(t *testing.T) {
 	}
 }
 
-// TestCPUWatchChildren charges a child's CPU to its parent's watch only
+// TestLoadgenCPUWatchChildren charges a child's CPU to its parent's watch only
 // with children, and after the child exited too.
-func TestCPUWatchChildren(t *testing.T) {
+func TestLoadgenCPUWatchChildren(t *testing.T) {
 	own := &cpuWatch{pids: []int{os.Getpid()}}
 	tree := &cpuWatch{pids: []int{os.Getpid()}, children: true}
 	own0, _, err := own.total()
@@ -177,18 +177,24 @@ func TestCPUWatchChildren(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A child that burns about 300 ms of CPU, then exits and is reaped.
-	cmd := exec.Command("sh", "-c", `end=$(( $(date +%s%N) + 300000000 )); while [ "$(date +%s%N)" -lt "$end" ]; do :; done`)
+	// A child that burns CPU, then exits and is reaped: its own rusage says
+	// how much, however busy the machine is.
+	cmd := exec.Command("sh", "-c", `i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done`)
 	if err := cmd.Run(); err != nil {
 		t.Fatal(err)
 	}
+	child := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	if child < 50*time.Millisecond {
+		t.Fatalf("the child used only %s; the test needs a measurable amount", child)
+	}
 	own1, _, _ := own.total()
 	tree1, n, _ := tree.total()
-	if d := tree1 - tree0; d < 150*time.Millisecond {
-		t.Fatalf("with children the watch saw %s of a child's ~300 ms", d)
+	// /proc counts in ticks of 10 ms: allow two of rounding.
+	if d := tree1 - tree0; d < child-2*clockTick {
+		t.Fatalf("with children the watch saw %s of the child's %s", d, child)
 	}
-	if d := own1 - own0; d > 100*time.Millisecond {
-		t.Fatalf("without children the watch saw %s", d)
+	if d := own1 - own0; d > child/2 {
+		t.Fatalf("without children the watch saw %s of the child's %s", d, child)
 	}
 	if n < 1 {
 		t.Fatalf("%d processes", n)
@@ -198,7 +204,7 @@ func TestCPUWatchChildren(t *testing.T) {
 	}
 }
 
-func TestPIDList(t *testing.T) {
+func TestLoadgenPIDList(t *testing.T) {
 	var p pidList
 	if err := p.Set("12,34"); err != nil {
 		t.Fatal(err)
@@ -249,9 +255,9 @@ func TestLoadgenJSON(t *testing.T) {
 	}
 }
 
-// TestLoadUpstream serves the simulated node from `loadgen upstream` and
+// TestLoadgenUpstream serves the simulated node from `loadgen upstream` and
 // calls it at the URL it prints.
-func TestLoadUpstream(t *testing.T) {
+func TestLoadgenUpstream(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	pr, pw := io.Pipe()
