@@ -397,7 +397,7 @@ run_one() { # round scenario target
 } | tee "$WORK/header.txt" >&2
 n_scen=$(echo $SCENARIOS | wc -w)
 n_targ=$(echo $TARGETS | wc -w)
-log "$((ROUNDS * n_scen * n_targ)) runs of $DURATION each, plus warm-up and settling: expect about $((ROUNDS * n_scen * n_targ * ($(go_seconds "$DURATION") + 4) / 60 + 1)) minutes"
+log "$((ROUNDS * n_scen * n_targ)) runs of $DURATION each, plus warm-up and settling: expect, on a quiet machine, about $((ROUNDS * n_scen * n_targ * ($(go_seconds "$DURATION") + 4) / 60 + 1)) minutes"
 
 for ((round = 1; round <= ROUNDS; round++)); do
 	for scenario in $SCENARIOS; do
