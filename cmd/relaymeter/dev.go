@@ -7,10 +7,16 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
+	"strings"
+	"sync"
+	"syscall"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -28,6 +34,7 @@ func init() {
 type devFlags struct {
 	dataDir, httpAddr, wsListen, wsUpstream, service, supplier string
 	adminKey, kafka, databaseURL, logLevel, forwarding         string
+	kafkaListen                                                string
 	demo                                                       bool
 	demoClients                                                int
 }
@@ -44,6 +51,7 @@ func runDev(ctx context.Context, args []string, sio stdio) error {
 	fs.StringVar(&f.supplier, "supplier", "local", "supplier (relay operator) the WebSocket edge records")
 	fs.StringVar(&f.adminKey, "admin-key", "", "API admin key (default: made once and kept in the data dir)")
 	fs.StringVar(&f.kafka, "kafka", "", "Kafka brokers, comma-separated (default: embedded)")
+	fs.StringVar(&f.kafkaListen, "kafka-listen", defaultKafkaListen, "embedded Kafka listen address, which it also advertises to clients; port 0 picks a free one")
 	fs.StringVar(&f.databaseURL, "database-url", "", "Postgres URL (default: a private server in the data dir)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&f.forwarding, "forwarding", "after-ack", "when the edge forwards a recorded message: after-ack or after-queue")
@@ -65,6 +73,17 @@ func runDev(ctx context.Context, args []string, sio stdio) error {
 	if err := os.MkdirAll(f.dataDir, 0o755); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
+	// Take the embedded Kafka's port first: a port in use fails here, before
+	// Postgres starts.
+	var kafkaLn net.Listener
+	if f.kafka == "" {
+		if kafkaLn, err = listenKafka(f.kafkaListen); err != nil {
+			return err
+		}
+		defer kafkaLn.Close()
+	} else if isSet(fs, "kafka-listen") {
+		return errors.New("--kafka-listen is the embedded Kafka's address; with --kafka there is none")
+	}
 
 	if f.databaseURL == "" {
 		pg, err := startDevPostgres(ctx, f.dataDir, log)
@@ -76,7 +95,7 @@ func runDev(ctx context.Context, args []string, sio stdio) error {
 	}
 	brokers := splitList(f.kafka)
 	if len(brokers) == 0 {
-		kc, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.DataDir(filepath.Join(f.dataDir, "kafka")),
+		kc, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.ListenFn(oneListener(kafkaLn)), kfake.DataDir(filepath.Join(f.dataDir, "kafka")),
 			kfake.SeedTopics(4, topicMessages, topicClaims), kfake.DefaultNumPartitions(4), kfake.AllowAutoTopicCreation())
 		if err != nil {
 			return fmt.Errorf("embedded kafka: %w", err)
@@ -141,6 +160,8 @@ func runDev(ctx context.Context, args []string, sio stdio) error {
 	fmt.Fprintf(sio.out, "  GraphQL    http://%s/graphql  (Authorization: Bearer %s)\n", apiSrv.addr(), key)
 	fmt.Fprintf(sio.out, "  metrics    http://%s/metrics\n", apiSrv.addr())
 	fmt.Fprintf(sio.out, "  ws edge    ws://%s/<application>  → %s\n", edgeSrv.addr(), redactURL(f.wsUpstream))
+	fmt.Fprintf(sio.out, "  kafka      %s\n", strings.Join(brokers, ","))
+	fmt.Fprintf(sio.out, "  postgres   %s\n", redactPassword(f.databaseURL))
 	fmt.Fprintf(sio.out, "  admin key  %s\n", key)
 	fmt.Fprintf(sio.out, "  data       %s\n", f.dataDir)
 
@@ -150,6 +171,75 @@ func runDev(ctx context.Context, args []string, sio stdio) error {
 	}
 	return err
 }
+
+// defaultKafkaListen is where dev's embedded Kafka listens unless told
+// otherwise: the port Kafka tools try first.
+const defaultKafkaListen = "127.0.0.1:9092"
+
+// listenKafka opens the embedded Kafka's listener on addr. kfake advertises
+// the listener's own address to clients, so addr must be one they can
+// connect to: a wildcard host is refused rather than advertised.
+func listenKafka(addr string) (net.Listener, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("--kafka-listen %q: want host:port: %w", addr, err)
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		return nil, fmt.Errorf("--kafka-listen %s: name an address clients can connect to, such as 127.0.0.1:9092 or this machine's IP: the embedded Kafka advertises its listen address to its clients", addr)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return nil, fmt.Errorf("embedded kafka: %s is already in use (another Kafka, or another relaymeter dev?): pass --kafka-listen 127.0.0.1:0 to pick a free port, or --kafka to use the Kafka that runs there: %w", addr, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("embedded kafka: --kafka-listen %s: %w", addr, err)
+	}
+	return ln, nil
+}
+
+// oneListener is a kfake.ListenFn that hands out ln to the one broker,
+// whatever address kfake asks for (it only knows how to ask for 127.0.0.1).
+func oneListener(ln net.Listener) func(network, address string) (net.Listener, error) {
+	var once sync.Once
+	return func(network, address string) (net.Listener, error) {
+		var got net.Listener
+		once.Do(func() { got = ln })
+		if got == nil {
+			return nil, errors.New("embedded kafka: one broker only")
+		}
+		return got, nil
+	}
+}
+
+// isSet reports whether flag name was given on the command line, in the
+// environment or in the config file.
+func isSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
+// redactPassword hides the password of a Postgres URL or keyword/value
+// connection string, for display.
+func redactPassword(s string) string {
+	if u, err := url.Parse(s); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
+		changed := false
+		if _, ok := u.User.Password(); ok {
+			u.User, changed = url.UserPassword(u.User.Username(), "REDACTED"), true
+		}
+		if q := u.Query(); q.Has("password") {
+			q.Set("password", "REDACTED")
+			u.RawQuery, changed = q.Encode(), true
+		}
+		if changed {
+			return u.String()
+		}
+		return s
+	}
+	return dsnPassword.ReplaceAllString(s, "${1}REDACTED")
+}
+
+var dsnPassword = regexp.MustCompile(`(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)`)
 
 func hasService(ss []serviceConfig, id string) bool {
 	for _, s := range ss {

@@ -3,7 +3,9 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/segmentio/kafka-go"
+
 	"github.com/relaymeter/relaymeter/internal/ethsim"
 )
 
@@ -19,6 +24,8 @@ import (
 type devProcess struct {
 	cmd       *exec.Cmd
 	api, edge string // http://host:port, ws://host:port
+	kafka     string // host:port of the embedded Kafka, as printed
+	postgres  string // the Postgres URL, as printed
 	exited    chan struct{}
 }
 
@@ -35,8 +42,10 @@ func buildBinary(t *testing.T) string {
 
 func startDev(t *testing.T, bin, dataDir string, extra ...string) *devProcess {
 	t.Helper()
+	// The embedded Kafka on a free port, never the default 9092 that a
+	// real Kafka (or another test's dev) may hold.
 	args := append([]string{"dev", "--data-dir", dataDir, "--http", "127.0.0.1:0", "--ws-listen", "127.0.0.1:0",
-		"--admin-key", "kill-test-key", "--log-level", "warn"}, extra...)
+		"--kafka-listen", "127.0.0.1:0", "--admin-key", "kill-test-key", "--log-level", "warn"}, extra...)
 	cmd := exec.Command(bin, args...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -60,7 +69,7 @@ func startDev(t *testing.T, bin, dataDir string, extra ...string) *devProcess {
 	go func() { cmd.Wait(); close(p.exited) }()
 	t.Cleanup(func() { p.kill() })
 	timeout := time.After(90 * time.Second)
-	for p.api == "" || p.edge == "" {
+	for p.api == "" || p.edge == "" || p.kafka == "" || p.postgres == "" {
 		select {
 		case l, ok := <-lines:
 			if !ok {
@@ -70,8 +79,12 @@ func startDev(t *testing.T, bin, dataDir string, extra ...string) *devProcess {
 			switch {
 			case len(f) >= 2 && f[0] == "GraphiQL":
 				p.api = strings.TrimSuffix(f[1], "/")
-			case len(f) >= 2 && f[0] == "ws" && f[1] == "edge":
+			case len(f) >= 3 && f[0] == "ws" && f[1] == "edge":
 				p.edge = strings.TrimSuffix(f[2], "/<application>")
+			case len(f) == 2 && f[0] == "kafka":
+				p.kafka = f[1]
+			case len(f) == 2 && f[0] == "postgres":
+				p.postgres = f[1]
 			}
 		case <-timeout:
 			t.Fatalf("dev did not print its addresses:\n%s", stderr.String())
@@ -155,5 +168,123 @@ func TestDevSurvivesKill(t *testing.T) {
 	got := waitUsage(t, ctx, dev.api, "kill-test-key", `{application:"kill-app"}`, want)
 	if got.Messages != want || got.Relays != want || got.Units != want {
 		t.Fatalf("after the second phase usage = %+v, want %d messages, relays and units", got, want)
+	}
+}
+
+// TestDevKafkaListen starts dev on a free Kafka port and checks what it
+// prints: its Kafka address, where a kafka-go client (a separate edge, meter
+// or tool) produces and reads back a record, and its Postgres URL, where a
+// client connects. A second dev asked for the same port fails, saying what
+// to pass instead.
+func TestDevKafkaListen(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	bin := buildBinary(t)
+	dataDir := t.TempDir()
+	os.Chmod(filepath.Dir(dataDir), 0o755)
+	os.Chmod(dataDir, 0o755)
+	dev := startDev(t, bin, dataDir)
+
+	host, port, err := net.SplitHostPort(dev.kafka)
+	if err != nil || host != "127.0.0.1" || port == "0" {
+		t.Fatalf("kafka line %q: want 127.0.0.1 and the port it picked (%v)", dev.kafka, err)
+	}
+	// kafka-go follows the broker address the metadata advertises: a
+	// produce succeeds only if that is the printed one.
+	topic := "dev-kafka-listen-probe"
+	w := &kafka.Writer{Addr: kafka.TCP(dev.kafka), Topic: topic, AllowAutoTopicCreation: true,
+		Balancer: kafka.BalancerFunc(func(_ kafka.Message, ps ...int) int { return ps[0] })}
+	defer w.Close()
+	var werr error
+	for range 50 { // the first produce may race the topic's creation
+		if werr = w.WriteMessages(ctx, kafka.Message{Key: []byte("k"), Value: []byte("through the printed address")}); werr == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if werr != nil {
+		t.Fatalf("produce to %s: %v", dev.kafka, werr)
+	}
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{dev.kafka}, Topic: topic, Partition: 0, MaxWait: 100 * time.Millisecond})
+	defer r.Close()
+	m, err := r.ReadMessage(ctx)
+	if err != nil || string(m.Value) != "through the printed address" {
+		t.Fatalf("read back from %s: %q, %v", dev.kafka, m.Value, err)
+	}
+
+	if !strings.HasPrefix(dev.postgres, "postgres://") {
+		t.Fatalf("postgres line %q: want a postgres:// URL", dev.postgres)
+	}
+	conn, err := pgx.Connect(ctx, dev.postgres)
+	if err != nil {
+		t.Fatalf("connect to the printed Postgres URL: %v", err)
+	}
+	var services int
+	err = conn.QueryRow(ctx, "SELECT count(*) FROM services").Scan(&services)
+	conn.Close(ctx)
+	if err != nil || services == 0 {
+		t.Fatalf("the printed Postgres URL is not dev's database: %d services, %v", services, err)
+	}
+
+	// A second dev on the same Kafka port: a clear error, not a panic and
+	// not another port.
+	second := t.TempDir()
+	os.Chmod(second, 0o755)
+	cctx, ccancel := context.WithTimeout(ctx, time.Minute)
+	defer ccancel()
+	out, err := exec.CommandContext(cctx, bin, "dev", "--data-dir", second, "--http", "127.0.0.1:0", "--ws-listen", "127.0.0.1:0",
+		"--kafka-listen", dev.kafka, "--log-level", "warn").CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+		t.Fatalf("second dev on %s: %v, want exit code 1\n%s", dev.kafka, err, out)
+	}
+	for _, want := range []string{dev.kafka + " is already in use", "--kafka-listen 127.0.0.1:0"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("second dev on %s said:\n%s\nwant it to say %q", dev.kafka, out, want)
+		}
+	}
+	if strings.Contains(string(out), "panic") || strings.Contains(string(out), "GraphiQL") {
+		t.Errorf("second dev on %s panicked or started:\n%s", dev.kafka, out)
+	}
+}
+
+// TestDevListenKafka covers the addresses dev refuses before it starts
+// anything.
+func TestDevListenKafka(t *testing.T) {
+	for _, tc := range []struct{ addr, want string }{
+		{"0.0.0.0:0", "name an address clients can connect to"},
+		{"[::]:0", "name an address clients can connect to"},
+		{":9092", "name an address clients can connect to"},
+		{"127.0.0.1", "want host:port"},
+	} {
+		ln, err := listenKafka(tc.addr)
+		if err == nil {
+			ln.Close()
+			t.Errorf("listenKafka(%q) listened on %s; want an error", tc.addr, ln.Addr())
+		} else if !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("listenKafka(%q) = %v; want it to say %q", tc.addr, err, tc.want)
+		}
+	}
+	ln, err := listenKafka("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	if _, err := listenKafka(ln.Addr().String()); err == nil || !strings.Contains(err.Error(), "--kafka-listen 127.0.0.1:0") {
+		t.Fatalf("a port in use: %v; want the advice to pass --kafka-listen 127.0.0.1:0", err)
+	}
+}
+
+func TestDevRedactPassword(t *testing.T) {
+	for in, want := range map[string]string{
+		"postgres://postgres@/relaymeter?host=%2Ftmp%2Fx&port=5432&sslmode=disable": "postgres://postgres@/relaymeter?host=%2Ftmp%2Fx&port=5432&sslmode=disable",
+		"postgres://u:secret@db:5432/rm":                                            "postgres://u:REDACTED@db:5432/rm",
+		"postgresql://u@db/rm?password=secret":                                      "postgresql://u@db/rm?password=REDACTED",
+		"host=db user=u password=secret dbname=rm":                                  "host=db user=u password=REDACTED dbname=rm",
+		"host=db password='se cret' dbname=rm":                                      "host=db password=REDACTED dbname=rm",
+	} {
+		if got := redactPassword(in); got != want {
+			t.Errorf("redactPassword(%q) = %q, want %q", in, got, want)
+		}
 	}
 }

@@ -21,7 +21,12 @@ type Client struct {
 	id  uint64
 	out map[string]chan reply
 	sub map[string]chan json.RawMessage
-	err error
+	// subscribing holds the notification channel of each eth_subscribe
+	// call awaiting its response, by call id: the read loop files it under
+	// the subscription id before it reads the next frame, which may be the
+	// subscription's first notification.
+	subscribing map[string]chan json.RawMessage
+	err         error
 
 	done chan struct{}
 }
@@ -46,7 +51,8 @@ func Dial(ctx context.Context, url string) (*Client, error) {
 		return nil, fmt.Errorf("ethsim: dial %s: %w", url, err)
 	}
 	ws.SetReadLimit(1 << 20)
-	c := &Client{ws: ws, out: map[string]chan reply{}, sub: map[string]chan json.RawMessage{}, done: make(chan struct{})}
+	c := &Client{ws: ws, out: map[string]chan reply{}, sub: map[string]chan json.RawMessage{},
+		subscribing: map[string]chan json.RawMessage{}, done: make(chan struct{})}
 	go c.read()
 	return c, nil
 }
@@ -60,6 +66,12 @@ func (c *Client) Close() error {
 
 // Call sends a request and waits for its response.
 func (c *Client) Call(ctx context.Context, method string, params ...any) (json.RawMessage, error) {
+	return c.call(ctx, nil, method, params...)
+}
+
+// call is Call; a non-nil sub receives the notifications of the
+// subscription the response names.
+func (c *Client) call(ctx context.Context, sub chan json.RawMessage, method string, params ...any) (json.RawMessage, error) {
 	if params == nil {
 		params = []any{}
 	}
@@ -74,6 +86,9 @@ func (c *Client) Call(ctx context.Context, method string, params ...any) (json.R
 	id := strconv.FormatUint(n, 10)
 	ch := make(chan reply, 1)
 	c.out[id] = ch
+	if sub != nil {
+		c.subscribing[id] = sub
+	}
 	c.mu.Unlock()
 	req, err := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": n, "method": method, "params": params})
 	if err != nil {
@@ -88,6 +103,7 @@ func (c *Client) Call(ctx context.Context, method string, params ...any) (json.R
 	case <-ctx.Done():
 		c.mu.Lock()
 		delete(c.out, id)
+		delete(c.subscribing, id)
 		c.mu.Unlock()
 		return nil, ctx.Err()
 	}
@@ -98,11 +114,7 @@ func (c *Client) Call(ctx context.Context, method string, params ...any) (json.R
 // stalls the connection).
 func (c *Client) Subscribe(ctx context.Context, params ...any) (string, <-chan json.RawMessage, error) {
 	ch := make(chan json.RawMessage, 256)
-	// Register before the response can race a first notification.
-	c.mu.Lock()
-	c.sub[""] = ch
-	c.mu.Unlock()
-	res, err := c.Call(ctx, "eth_subscribe", params...)
+	res, err := c.call(ctx, ch, "eth_subscribe", params...)
 	if err != nil {
 		return "", nil, err
 	}
@@ -110,10 +122,6 @@ func (c *Client) Subscribe(ctx context.Context, params ...any) (string, <-chan j
 	if err := json.Unmarshal(res, &id); err != nil {
 		return "", nil, fmt.Errorf("ethsim: subscription id: %w", err)
 	}
-	c.mu.Lock()
-	delete(c.sub, "")
-	c.sub[id] = ch
-	c.mu.Unlock()
 	return id, ch, nil
 }
 
@@ -155,6 +163,13 @@ func (c *Client) read() {
 		}
 		ch := c.out[string(msg.ID)]
 		delete(c.out, string(msg.ID))
+		if sub := c.subscribing[string(msg.ID)]; sub != nil {
+			delete(c.subscribing, string(msg.ID))
+			var sid string
+			if msg.Error == nil && json.Unmarshal(msg.Result, &sid) == nil {
+				c.sub[sid] = sub
+			}
+		}
 		c.mu.Unlock()
 		if ch != nil {
 			r := reply{result: msg.Result}
@@ -179,5 +194,8 @@ func (c *Client) fail(err error) {
 	for id, ch := range c.sub {
 		close(ch)
 		delete(c.sub, id)
+	}
+	for id := range c.subscribing {
+		delete(c.subscribing, id) // the caller gets the error, not the channel
 	}
 }

@@ -1,7 +1,8 @@
 // Package ethsim is a small Ethereum JSON-RPC WebSocket node for the demo,
 // the load generator and tests: eth_chainId, eth_blockNumber, net_version,
-// eth_subscribe / eth_unsubscribe with newHeads notifications, and
-// JSON-RPC batches. It keeps no chain; heads are synthesised.
+// eth_call, eth_subscribe / eth_unsubscribe with newHeads notifications and
+// a rate-driven test stream (StreamKind), and JSON-RPC batches. It keeps no
+// chain; heads and call results are synthesised.
 package ethsim
 
 import (
@@ -38,9 +39,10 @@ type Node struct {
 	head   atomic.Uint64
 	nextID atomic.Uint64
 
-	mu   sync.Mutex
-	subs map[string]*conn // subscription id → connection
-	tick chan struct{}
+	mu      sync.Mutex
+	subs    map[string]*conn // newHeads subscription id → connection
+	streams int              // live StreamKind subscriptions
+	tick    chan struct{}
 }
 
 // New returns a Node; Run makes heads.
@@ -92,11 +94,12 @@ func (n *Node) Tick() {
 // Head returns the current block number.
 func (n *Node) Head() uint64 { return n.head.Load() }
 
-// Subscriptions returns the number of live subscriptions.
+// Subscriptions returns the number of live subscriptions, newHeads and
+// StreamKind (a complete stream stays live until unsubscribed).
 func (n *Node) Subscriptions() int {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return len(n.subs)
+	return len(n.subs) + int(n.streams)
 }
 
 func (n *Node) newHead(ctx context.Context) {
@@ -121,9 +124,10 @@ func (n *Node) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ws.SetReadLimit(1 << 20)
-	c := &conn{ws: ws, mine: map[string]bool{}}
+	ctx, cancel := context.WithCancel(r.Context())
+	c := &conn{ws: ws, mine: map[string]bool{}, streams: map[string]context.CancelFunc{}, ctx: ctx}
+	defer cancel()
 	defer n.drop(c)
-	ctx := r.Context()
 	for {
 		typ, data, err := ws.Read(ctx)
 		if err != nil {
@@ -138,6 +142,10 @@ func (n *Node) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		}
+		for _, f := range c.after {
+			f()
+		}
+		c.after = c.after[:0]
 	}
 }
 
@@ -146,14 +154,25 @@ func (n *Node) drop(c *conn) {
 	for id := range c.mine {
 		delete(n.subs, id)
 	}
+	for id, stop := range c.streams {
+		stop()
+		delete(c.streams, id)
+		n.streams--
+	}
 	n.mu.Unlock()
 	c.ws.CloseNow()
 }
 
 type conn struct {
-	ws   *websocket.Conn
-	wmu  sync.Mutex
-	mine map[string]bool // guarded by Node.mu
+	ws      *websocket.Conn
+	wmu     sync.Mutex
+	mine    map[string]bool               // guarded by Node.mu
+	streams map[string]context.CancelFunc // StreamKind subscriptions; guarded by Node.mu
+	ctx     context.Context               // ends with the connection
+	// after holds what starts once the frame being answered has been
+	// written: a stream's first notification never precedes the subscribe
+	// response that names it. Only the connection's read loop touches it.
+	after []func()
 }
 
 func (c *conn) send(ctx context.Context, b []byte) error {
@@ -236,18 +255,41 @@ func (n *Node) call(c *conn, data []byte) (response, bool) {
 		res.Result = strconv.FormatUint(n.cfg.ChainID, 10)
 	case "eth_blockNumber":
 		res.Result = "0x" + strconv.FormatUint(n.head.Load(), 16)
+	case "eth_call":
+		// One 32-byte word, as a balanceOf or a getter answers; the
+		// params are not read.
+		res.Result = fmt.Sprintf("0x%064x", n.head.Load())
 	case "eth_subscribe":
 		var kind string
 		if len(req.Params) > 0 {
 			_ = json.Unmarshal(req.Params[0], &kind)
 		}
-		if kind != "newHeads" {
+		var sp StreamParams
+		switch kind {
+		case "newHeads":
+		case StreamKind:
+			if len(req.Params) < 2 || json.Unmarshal(req.Params[1], &sp) != nil || sp.validate() != nil {
+				msg := "invalid " + StreamKind + " params: want {\"rate\": R, \"count\": N}, R in (0, 1e6], N > 0"
+				res.Error = &rpcError{-32602, msg}
+				return res, true
+			}
+		default:
 			res.Error = &rpcError{-32602, "unsupported subscription: " + kind}
-			break
+			return res, true
 		}
 		id := fmt.Sprintf("0x%032x", n.nextID.Add(1))
 		n.mu.Lock()
-		n.subs[id] = c
+		if kind == "newHeads" {
+			n.subs[id] = c
+		} else {
+			ctx, stop := context.WithCancel(c.connCtx())
+			if c.streams == nil {
+				c.streams = map[string]context.CancelFunc{}
+			}
+			c.streams[id] = stop
+			n.streams++
+			c.after = append(c.after, func() { go n.stream(ctx, c, id, sp) })
+		}
 		c.mine[id] = true
 		n.mu.Unlock()
 		res.Result = id
@@ -260,6 +302,11 @@ func (n *Node) call(c *conn, data []byte) (response, bool) {
 		ok := c.mine[id]
 		delete(c.mine, id)
 		delete(n.subs, id)
+		if stop := c.streams[id]; stop != nil {
+			stop()
+			delete(c.streams, id)
+			n.streams--
+		}
 		n.mu.Unlock()
 		res.Result = ok
 	default:

@@ -4,11 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/coder/websocket"
 )
 
 func TestNodeAndClient(t *testing.T) {
@@ -108,5 +111,148 @@ func TestConcurrentCalls(t *testing.T) {
 		if err := <-errs; err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestEthCall answers eth_call with one 32-byte word, as the closed-loop
+// load generator expects.
+func TestEthCall(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	srv := httptest.NewServer(New(Config{HeadInterval: -1}))
+	defer srv.Close()
+	c, err := Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	res, err := c.Call(ctx, "eth_call", map[string]string{"to": "0x00000000000000000000000000000000000000aa", "data": "0x70a08231"}, "latest")
+	var word string
+	if err != nil || json.Unmarshal(res, &word) != nil || len(word) != 66 || !strings.HasPrefix(word, "0x") {
+		t.Fatalf("eth_call = %s, %v; want a 0x-prefixed 32-byte word", res, err)
+	}
+}
+
+// TestStream subscribes to a StreamKind stream over a raw WebSocket: the
+// subscribe response comes first, then exactly count notifications
+// numbered 1..count, in order, spread over (count-1)/rate seconds, each
+// stamped with its scheduled time.
+func TestStream(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	n := New(Config{HeadInterval: -1})
+	srv := httptest.NewServer(n)
+	defer srv.Close()
+	ws, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.CloseNow()
+	const rate, count = 500, 50
+	before := time.Now()
+	req := fmt.Sprintf(`{"jsonrpc":"2.0","id":7,"method":"eth_subscribe","params":[%q,{"rate":%d,"count":%d}]}`, StreamKind, rate, count)
+	if err := ws.Write(ctx, websocket.MessageText, []byte(req)); err != nil {
+		t.Fatal(err)
+	}
+	_, b, err := ws.Read(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sub struct {
+		ID     int    `json:"id"`
+		Result string `json:"result"`
+	}
+	if err := json.Unmarshal(b, &sub); err != nil || sub.ID != 7 || sub.Result == "" {
+		t.Fatalf("first frame %s, want the subscribe response", b)
+	}
+	var first, last StreamItem
+	for i := int64(1); i <= count; i++ {
+		_, b, err := ws.Read(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var note struct {
+			Method string `json:"method"`
+			Params struct {
+				Subscription string     `json:"subscription"`
+				Result       StreamItem `json:"result"`
+			} `json:"params"`
+		}
+		if err := json.Unmarshal(b, &note); err != nil || note.Method != "eth_subscription" || note.Params.Subscription != sub.Result {
+			t.Fatalf("notification %d: %s (%v)", i, b, err)
+		}
+		it := note.Params.Result
+		if it.Seq != i {
+			t.Fatalf("notification %d has seq %d", i, it.Seq)
+		}
+		if it.Due < before.UnixNano() || it.Due > time.Now().UnixNano() {
+			t.Fatalf("notification %d due %d, outside [%d, now]", i, it.Due, before.UnixNano())
+		}
+		if i == 1 {
+			first = it
+		}
+		last = it
+	}
+	if want := time.Duration(count-1) * time.Second / rate; time.Duration(last.Due-first.Due) != want {
+		t.Fatalf("stream spans %s, want %s at %d/s", time.Duration(last.Due-first.Due), want, rate)
+	}
+	// Nothing beyond count: the next frame is the unsubscribe response.
+	unsub := fmt.Sprintf(`{"jsonrpc":"2.0","id":8,"method":"eth_unsubscribe","params":[%q]}`, sub.Result)
+	if err := ws.Write(ctx, websocket.MessageText, []byte(unsub)); err != nil {
+		t.Fatal(err)
+	}
+	if _, b, err = ws.Read(ctx); err != nil || !strings.Contains(string(b), `"id":8`) || !strings.Contains(string(b), "true") {
+		t.Fatalf("after %d notifications: %s (%v), want the unsubscribe response", count, b, err)
+	}
+	if s := n.Subscriptions(); s != 0 {
+		t.Fatalf("%d subscriptions left after unsubscribe", s)
+	}
+}
+
+// TestStreamParams rejects a stream without a positive rate and count.
+func TestStreamParams(t *testing.T) {
+	n := New(Config{HeadInterval: -1})
+	for _, p := range []string{``, `,{"rate":0,"count":5}`, `,{"rate":10,"count":0}`, `,{"rate":1e7,"count":1}`, `,"x"`} {
+		out := n.handle(&conn{mine: map[string]bool{}}, []byte(`{"jsonrpc":"2.0","id":1,"method":"eth_subscribe","params":["`+StreamKind+`"`+p+`]}`))
+		if !strings.Contains(string(out), "-32602") {
+			t.Errorf("params %q answered %s, want -32602", p, out)
+		}
+	}
+	c := &conn{mine: map[string]bool{}}
+	out := n.handle(c, []byte(`{"jsonrpc":"2.0","id":1,"method":"eth_subscribe","params":["`+StreamKind+`",{"rate":10,"count":3}]}`))
+	if strings.Contains(string(out), "error") || len(c.after) != 1 || n.Subscriptions() != 1 {
+		t.Fatalf("valid stream answered %s with %d pending starts, %d subscriptions", out, len(c.after), n.Subscriptions())
+	}
+}
+
+// TestClientSubscribeFirstNotification subscribes with the Client to a
+// stream whose first notifications follow the subscribe response at once:
+// none is lost while Subscribe learns the subscription id.
+func TestClientSubscribeFirstNotification(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	srv := httptest.NewServer(New(Config{HeadInterval: -1}))
+	defer srv.Close()
+	for range 20 {
+		c, err := Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, notes, err := c.Subscribe(ctx, StreamKind, StreamParams{Rate: 1e6, Count: 20})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for want := int64(1); want <= 20; want++ {
+			var it StreamItem
+			select {
+			case raw := <-notes:
+				if err := json.Unmarshal(raw, &it); err != nil || it.Seq != want {
+					t.Fatalf("notification %s (%v), want seq %d", raw, err, want)
+				}
+			case <-ctx.Done():
+				t.Fatalf("notification %d never came", want)
+			}
+		}
+		c.Close()
 	}
 }
