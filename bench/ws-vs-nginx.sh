@@ -284,7 +284,7 @@ start_dev() { # name forwarding
 	edge=$(wait_line "$WORK/$name.out" '^  ws edge ' "$LAST" | awk '{print $3}')
 	URL[$name]="${edge%/<application>}/bench"
 	if [ -z "$KAFKA" ]; then
-		KAFKA=$(wait_line "$WORK/$name.out" '^  kafka ' "$LAST" | awk '{print $2}')
+		KAFKA=$(wait_line "$WORK/$name.out" '^kafka ' "$LAST" | awk '{print $2}')
 	fi
 	log "dev ($fwd) at ${URL[$name]}, pid $LAST"
 }

@@ -160,8 +160,10 @@ func runDev(ctx context.Context, args []string, sio stdio) error {
 	fmt.Fprintf(sio.out, "  GraphQL    http://%s/graphql  (Authorization: Bearer %s)\n", apiSrv.addr(), key)
 	fmt.Fprintf(sio.out, "  metrics    http://%s/metrics\n", apiSrv.addr())
 	fmt.Fprintf(sio.out, "  ws edge    ws://%s/<application>  → %s\n", edgeSrv.addr(), redactURL(f.wsUpstream))
-	fmt.Fprintf(sio.out, "  kafka      %s\n", strings.Join(brokers, ","))
-	fmt.Fprintf(sio.out, "  postgres   %s\n", redactPassword(f.databaseURL))
+	// These two lines, as the issue pinned them, are read by scripts
+	// (bench/ws-vs-nginx.sh): `kafka   HOST:PORT`, `postgres URL`.
+	fmt.Fprintf(sio.out, "kafka   %s\n", strings.Join(brokers, ","))
+	fmt.Fprintf(sio.out, "postgres %s\n", redactPassword(f.databaseURL))
 	fmt.Fprintf(sio.out, "  admin key  %s\n", key)
 	fmt.Fprintf(sio.out, "  data       %s\n", f.dataDir)
 

@@ -81,9 +81,10 @@ func startDev(t *testing.T, bin, dataDir string, extra ...string) *devProcess {
 				p.api = strings.TrimSuffix(f[1], "/")
 			case len(f) >= 3 && f[0] == "ws" && f[1] == "edge":
 				p.edge = strings.TrimSuffix(f[2], "/<application>")
-			case len(f) == 2 && f[0] == "kafka":
+			case strings.HasPrefix(l, "kafka   ") && len(f) == 2:
+				// The issue pinned these two lines' form: scripts read them.
 				p.kafka = f[1]
-			case len(f) == 2 && f[0] == "postgres":
+			case strings.HasPrefix(l, "postgres ") && len(f) == 2:
 				p.postgres = f[1]
 			}
 		case <-timeout:
