@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/url"
 	"os"
-	"time"
 
 	"github.com/relaymeter/relaymeter/ingest/record"
 	"github.com/relaymeter/relaymeter/ingest/ws"
@@ -32,7 +31,7 @@ func runEdge(ctx context.Context, args []string, sio stdio) error {
 	capture := fs.Int64("payload-capture", 1024, "payload bytes captured per message: -1 whole, 0 none, N the first N")
 	maxMsg := fs.Int64("max-message-size", 1<<20, "largest WebSocket message; larger ones close with 1009")
 	forwarding := fs.String("forwarding", "after-ack", "forward a message after Kafka acknowledged its event (after-ack: nothing crosses unrecorded) or once it is queued (after-queue: lower latency)")
-	linger := fs.Duration("batch-linger", 2*time.Millisecond, "how long the recorder waits to fill a batch once it holds an event (latency under after-ack)")
+	linger := fs.Duration("batch-linger", 0, "how long an idle recorder partition waits to fill a batch before sending (0: send at once; events arriving meanwhile form the next batch)")
 	spoolDir := fs.String("spool-dir", "", "where events Kafka did not take by shutdown are kept and re-sent at the next start (default: none)")
 	metricsAddr := fs.String("http", "", "serve /metrics here (default: not served)")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
@@ -68,7 +67,7 @@ func runEdge(ctx context.Context, args []string, sio stdio) error {
 		*edgeID, _ = os.Hostname()
 	}
 	reg := newRegistry()
-	rec, err := record.New(record.Config{Brokers: splitList(*kafka), Topic: topicMessages, EdgeID: *edgeID, SpoolDir: *spoolDir, BatchTimeout: *linger, Logger: log, Registerer: reg})
+	rec, err := record.New(record.Config{Brokers: splitList(*kafka), Topic: topicMessages, EdgeID: *edgeID, SpoolDir: *spoolDir, BatchLinger: *linger, Logger: log, Registerer: reg})
 	if err != nil {
 		return err
 	}

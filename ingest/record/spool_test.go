@@ -8,24 +8,27 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kfake"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/relaymeter/relaymeter/ingest/event"
 	"github.com/relaymeter/relaymeter/ingest/record"
 	"github.com/relaymeter/relaymeter/internal/eventtest"
 )
 
-// TestSpool: with Kafka refusing writes at shutdown, Close spools the
-// events; the next recorder on the directory sends them first, in order,
-// and removes the spool.
+// TestSpool: with the broker down, the events go to the spool, which Close
+// leaves when its context ends; the next recorder on the directory sends
+// them, in order, and removes the spool.
+//
+// The spool tests stop the broker rather than inject a fault: a produce
+// that Close abandons may still be sent by kafka-go's connection goroutine,
+// and once a fault is removed it would land, as a duplicate these tests,
+// which count exactly, do not expect.
 func TestSpool(t *testing.T) {
-	c := start(t, 2)
+	k := startRestartable(t, 2)
+	c := k.cluster()
 	dir := t.TempDir()
 	ctx := context.Background()
 	r := newRecorder(t, c, func(cfg *record.Config) { cfg.SpoolDir = dir })
-	h := c.Fake.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Err: kerr.NotEnoughReplicas, Count: -1})
+	k.down()
 	var ids []uuid.UUID
 	for range 3 {
 		s, err := r.Open(ctx, &event.StreamOpened{Service: "eth"})
@@ -50,12 +53,12 @@ func TestSpool(t *testing.T) {
 	if st := r.Stats(); st.Spooled != 3*27 || st.Failed != 0 || st.Written != 0 {
 		t.Fatalf("stats %+v, want %d spooled", st, 3*27)
 	}
-	files, _ := filepath.Glob(filepath.Join(dir, "*"))
+	files, _ := filepath.Glob(filepath.Join(dir, "*.seg"))
 	if len(files) != 1 {
 		t.Fatalf("spool files %v", files)
 	}
 
-	h.Remove()
+	k.up(2)
 	r2 := newRecorder(t, c, func(cfg *record.Config) { cfg.SpoolDir = dir })
 	s, err := r2.Open(ctx, &event.StreamOpened{Service: "eth"})
 	if err != nil {
@@ -77,21 +80,22 @@ func TestSpool(t *testing.T) {
 	if len(got) != 4 {
 		t.Fatalf("%d streams, want 4", len(got))
 	}
-	if files, _ := filepath.Glob(filepath.Join(dir, "*")); len(files) != 0 {
+	if files, _ := filepath.Glob(filepath.Join(dir, "*.seg")); len(files) != 0 {
 		t.Fatalf("spool not removed: %v", files)
 	}
-	if st := r2.Stats(); st.Written != 3*27+2 || st.Buffered != 0 {
+	if st := r2.Stats(); st.Drained != 3*27 || st.Written != 2 || st.Buffered != 0 {
 		t.Fatalf("second recorder stats %+v", st)
 	}
 }
 
 // TestSpoolTruncated: a spool cut mid-record is resent up to the cut.
 func TestSpoolTruncated(t *testing.T) {
-	c := start(t, 1)
+	k := startRestartable(t, 1)
+	c := k.cluster()
 	dir := t.TempDir()
 	ctx := context.Background()
 	r := newRecorder(t, c, func(cfg *record.Config) { cfg.SpoolDir = dir })
-	h := c.Fake.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Err: kerr.NotEnoughReplicas, Count: -1})
+	k.down()
 	s, err := r.Open(ctx, &event.StreamOpened{})
 	if err != nil {
 		t.Fatal(err)
@@ -106,7 +110,7 @@ func TestSpoolTruncated(t *testing.T) {
 	if err := r.Close(cctx); err != nil {
 		t.Fatal(err)
 	}
-	files, _ := filepath.Glob(filepath.Join(dir, "*"))
+	files, _ := filepath.Glob(filepath.Join(dir, "*.seg"))
 	if len(files) != 1 {
 		t.Fatalf("spool files %v", files)
 	}
@@ -117,7 +121,7 @@ func TestSpoolTruncated(t *testing.T) {
 	if err := os.Truncate(files[0], fi.Size()-10); err != nil {
 		t.Fatal(err)
 	}
-	h.Remove()
+	k.up(1)
 	r2 := newRecorder(t, c, func(cfg *record.Config) { cfg.SpoolDir = dir })
 	if err := r2.Close(ctx); err != nil {
 		t.Fatal(err)

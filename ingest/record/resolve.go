@@ -1,0 +1,35 @@
+package record
+
+// resolve marks items durable, written to Kafka or spooled, and returns
+// them to the budget; their buffers are reused unless tainted (kafka-go
+// may still read them).
+func (r *Recorder) resolve(items []item, tainted, spooled bool) {
+	var bytes int64
+	for i := range items {
+		it := &items[i]
+		bytes += min(it.size, r.cfg.BufferBytes)
+		// A stream's events are consecutive in seq order: resolve its last.
+		if i+1 == len(items) || items[i+1].stream != it.stream {
+			it.stream.resolved(it.seq, nil)
+		}
+		if !tainted {
+			r.putBuf(it.buf)
+		}
+	}
+	if !spooled {
+		r.written.Add(uint64(len(items)))
+	}
+	r.release(len(items), bytes)
+}
+
+// fail gives items up: Close's context ended before they were durable.
+// Their buffers are not reused: kafka-go may still hold them.
+func (r *Recorder) fail(items []item) {
+	var bytes int64
+	for i := range items {
+		bytes += min(items[i].size, r.cfg.BufferBytes)
+	}
+	r.failed.Add(uint64(len(items)))
+	r.release(len(items), bytes)
+	r.log.Error("record: events not delivered before the shutdown deadline", "events", len(items))
+}
