@@ -55,4 +55,19 @@
 // Events recorded and not yet durable are bounded by Config.BufferEvents
 // and Config.BufferBytes; beyond them Append blocks until there is room or
 // its context ends. An event is never dropped.
+//
+// # Errors retrying cannot fix
+//
+// A batch Kafka refuses with a per-record error (MESSAGE_TOO_LARGE,
+// INVALID_RECORD, CORRUPT_MESSAGE, RECORD_LIST_TOO_LARGE) is split and
+// retried in halves; an event refused on its own is rejected: counted
+// (events_rejected_total), logged with its stream, seq, size and the
+// Kafka error, and its stream's WaitDurable from that seq on returns an
+// error wrapping ErrRejected. The other events and streams go on.
+// Re-sealing the event smaller would change its chain and break every
+// later event of the stream, so the recorder does not; an edge avoids the
+// refusal instead by re-appending without the captured payload when
+// Append returns ErrEventTooLarge. Everything else
+// (broker down, not leader, timeouts, authorization) is retried or
+// spooled.
 package record

@@ -6,6 +6,10 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+
+	"github.com/google/uuid"
+
+	"github.com/relaymeter/relaymeter/ingest/event"
 )
 
 // drainChunk is how much of a segment the drainer reads and sends at once.
@@ -191,24 +195,29 @@ func (s *spool) sendPartition(part int, kvs []kv, taint *atomic.Bool) bool {
 	return true
 }
 
-// sendBatch produces one batch until Kafka takes it.
+// sendBatch produces one batch until Kafka takes it, splitting out and
+// rejecting records it refuses for good.
 func (s *spool) sendBatch(part int, kvs []kv, taint *atomic.Bool) bool {
 	r := s.r
 	for attempt := 1; ; attempt++ {
 		rs := new(recordSet)
 		rs.reset(kvs)
 		ctx, cancel := context.WithTimeout(r.flushCtx, r.cfg.WriteTimeout)
-		o, err := r.kc.produce(ctx, part, rs)
+		o, bad, err := r.kc.produce(ctx, part, rs)
 		if ctx.Err() != nil {
 			taint.Store(true)
 		}
 		cancel()
 		r.batches.Add(1)
-		if o == delivered {
+		switch o {
+		case delivered:
 			s.drained.Add(uint64(len(kvs)))
 			return true
 		}
 		r.writeErrors.Add(1)
+		if o == refused {
+			return s.refused(part, kvs, bad, err, taint)
+		}
 		r.kc.refresh()
 		if r.flushCtx.Err() != nil {
 			return false
@@ -221,4 +230,45 @@ func (s *spool) sendBatch(part int, kvs []kv, taint *atomic.Bool) bool {
 			return false
 		}
 	}
+}
+
+// refused splits a batch Kafka refused, as partition.refused does; a
+// spooled event refused for good was already reported durable, so it can
+// only be counted and logged (the meter sees a gap in its stream).
+func (s *spool) refused(part int, kvs []kv, bad []int, err error, taint *atomic.Bool) bool {
+	if len(kvs) == 1 {
+		s.reject(kvs[0], err)
+		return true
+	}
+	if len(bad) == 0 {
+		h := len(kvs) / 2
+		return s.sendBatch(part, kvs[:h], taint) && s.sendBatch(part, kvs[h:], taint)
+	}
+	isBad := make(map[int]bool, len(bad))
+	for _, i := range bad {
+		isBad[i] = true
+	}
+	from := 0
+	for i := range kvs {
+		if !isBad[i] {
+			continue
+		}
+		if from < i && !s.sendBatch(part, kvs[from:i], taint) {
+			return false
+		}
+		s.reject(kvs[i], err)
+		from = i + 1
+	}
+	return from == len(kvs) || s.sendBatch(part, kvs[from:], taint)
+}
+
+func (s *spool) reject(e kv, err error) {
+	s.r.rejected.Add(1)
+	var ev event.Event
+	seq := uint64(0)
+	if event.Decode(e.value, &ev) == nil {
+		seq = ev.Seq
+	}
+	s.r.log.Error("record: Kafka refused a spooled event for good; the meter will see a gap",
+		"stream", uuid.UUID(e.key), "seq", seq, "bytes", len(e.value), "err", err)
 }

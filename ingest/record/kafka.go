@@ -2,6 +2,7 @@ package record
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"sync/atomic"
@@ -78,12 +79,14 @@ type outcome int
 
 const (
 	delivered outcome = iota // acknowledged: every record is in the log
-	failed                   // retry, or spool
+	refused                  // a record or the batch can never be taken as is
+	failed                   // anything else: retry, or spool
 )
 
 // produce sends recs to partition as one record batch, waiting for every
-// in-sync replica.
-func (k *kafkaClient) produce(ctx context.Context, partition int, rs *recordSet) (outcome, error) {
+// in-sync replica. With refused, badIdx names the refused records when the
+// broker said which (else the whole batch is suspect).
+func (k *kafkaClient) produce(ctx context.Context, partition int, rs *recordSet) (o outcome, badIdx []int, err error) {
 	res, err := k.client.Produce(ctx, &kafka.ProduceRequest{
 		Topic: k.topic, Partition: partition, RequiredAcks: kafka.RequireAll, Records: rs,
 	})
@@ -91,9 +94,30 @@ func (k *kafkaClient) produce(ctx context.Context, partition int, rs *recordSet)
 		err = res.Error
 	}
 	if err == nil {
-		return delivered, nil
+		return delivered, nil, nil
 	}
-	return failed, err
+	if !isRefusal(err) {
+		return failed, nil, err
+	}
+	if res != nil {
+		for i := range res.RecordErrors {
+			badIdx = append(badIdx, i)
+		}
+	}
+	return refused, badIdx, err
+}
+
+// isRefusal reports errors that retrying the same records cannot fix.
+func isRefusal(err error) bool {
+	var ke kafka.Error
+	if !errors.As(err, &ke) {
+		return false
+	}
+	switch ke {
+	case kafka.MessageSizeTooLarge, kafka.InvalidRecord, kafka.InvalidMessage, kafka.RecordListTooLarge:
+		return true
+	}
+	return false
 }
 
 // partitionOf pins a stream to a partition the way kafka-go's Hash balancer

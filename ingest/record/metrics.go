@@ -39,6 +39,7 @@ func (r *Recorder) register(reg prometheus.Registerer) error {
 		counter("events_written_total", "Events acknowledged by Kafka when first produced.", r.written.Load),
 		counter("events_retried_total", "Event writes attempted again after a failure.", r.retried.Load),
 		counter("events_failed_total", "Events not durable by the shutdown deadline.", r.failed.Load),
+		counter("events_rejected_total", "Events Kafka refused for good (too large, invalid); each is logged.", r.rejected.Load),
 		counter("batches_total", "Produce requests.", r.batches.Load),
 		counter("write_errors_total", "Failed produce requests.", r.writeErrors.Load),
 		gauge("events_buffered", "Events recorded and not yet durable.", func() float64 { return float64(r.buffered.Load()) }),

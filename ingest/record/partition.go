@@ -143,8 +143,9 @@ func (p *partition) lingerWait() {
 
 // deliver makes items durable, in order: produced to Kafka, or spooled when
 // Kafka fails or is slow to answer and a spool is configured, or else
-// retried with backoff. It returns once every item is resolved, or given
-// up when Close gave up.
+// retried with backoff. Records Kafka refuses for good are split out and
+// rejected. It returns once every item is resolved, or given up when Close
+// gave up.
 func (p *partition) deliver(items []item) {
 	r := p.r
 	for attempt := 1; ; attempt++ {
@@ -161,12 +162,17 @@ func (p *partition) deliver(items []item) {
 				continue
 			}
 		}
-		o, err := p.produce(items)
-		if o == delivered {
+		o, bad, err := p.produce(items)
+		switch o {
+		case delivered:
 			r.resolve(items, p.tainted, false)
 			return
 		}
 		r.writeErrors.Add(1)
+		if o == refused {
+			p.refused(items, bad, err)
+			return
+		}
 		r.kc.refresh()
 		if r.spool != nil {
 			if err := r.spool.write(p.id, items, err); err == nil {
@@ -200,7 +206,7 @@ func (p *partition) retryAfter(attempt int, items []item, err error) bool {
 
 // produce sends items as one produce request, bounded by SpoolAfter when a
 // spool can take over, else by WriteTimeout.
-func (p *partition) produce(items []item) (outcome, error) {
+func (p *partition) produce(items []item) (outcome, []int, error) {
 	p.kvs = p.kvs[:0]
 	for i := range items {
 		p.kvs = append(p.kvs, kv{key: items[i].stream.id[:], value: items[i].buf.b})
@@ -215,7 +221,7 @@ func (p *partition) produce(items []item) (outcome, error) {
 	}
 	ctx, cancel := context.WithTimeout(p.r.flushCtx, timeout)
 	start := time.Now()
-	o, err := p.r.kc.produce(ctx, p.id, p.rs)
+	o, bad, err := p.r.kc.produce(ctx, p.id, p.rs)
 	if ctx.Err() != nil {
 		// kafka-go may still encode this request: leave it its buffers.
 		p.rs, p.kvs, p.tainted = nil, nil, true
@@ -226,5 +232,39 @@ func (p *partition) produce(items []item) (outcome, error) {
 	cancel()
 	p.r.batches.Add(1)
 	p.r.m.produceSeconds.Observe(time.Since(start).Seconds())
-	return o, err
+	return o, bad, err
+}
+
+// refused handles a batch Kafka refused for good: the records it named,
+// or a lone record, are rejected; otherwise the batch is split in two and
+// each half delivered, so only the offending records are rejected.
+func (p *partition) refused(items []item, bad []int, err error) {
+	if len(items) == 1 {
+		p.r.reject(items[0], err, p.tainted)
+		return
+	}
+	if len(bad) == 0 {
+		h := len(items) / 2
+		p.deliver(items[:h])
+		p.deliver(items[h:])
+		return
+	}
+	isBad := make(map[int]bool, len(bad))
+	for _, i := range bad {
+		isBad[i] = true
+	}
+	from := 0
+	for i := range items {
+		if !isBad[i] {
+			continue
+		}
+		if from < i {
+			p.deliver(items[from:i])
+		}
+		p.r.reject(items[i], err, p.tainted)
+		from = i + 1
+	}
+	if from < len(items) {
+		p.deliver(items[from:])
+	}
 }

@@ -38,6 +38,8 @@ type Stats struct {
 	// Drained counts spooled events Kafka acknowledged since start
 	// (including those a previous recorder left in the spool directory).
 	Drained uint64
+	// Rejected counts events Kafka refused for good.
+	Rejected uint64
 	// Retried counts event writes attempted again after a failure, spool
 	// drains included.
 	Retried uint64
@@ -95,8 +97,8 @@ type Recorder struct {
 
 	m metrics
 
-	recorded, written, retried, batches, writeErrors, failed atomic.Uint64
-	buffered, streamsOpen                                    atomic.Int64
+	recorded, written, retried, batches, writeErrors, failed, rejected atomic.Uint64
+	buffered, streamsOpen                                              atomic.Int64
 }
 
 // item is one recorded event on its way to being durable.
@@ -243,6 +245,7 @@ func (r *Recorder) Stats() Stats {
 	st := Stats{
 		Recorded:    r.recorded.Load(),
 		Written:     r.written.Load(),
+		Rejected:    r.rejected.Load(),
 		Retried:     r.retried.Load(),
 		Batches:     r.batches.Load(),
 		WriteErrors: r.writeErrors.Load(),

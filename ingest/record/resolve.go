@@ -22,6 +22,19 @@ func (r *Recorder) resolve(items []item, tainted, spooled bool) {
 	r.release(len(items), bytes)
 }
 
+// reject resolves an event Kafka refused for good: its stream's
+// WaitDurable fails from its seq on, and the other streams go on.
+func (r *Recorder) reject(it item, err error, tainted bool) {
+	r.rejected.Add(1)
+	r.log.Error("record: Kafka refused an event for good",
+		"stream", it.stream.id, "seq", it.seq, "bytes", len(it.buf.b), "err", err)
+	it.stream.resolved(it.seq, err)
+	if !tainted {
+		r.putBuf(it.buf)
+	}
+	r.release(1, min(it.size, r.cfg.BufferBytes))
+}
+
 // fail gives items up: Close's context ended before they were durable.
 // Their buffers are not reused: kafka-go may still hold them.
 func (r *Recorder) fail(items []item) {
