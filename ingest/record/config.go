@@ -34,14 +34,16 @@ type Config struct {
 	// BatchSize is the most events per produce request, and so per partition
 	// record batch (default 1000).
 	BatchSize int
-	// BatchBytes is the most bytes per produce request (default 1 MiB).
+	// BatchBytes is the most bytes per produce request (default 1 MiB, and
+	// at most the topic's max.message.bytes).
 	BatchBytes int64
 	// BatchLinger is how long an idle partition waits for more events before
 	// it sends the first one (default 0: it sends at once, and events that
 	// arrive while a produce is in flight form the next batch).
 	BatchLinger time.Duration
 	// MaxEventBytes is the largest encoded event accepted (default
-	// BatchBytes minus 1 KiB); larger ones fail with ErrEventTooLarge.
+	// BatchBytes minus 1 KiB, and at most what the topic's max.message.bytes
+	// admits, learnt at New); larger ones fail with ErrEventTooLarge.
 	MaxEventBytes int
 
 	// RetryBackoffMin and RetryBackoffMax bound the exponential backoff
@@ -54,8 +56,9 @@ type Config struct {
 	// MetadataRefresh is how often the topic's partitions and leaders are
 	// refreshed (default 10s); a produce error refreshes them sooner.
 	MetadataRefresh time.Duration
-	// StartTimeout bounds New's wait for the topic's metadata (default
-	// 10s); past it New logs a warning and goes on with one partition.
+	// StartTimeout bounds New's wait for the topic's metadata and
+	// max.message.bytes (default 10s); past it New logs a warning and goes
+	// on with one partition and the broker default.
 	StartTimeout time.Duration
 
 	// SpoolDir, when set, is a local directory where events go when Kafka

@@ -67,7 +67,8 @@
 // Re-sealing the event smaller would change its chain and break every
 // later event of the stream, so the recorder does not; an edge avoids the
 // refusal instead by re-appending without the captured payload when
-// Append returns ErrEventTooLarge. Everything else
+// Append returns ErrEventTooLarge, which it does for any event larger than
+// the topic's max.message.bytes (learnt at New) admits. Everything else
 // (broker down, not leader, timeouts, authorization) is retried or
 // spooled.
 package record

@@ -5,11 +5,20 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"sync/atomic"
 	"time"
 
 	"github.com/segmentio/kafka-go"
 )
+
+// defaultMaxMessageBytes is Kafka's default message.max.bytes, assumed when
+// the topic's max.message.bytes cannot be learnt.
+const defaultMaxMessageBytes = 1048588
+
+// recordBatchOverhead is the v2 record batch header a broker counts against
+// max.message.bytes, beyond the records.
+const recordBatchOverhead = 61
 
 // eventOverhead is what a record costs in a batch beyond its value (length
 // varints, attributes, deltas, the 16-byte key, header count), rounded up.
@@ -58,6 +67,31 @@ func (k *kafkaClient) partitions(ctx context.Context) (int, error) {
 		return len(t.Partitions), nil
 	}
 	return 0, fmt.Errorf("topic %s: %w", k.topic, kafka.UnknownTopicOrPartition)
+}
+
+// maxMessageBytes asks the cluster for the topic's max.message.bytes.
+func (k *kafkaClient) maxMessageBytes(ctx context.Context) (int, error) {
+	res, err := k.client.DescribeConfigs(ctx, &kafka.DescribeConfigsRequest{Resources: []kafka.DescribeConfigRequestResource{{
+		ResourceType: kafka.ResourceTypeTopic, ResourceName: k.topic, ConfigNames: []string{"max.message.bytes"},
+	}}})
+	if err != nil {
+		return 0, err
+	}
+	for _, r := range res.Resources {
+		if r.Error != nil {
+			return 0, r.Error
+		}
+		for _, e := range r.ConfigEntries {
+			if e.ConfigName == "max.message.bytes" {
+				n, err := strconv.Atoi(e.ConfigValue)
+				if err != nil || n <= recordBatchOverhead+eventOverhead {
+					return 0, fmt.Errorf("max.message.bytes %q unusable", e.ConfigValue)
+				}
+				return n, nil
+			}
+		}
+	}
+	return 0, errors.New("max.message.bytes not in the answer")
 }
 
 // refresh drops the transport's cached metadata, at most once a second, so

@@ -23,8 +23,10 @@ var ErrClosed = errors.New("record: closed")
 // durable): the edge must not forward its message.
 var ErrRejected = errors.New("record: event rejected")
 
-// ErrEventTooLarge reports an event whose encoding exceeds
-// Config.MaxEventBytes; it is not recorded and takes no sequence number.
+// ErrEventTooLarge reports an event whose encoding exceeds the largest event
+// the recorder accepts (Config.MaxEventBytes, and what the topic's
+// max.message.bytes admits); it is not recorded and takes no sequence
+// number.
 var ErrEventTooLarge = errors.New("record: event too large")
 
 // Stats is a snapshot of a recorder's counters.
@@ -69,7 +71,8 @@ type Recorder struct {
 	cfg Config
 	log *slog.Logger
 	kc  *kafkaClient
-	// batchBytes and maxEvent are Config's limits.
+	// batchBytes and maxEvent are Config's limits capped by the topic's
+	// max.message.bytes.
 	batchBytes int64
 	maxEvent   int
 	spool      *spool // nil without Config.SpoolDir
@@ -109,8 +112,8 @@ type item struct {
 	size   int64 // value bytes plus eventOverhead
 }
 
-// New starts a recorder: it learns the topic's partitions (waiting up to
-// Config.StartTimeout), opens the spool
+// New starts a recorder: it learns the topic's partitions and
+// max.message.bytes (waiting up to Config.StartTimeout), opens the spool
 // when Config.SpoolDir is set, and begins sending what an earlier recorder
 // left there. Close it to flush its events.
 func New(cfg Config) (*Recorder, error) {
@@ -153,8 +156,8 @@ func New(cfg Config) (*Recorder, error) {
 	return r, nil
 }
 
-// learnTopic sets the partition count from the topic, falling back to one
-// partition.
+// learnTopic sets the partition count and the size limits from the topic,
+// falling back to one partition and the broker default.
 func (r *Recorder) learnTopic() {
 	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.StartTimeout)
 	defer cancel()
@@ -173,7 +176,14 @@ func (r *Recorder) learnTopic() {
 			"topic", r.cfg.Topic, "err", err)
 	}
 	r.nparts.Store(int32(n))
-	r.batchBytes, r.maxEvent = r.cfg.BatchBytes, r.cfg.MaxEventBytes
+	mmb, err := r.kc.maxMessageBytes(ctx)
+	if err != nil {
+		mmb = defaultMaxMessageBytes
+		r.log.Warn("record: topic max.message.bytes unavailable; assuming the broker default",
+			"topic", r.cfg.Topic, "max_message_bytes", mmb, "err", err)
+	}
+	r.batchBytes = min(r.cfg.BatchBytes, int64(mmb-recordBatchOverhead))
+	r.maxEvent = min(r.cfg.MaxEventBytes, mmb-recordBatchOverhead-eventOverhead)
 }
 
 // watchMetadata follows the topic's partition count, for new streams.

@@ -163,3 +163,54 @@ func TestRejected(t *testing.T) {
 		}
 	}
 }
+
+// TestMaxMessageBytesLearnt: a topic with a small max.message.bytes caps
+// the events Append accepts, so an event Kafka would refuse is refused
+// before it is sealed (ErrEventTooLarge, no seq taken) and the edge can
+// re-append it without its payload.
+func TestMaxMessageBytesLearnt(t *testing.T) {
+	c := start(t, 1)
+	const small = "relaymeter.small.v1"
+	cl := &kafka.Client{Addr: kafka.TCP(c.Brokers...)}
+	res, err := cl.CreateTopics(context.Background(), &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{
+		Topic: small, NumPartitions: 1, ReplicationFactor: 1,
+		ConfigEntries: []kafka.ConfigEntry{{ConfigName: "max.message.bytes", ConfigValue: "2048"}},
+	}}})
+	if err == nil {
+		err = res.Errors[small]
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newRecorder(t, c, func(cfg *record.Config) { cfg.Topic = small })
+	ctx := context.Background()
+	s, err := r.Open(ctx, &event.StreamOpened{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Append(ctx, bigMessage(2000)); !errors.Is(err, record.ErrEventTooLarge) {
+		t.Fatalf("append of an event beyond max.message.bytes: %v, want ErrEventTooLarge", err)
+	}
+	m := bigMessage(2000)
+	m.Payload = nil // as the edge re-appends it
+	seq, err := s.Append(ctx, m)
+	if err != nil || seq != 2 {
+		t.Fatalf("append without the payload: seq %d, %v; want seq 2", seq, err)
+	}
+	if _, err := s.Append(ctx, bigMessage(1500)); err != nil {
+		t.Fatalf("append of an event within max.message.bytes: %v", err)
+	}
+	if err := s.Close(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	evs := eventtest.StreamEvents(t, eventtest.ReadTopic(t, c.Brokers, small, 1))[s.ID()]
+	if len(evs) != 4 || evs[1].GetMessage().GetPayload() != nil || len(evs[2].GetMessage().GetPayload()) != 1500 {
+		t.Fatalf("%d events, want 4: opened, the payload-less one, the 1500-byte one, closed", len(evs))
+	}
+	if st := r.Stats(); st.Rejected != 0 || st.Written != 4 {
+		t.Fatalf("stats %+v, want 4 written, none rejected", st)
+	}
+}
