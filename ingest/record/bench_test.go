@@ -183,23 +183,3 @@ func cpuTime() int64 {
 	}
 	return ru.Utime.Nano() + ru.Stime.Nano()
 }
-
-// BenchmarkProducer compares kafka.Client.Produce (what the recorder
-// uses) with a kafka.Writer whose balancer keeps the pinned partition, on
-// the closed-loop round trip of BenchmarkDurable.
-func BenchmarkProducer(b *testing.B) {
-	for _, via := range []string{"client", "writer"} {
-		for _, streams := range []int{1, 64} {
-			b.Run(via+"/"+benchName(streams), func(b *testing.B) {
-				record.ProduceViaWriter(via == "writer")
-				defer record.ProduceViaWriter(false)
-				c := startBench(b, 4)
-				r := newRecorder(b, c, nil)
-				runDurable(b, r, streams)
-				if err := r.Close(context.Background()); err != nil {
-					b.Fatal(err)
-				}
-			})
-		}
-	}
-}

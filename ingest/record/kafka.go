@@ -35,19 +35,7 @@ type kafkaClient struct {
 	// lastReset is when the transport's cached metadata was last dropped
 	// (unix ns), so errors refresh it at most once per second.
 	lastReset atomic.Int64
-	// writer, when set, produces instead of client: a kafka.Writer over the
-	// same transport, kept only to measure the two against each other.
-	writer *kafka.Writer
 }
-
-// produceViaWriter makes new recorders produce through a kafka.Writer; the
-// benchmarks set it to compare.
-var produceViaWriter bool
-
-// pinned is a kafka.Balancer that keeps the partition a message names.
-type pinned struct{}
-
-func (pinned) Balance(msg kafka.Message, _ ...int) int { return msg.Partition }
 
 func newKafkaClient(cfg *Config) *kafkaClient {
 	t := &kafka.Transport{
@@ -57,13 +45,7 @@ func newKafkaClient(cfg *Config) *kafkaClient {
 		DialTimeout:    5 * time.Second,
 	}
 	addr := kafka.TCP(cfg.Brokers...)
-	k := &kafkaClient{topic: cfg.Topic, addr: addr, transport: t, client: &kafka.Client{Addr: addr, Transport: t}}
-	if produceViaWriter {
-		k.writer = &kafka.Writer{Addr: addr, Topic: cfg.Topic, Balancer: pinned{}, RequiredAcks: kafka.RequireAll,
-			MaxAttempts: 1, BatchSize: cfg.BatchSize, BatchBytes: cfg.BatchBytes + 1024, BatchTimeout: time.Microsecond,
-			WriteTimeout: 10 * time.Second, ReadTimeout: 10 * time.Second, Transport: t}
-	}
-	return k
+	return &kafkaClient{topic: cfg.Topic, addr: addr, transport: t, client: &kafka.Client{Addr: addr, Transport: t}}
 }
 
 // partitions returns the topic's partition count as the transport knows it.
@@ -124,12 +106,7 @@ func (k *kafkaClient) refresh() {
 	k.transport.CloseIdleConnections()
 }
 
-func (k *kafkaClient) close() {
-	if k.writer != nil {
-		k.writer.Close()
-	}
-	k.transport.CloseIdleConnections()
-}
+func (k *kafkaClient) close() { k.transport.CloseIdleConnections() }
 
 // outcome classifies a produce result.
 type outcome int
@@ -144,16 +121,6 @@ const (
 // in-sync replica. With refused, badIdx names the refused records when the
 // broker said which (else the whole batch is suspect).
 func (k *kafkaClient) produce(ctx context.Context, partition int, rs *recordSet) (o outcome, badIdx []int, err error) {
-	if k.writer != nil {
-		msgs := make([]kafka.Message, len(rs.kvs))
-		for i, e := range rs.kvs {
-			msgs[i] = kafka.Message{Key: e.key, Value: e.value, Partition: partition}
-		}
-		if err := k.writer.WriteMessages(ctx, msgs...); err != nil {
-			return failed, nil, err
-		}
-		return delivered, nil, nil
-	}
 	res, err := k.client.Produce(ctx, &kafka.ProduceRequest{
 		Topic: k.topic, Partition: partition, RequiredAcks: kafka.RequireAll, Records: rs,
 	})
