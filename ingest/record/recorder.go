@@ -63,6 +63,9 @@ type Stats struct {
 	Spooling bool
 	// SpoolBytes is the size of the spool's segment files.
 	SpoolBytes int64
+	// SpoolSyncs counts spool group commits: one write and one fdatasync
+	// each, for all the events spooled meanwhile.
+	SpoolSyncs uint64
 }
 
 // Recorder records the events of many streams into Kafka. Its methods are
@@ -266,7 +269,7 @@ func (r *Recorder) Stats() Stats {
 	}
 	if r.spool != nil {
 		st.Spooled, st.Drained = r.spool.spooled.Load(), r.spool.drained.Load()
-		st.Spooling, st.SpoolBytes = r.spool.spooling.Load(), r.spool.bytes.Load()
+		st.Spooling, st.SpoolBytes, st.SpoolSyncs = r.spool.spooling.Load(), r.spool.bytes.Load(), r.spool.fsyncs.Load()
 	}
 	return st
 }
