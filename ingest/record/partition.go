@@ -28,6 +28,7 @@ type partition struct {
 	kvs     []kv       // the records of the batch being produced
 	rs      *recordSet // nil after a produce that ended by its context
 	tainted bool       // kafka-go may still read this batch's buffers
+	handed  bool       // the spool owns (part of) this batch
 	linger  *time.Timer
 }
 
@@ -66,10 +67,12 @@ func (p *partition) run() {
 		if !ok {
 			return
 		}
-		p.tainted = false
+		p.tainted, p.handed = false, false
 		p.deliver(batch)
-		clear(batch)
-		p.spare = batch[:0]
+		if !p.handed {
+			clear(batch)
+			p.spare = batch[:0]
+		}
 	}
 }
 
@@ -141,18 +144,19 @@ func (p *partition) lingerWait() {
 	p.linger.Stop()
 }
 
-// deliver makes items durable, in order: produced to Kafka, or spooled when
-// Kafka fails or is slow to answer and a spool is configured, or else
-// retried with backoff. Records Kafka refuses for good are split out and
-// rejected. It returns once every item is resolved, or given up when Close
-// gave up.
+// deliver makes items durable, in order: produced to Kafka, or handed to
+// the spool (which resolves them once fsynced) when Kafka fails or is slow
+// to answer and a spool is configured, or else retried with backoff.
+// Records Kafka refuses for good are split out and rejected. It returns
+// once every item is resolved or handed over, or given up when Close gave
+// up.
 func (p *partition) deliver(items []item) {
 	r := p.r
 	for attempt := 1; ; attempt++ {
 		if r.spool != nil {
-			err := r.spool.write(p.id, items, nil)
+			err := r.spool.write(p.id, items, p.tainted, nil)
 			if err == nil {
-				r.resolve(items, p.tainted, true)
+				p.handed = true
 				return
 			}
 			if !errors.Is(err, errDirect) {
@@ -175,8 +179,8 @@ func (p *partition) deliver(items []item) {
 		}
 		r.kc.refresh()
 		if r.spool != nil {
-			if err := r.spool.write(p.id, items, err); err == nil {
-				r.resolve(items, p.tainted, true)
+			if err := r.spool.write(p.id, items, p.tainted, err); err == nil {
+				p.handed = true
 				return
 			} else if !p.retryAfter(attempt, items, err) {
 				return

@@ -18,9 +18,10 @@ var errDirect = errors.New("record: spool not in use")
 // spool is the local, append-only store of events Kafka has not taken yet:
 // segment files under Config.SpoolDir. Senders divert a batch here when a
 // produce fails or is slow, and while the spool holds anything not yet
-// drained, every sender appends here too, behind it. One writer goroutine
-// group-commits what senders hand it (one write and one fdatasync per
-// group; what arrives during an fsync forms the next group), and one
+// drained, every sender appends here too, behind it, without waiting for
+// the fsync. One writer goroutine group-commits what senders hand it (one
+// write and one fdatasync per group; what arrives during an fsync forms
+// the next group) and resolves the group's events, and one
 // drainer produces the segments to Kafka in order, deleting each once all of
 // it is acknowledged, and hands the senders back to Kafka once it has
 // caught up with the writer.
@@ -31,21 +32,21 @@ type spool struct {
 	max      int64 // Config.SpoolMaxBytes
 	segBytes int64 // Config.SpoolSegmentBytes
 
-	mu         sync.Mutex
-	diverted   bool       // senders append here (the spool's mode)
-	handover   bool       // the drainer has caught up: new writes wait to go direct
-	segs       []*segment // oldest first; the last may be cur
-	cur        *segment   // the segment being appended to, nil if none
-	nextID     uint64
-	buf        []byte // the group being formed
-	spare      []byte
-	bufEvents  int
-	group      *group // the waiters for buf
-	writing    bool   // a group is being written and synced
-	disk       int64  // bytes in segment files, the group being written included
-	room       chan struct{}
-	stopDrain  bool
-	stopWriter bool
+	mu           sync.Mutex
+	diverted     bool       // senders append here (the spool's mode)
+	handover     bool       // the drainer has caught up: new writes wait to go direct
+	segs         []*segment // oldest first; the last may be cur
+	cur          *segment   // the segment being appended to, nil if none
+	nextID       uint64
+	buf          []byte         // the group being formed
+	batches      []spooledBatch // the senders' batches in buf
+	spare        []byte
+	spareBatches []spooledBatch
+	writing      bool  // a group is being written and synced
+	disk         int64 // bytes in segment files, the group being written included
+	room         chan struct{}
+	stopDrain    bool
+	stopWriter   bool
 
 	wake      chan struct{} // the writer has a group, or should stop
 	drainWake chan struct{} // the drainer has data, or should stop
@@ -55,12 +56,6 @@ type spool struct {
 	spooled, drained, fsyncs atomic.Uint64
 	spooling                 atomic.Bool
 	bytes                    atomic.Int64
-}
-
-// group is one group commit: closed done, then err says how it went.
-type group struct {
-	done chan struct{}
-	err  error
 }
 
 // openSpool locks the spool directory and takes stock of the segments an
@@ -137,13 +132,16 @@ func (s *spool) unlock() {
 	}
 }
 
-// write appends items, the next events of partition part, and returns once
-// they are on disk. With cause nil it does so only while senders are
+// write appends items, the next events of partition part, to the group
+// being formed, and hands them to the writer, which resolves them (durable)
+// once the group is on disk; the caller must not reuse items. Order is the
+// order of the calls: a sender may write its next batch before the last
+// one's fsync returned. With cause nil it does so only while senders are
 // diverted here, and returns errDirect otherwise; with a cause (why Kafka
 // did not take them) it diverts every sender here. It waits while the
 // spool is full, until the drainer frees room or Close gives up, and while
 // the drainer hands the senders back to Kafka.
-func (s *spool) write(part int, items []item, cause error) error {
+func (s *spool) write(part int, items []item, tainted bool, cause error) error {
 	need := int64(0)
 	for i := range items {
 		need += int64(recHeader + recFixed + len(items[i].buf.b))
@@ -178,20 +176,20 @@ func (s *spool) write(part int, items []item, cause error) error {
 	for i := range items {
 		s.buf = appendRecord(s.buf, part, items[i].stream.id[:], items[i].buf.b)
 	}
-	s.bufEvents += len(items)
-	g := s.group
-	if g == nil {
-		g = &group{done: make(chan struct{})}
-		s.group = g
-	}
+	s.batches = append(s.batches, spooledBatch{items: items, tainted: tainted})
 	s.mu.Unlock()
 	signal(s.wake)
-	<-g.done
-	return g.err
+	return nil
+}
+
+// spooledBatch is a sender's batch in the group being formed.
+type spooledBatch struct {
+	items   []item
+	tainted bool // kafka-go may still read the items' buffers
 }
 
 // writeLoop is the writer goroutine: it writes and syncs one group at a
-// time.
+// time, then resolves the group's events.
 func (s *spool) writeLoop() {
 	defer s.wg.Done()
 	for {
@@ -205,24 +203,60 @@ func (s *spool) writeLoop() {
 			<-s.wake
 			s.mu.Lock()
 		}
-		buf, g, n := s.buf, s.group, s.bufEvents
-		s.buf, s.spare, s.group, s.bufEvents = s.spare[:0], nil, nil, 0
+		buf, batches := s.buf, s.batches
+		s.buf, s.spare, s.batches, s.spareBatches = s.spare[:0], nil, s.spareBatches[:0], nil
 		s.writing = true
 		s.disk += int64(len(buf))
-		seg := s.cur
 		s.mu.Unlock()
 
-		err := s.commit(&seg, buf)
+		ok := s.commitGroup(buf, batches)
 
 		s.mu.Lock()
 		s.writing = false
-		s.committed(seg, int64(len(buf)), n, err)
+		if !ok {
+			s.disk -= int64(len(buf))
+			s.bytes.Store(s.disk)
+			s.freed()
+		}
 		s.spare = buf[:0]
+		clear(batches)
+		s.spareBatches = batches[:0]
 		s.mu.Unlock()
-		g.err = err
-		close(g.done)
 		signal(s.drainWake)
 	}
+}
+
+// commitGroup writes and syncs one group, retrying in a new segment after
+// an error, and resolves its events; it fails them, and returns false,
+// once Close has given up.
+func (s *spool) commitGroup(buf []byte, batches []spooledBatch) bool {
+	events := 0
+	for _, b := range batches {
+		events += len(b.items)
+	}
+	for attempt := 1; ; attempt++ {
+		s.mu.Lock()
+		seg := s.cur
+		s.mu.Unlock()
+		err := s.commit(&seg, buf)
+		s.mu.Lock()
+		s.committed(seg, int64(len(buf)), events, err)
+		s.mu.Unlock()
+		if err == nil {
+			break
+		}
+		s.r.log.Error("record: spool write failed; retrying in a new segment", "dir", s.dir, "attempt", attempt, "err", err)
+		if !sleep(s.r.flushCtx, backoff(attempt, s.r.cfg.RetryBackoffMin, s.r.cfg.RetryBackoffMax)) {
+			for _, b := range batches {
+				s.r.fail(b.items)
+			}
+			return false
+		}
+	}
+	for _, b := range batches {
+		s.r.resolve(b.items, b.tainted, true)
+	}
+	return true
 }
 
 // commit writes buf to *seg, creating a segment when there is none.
@@ -242,15 +276,12 @@ func (s *spool) commit(seg **segment, buf []byte) error {
 }
 
 // committed updates the spool after a group commit to seg of n bytes
-// holding events events; s.mu is held.
+// holding events events, or its failure; s.mu is held.
 func (s *spool) committed(seg *segment, n int64, events int, err error) {
-	defer func() { s.bytes.Store(s.disk) }()
 	if err != nil {
-		s.disk -= n
-		s.r.log.Error("record: spool write failed; retrying", "dir", s.dir, "err", err)
 		if seg != nil {
-			// What was written of the group is not durable: cut it off,
-			// and start the next group in a new segment.
+			// What was written of the group is not durable: cut it off;
+			// the next attempt goes to a new segment.
 			_ = os.Truncate(seg.path, seg.synced)
 			seg.seal()
 			if seg == s.cur {
@@ -259,7 +290,6 @@ func (s *spool) committed(seg *segment, n int64, events int, err error) {
 				_ = os.Remove(seg.path)
 			}
 		}
-		s.freed()
 		return
 	}
 	if s.cur == nil {
@@ -273,6 +303,7 @@ func (s *spool) committed(seg *segment, n int64, events int, err error) {
 		seg.seal()
 		s.cur = nil
 	}
+	s.bytes.Store(s.disk)
 }
 
 // freed wakes writers waiting for room; s.mu is held.
