@@ -31,11 +31,14 @@
 // in order; a produce that lands after all only makes a duplicate, which
 // the meter drops by (stream, seq). One writer goroutine group-commits the
 // spool: one write and one fdatasync per group, and what senders hand it
-// during an fsync forms the next group. A drainer produces the spool to
-// Kafka in order (each chunk's partitions concurrently, each partition's
-// records in order), deletes each segment once Kafka has all of it, and
-// when it has caught up with the writer the senders go back to producing
-// directly. A crash mid-drain resends part of a segment: duplicates again.
+// during an fsync forms the next group (a sender does not wait for its
+// batch's fsync to append the next: the log's order is the append order).
+// A drainer produces the spool to Kafka in order (each chunk's partitions
+// concurrently, each partition's records in order) and deletes each
+// segment once Kafka has all of it. When it has caught up with everything
+// synced, new batches wait for the groups still being written to drain,
+// and then the senders go back to producing directly. A crash mid-drain
+// resends part of a segment: duplicates again.
 //
 // The spool is segment files of length-prefixed, CRC-32C-checked records
 // (see segment.go). At New the directory is locked (flock on its LOCK

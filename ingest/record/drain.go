@@ -209,8 +209,7 @@ func (s *spool) sendBatch(part int, kvs []kv, taint *atomic.Bool) bool {
 		}
 		cancel()
 		r.batches.Add(1)
-		switch o {
-		case delivered:
+		if o == delivered {
 			s.drained.Add(uint64(len(kvs)))
 			return true
 		}

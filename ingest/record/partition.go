@@ -167,8 +167,7 @@ func (p *partition) deliver(items []item) {
 			}
 		}
 		o, bad, err := p.produce(items)
-		switch o {
-		case delivered:
+		if o == delivered {
 			r.resolve(items, p.tainted, false)
 			return
 		}

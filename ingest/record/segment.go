@@ -159,7 +159,7 @@ func scanSegment(path string) (valid, size int64, why error, err error) {
 	return valid, size, nil, nil
 }
 
-// create makes a new, empty segment file and makes its name durable.
+// createSegment makes a new, empty segment file and makes its name durable.
 func createSegment(dir string, id uint64) (*segment, error) {
 	path := segPath(dir, id)
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o600)
