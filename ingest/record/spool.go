@@ -80,9 +80,20 @@ func openSpool(r *Recorder) (*spool, error) {
 	return s, nil
 }
 
-// load adopts the segments found in the directory.
+// load adopts the segments found in the directory, and the files of
+// recorders from before segments.
 func (s *spool) load() error {
 	ids, err := listSegments(s.dir)
+	if err != nil {
+		return fmt.Errorf("record: spool dir: %w", err)
+	}
+	if len(ids) > 0 {
+		s.nextID = ids[len(ids)-1] + 1
+	}
+	if err := s.adoptLegacy(); err != nil {
+		return err
+	}
+	ids, err = listSegments(s.dir)
 	if err != nil {
 		return fmt.Errorf("record: spool dir: %w", err)
 	}

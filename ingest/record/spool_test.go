@@ -348,3 +348,62 @@ func TestSpoolCap(t *testing.T) {
 		t.Fatalf("stats %+v, want %d recorded, each written or drained", st, accepted+3)
 	}
 }
+
+// TestSpoolLegacyFiles: a recorder of the version before segments left
+// spool-<ns>.bin files (stream id, uvarint length, value; the last record
+// cut short by a crash). The recorder adopts them at start: their whole
+// records reach the topic, each stream in one partition, and the files go.
+func TestSpoolLegacyFiles(t *testing.T) {
+	c := start(t, 2)
+	dir := t.TempDir()
+	var ids []uuid.UUID
+	for f := range 2 {
+		var file []byte
+		for range 2 {
+			id, _ := uuid.NewV7()
+			ids = append(ids, id)
+			var chain [event.ChainSize]byte
+			for seq := uint64(1); seq <= 3; seq++ {
+				ev := &event.Event{StreamId: id[:], Seq: seq, EdgeId: "old-edge", ObservedAt: 1,
+					Body: &event.Event_Message{Message: msg(event.Direction_CLIENT_TO_UPSTREAM, int(seq))}}
+				var val []byte
+				var err error
+				if val, chain, err = event.Seal(nil, ev, chain); err != nil {
+					t.Fatal(err)
+				}
+				file = append(file, id[:]...)
+				file = binary.AppendUvarint(file, uint64(len(val)))
+				file = append(file, val...)
+			}
+		}
+		if f == 1 {
+			file = append(file, ids[0][:8]...) // a record cut short
+		}
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("spool-%020d.bin", 1000+f)), file, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var logs logBuffer
+	r := newRecorder(t, c, func(cfg *record.Config) { cfg.SpoolDir, cfg.Logger = dir, logs.logger() })
+	if err := r.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	got := eventtest.StreamEvents(t, eventtest.ReadTopic(t, c.Brokers, topic, 2))
+	if len(got) != len(ids) {
+		t.Fatalf("%d streams, want %d", len(got), len(ids))
+	}
+	for _, id := range ids {
+		if len(got[id]) != 3 {
+			t.Fatalf("stream %s: %d events, want 3", id, len(got[id]))
+		}
+	}
+	if st := r.Stats(); st.Drained != uint64(3*len(ids)) {
+		t.Fatalf("stats %+v, want %d drained", st, 3*len(ids))
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, "spool-*")); len(left) != 0 {
+		t.Fatalf("legacy files left: %v", left)
+	}
+	if n := len(logs.lines("partial record")); n != 1 {
+		t.Fatalf("%d warnings about the partial record, want 1:\n%s", n, logs.String())
+	}
+}
