@@ -27,6 +27,7 @@ type stackConfig struct {
 	adminKey, edgeID              string
 	wsUpstream, service, supplier string
 	forwarding                    ws.Forwarding
+	spoolDir                      string // the recorder's spool ("": none)
 }
 
 // stack is every component of relaymeter in one process.
@@ -38,7 +39,7 @@ type stack struct {
 }
 
 func newStack(c stackConfig) (*stack, error) {
-	rec, err := record.New(record.Config{Brokers: c.brokers, Topic: topicMessages, EdgeID: c.edgeID, Logger: c.log, Registerer: c.reg})
+	rec, err := record.New(record.Config{Brokers: c.brokers, Topic: topicMessages, EdgeID: c.edgeID, SpoolDir: c.spoolDir, Logger: c.log, Registerer: c.reg})
 	if err != nil {
 		return nil, err
 	}

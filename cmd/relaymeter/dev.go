@@ -134,6 +134,7 @@ func runDev(ctx context.Context, args []string, sio stdio) error {
 	st, err := newStack(stackConfig{
 		brokers: brokers, store: store, reg: reg, log: log, adminKey: key,
 		edgeID: "dev", wsUpstream: f.wsUpstream, service: f.service, supplier: f.supplier, forwarding: forwarding,
+		spoolDir: filepath.Join(f.dataDir, "spool"),
 	})
 	if err != nil {
 		return err

@@ -6,11 +6,14 @@ import (
 	"fmt"
 	"net/url"
 	"os"
-	"time"
 
 	"github.com/relaymeter/relaymeter/ingest/record"
 	"github.com/relaymeter/relaymeter/ingest/ws"
 )
+
+// defaultSpoolDir is edge ws's spool directory unless --spool-dir says
+// otherwise: under the working directory, like dev's data dir.
+const defaultSpoolDir = ".relaymeter/spool"
 
 func init() {
 	register(command{name: "edge", summary: "run an edge proxy: edge ws (WebSocket JSON-RPC)", run: runEdge})
@@ -32,8 +35,9 @@ func runEdge(ctx context.Context, args []string, sio stdio) error {
 	capture := fs.Int64("payload-capture", 1024, "payload bytes captured per message: -1 whole, 0 none, N the first N")
 	maxMsg := fs.Int64("max-message-size", 1<<20, "largest WebSocket message; larger ones close with 1009")
 	forwarding := fs.String("forwarding", "after-ack", "forward a message after Kafka acknowledged its event (after-ack: nothing crosses unrecorded) or once it is queued (after-queue: lower latency)")
-	linger := fs.Duration("batch-linger", 2*time.Millisecond, "how long the recorder waits to fill a batch once it holds an event (latency under after-ack)")
-	spoolDir := fs.String("spool-dir", "", "where events Kafka did not take by shutdown are kept and re-sent at the next start (default: none)")
+	linger := fs.Duration("batch-linger", 0, "how long an idle recorder partition waits to fill a batch before sending (0: send at once; events arriving meanwhile form the next batch)")
+	spoolDir := fs.String("spool-dir", defaultSpoolDir, "local directory where events go, fsynced, while Kafka cannot take them; they count as recorded and are sent in order once Kafka is back (one edge per directory; \"\" disables it, and the edge then holds clients back while Kafka is down)")
+	spoolMax := fs.Int64("spool-max-bytes", 1<<30, "spool size cap in bytes; beyond it the edge holds clients back until the spool drains")
 	metricsAddr := fs.String("http", "", "serve /metrics here (default: not served)")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the edge to this file until it stops")
@@ -68,7 +72,8 @@ func runEdge(ctx context.Context, args []string, sio stdio) error {
 		*edgeID, _ = os.Hostname()
 	}
 	reg := newRegistry()
-	rec, err := record.New(record.Config{Brokers: splitList(*kafka), Topic: topicMessages, EdgeID: *edgeID, SpoolDir: *spoolDir, BatchTimeout: *linger, Logger: log, Registerer: reg})
+	rec, err := record.New(record.Config{Brokers: splitList(*kafka), Topic: topicMessages, EdgeID: *edgeID,
+		SpoolDir: *spoolDir, SpoolMaxBytes: *spoolMax, BatchLinger: *linger, Logger: log, Registerer: reg})
 	if err != nil {
 		return err
 	}

@@ -1,35 +1,19 @@
-// Package record is the edges' recorder: it gives every stream gapless
-// sequence numbers and a hash chain, and produces its events to Kafka
-// asynchronously, in batches, keyed by stream id so that a stream's events
-// stay in order in one partition.
-//
-// Memory is bounded: when the buffer is full, Record blocks until there is
-// room or its context ends (back-pressure); an event is never dropped. Broker
-// errors are retried with backoff by a single writer goroutine that does not
-// send the next batch before the current one is acknowledged, so retries
-// never reorder a stream's events.
 package record
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/segmentio/kafka-go"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/relaymeter/relaymeter/ingest/event"
 )
-
-// DefaultTopic is the topic events are produced to unless Config.Topic says
-// otherwise.
-const DefaultTopic = "relaymeter.messages.v1"
 
 // ErrClosed reports a Record, Open or Close on a recorder or stream that is
 // closed.
@@ -39,216 +23,206 @@ var ErrClosed = errors.New("record: closed")
 // durable): the edge must not forward its message.
 var ErrRejected = errors.New("record: event rejected")
 
-// ErrEventTooLarge reports an event whose encoding exceeds
-// Config.MaxEventBytes; it is not recorded and takes no sequence number.
+// ErrEventTooLarge reports an event whose encoding exceeds the largest event
+// the recorder accepts (Config.MaxEventBytes, and what the topic's
+// max.message.bytes admits); it is not recorded and takes no sequence
+// number.
 var ErrEventTooLarge = errors.New("record: event too large")
-
-// Writer is the sink the recorder produces to; *kafka.Writer satisfies it.
-// WriteMessages must either deliver all messages or return an error; a
-// kafka.WriteErrors return says which ones failed.
-type Writer interface {
-	WriteMessages(ctx context.Context, msgs ...kafka.Message) error
-	Close() error
-}
-
-// Config configures a Recorder.
-type Config struct {
-	// Brokers are the Kafka bootstrap addresses; required unless Writer is set.
-	Brokers []string
-	// Topic is the topic to produce to (default DefaultTopic).
-	Topic string
-	// EdgeID names this edge instance in every event; required.
-	EdgeID string
-	// BufferEvents bounds the events waiting to be written (default 16384);
-	// one batch more may be in flight.
-	BufferEvents int
-	// BufferBytes bounds the bytes of events buffered or in flight (default
-	// 64 MiB); an event larger than the whole budget is admitted alone.
-	BufferBytes int64
-	// BatchSize is the most events per produce call (default 1000).
-	BatchSize int
-	// BatchBytes is the most bytes per produce call, and so per partition
-	// record batch (default 1 MiB, Kafka's default message.max.bytes).
-	BatchBytes int64
-	// BatchTimeout is how long the writer waits for a batch to fill once it
-	// holds an event (default 2ms).
-	BatchTimeout time.Duration
-	// MaxEventBytes is the largest encoded event accepted (default
-	// BatchBytes minus 1 KiB); larger ones fail with ErrEventTooLarge.
-	MaxEventBytes int
-	// RetryBackoffMin and RetryBackoffMax bound the exponential backoff
-	// between attempts of a failed batch (defaults 50ms and 2s).
-	RetryBackoffMin, RetryBackoffMax time.Duration
-	// SpoolDir, when set, is where events not acknowledged by the shutdown
-	// deadline are kept, to be sent first by the next recorder started on
-	// the same directory; one recorder per directory at a time.
-	SpoolDir string
-	// Logger receives operational logs; nil discards them.
-	Logger *slog.Logger
-	// Registerer receives the recorder's metrics; nil registers none.
-	Registerer prometheus.Registerer
-	// Writer, when set, replaces the Kafka writer built from Brokers.
-	Writer Writer
-}
-
-func (c *Config) setDefaults() {
-	if c.Topic == "" {
-		c.Topic = DefaultTopic
-	}
-	if c.BufferEvents == 0 {
-		c.BufferEvents = 16384
-	}
-	if c.BufferBytes == 0 {
-		c.BufferBytes = 64 << 20
-	}
-	if c.BatchSize == 0 {
-		c.BatchSize = 1000
-	}
-	if c.BatchBytes == 0 {
-		c.BatchBytes = 1 << 20
-	}
-	if c.BatchTimeout == 0 {
-		c.BatchTimeout = 2 * time.Millisecond
-	}
-	if c.MaxEventBytes == 0 {
-		c.MaxEventBytes = int(c.BatchBytes) - 1024
-	}
-	if c.RetryBackoffMin == 0 {
-		c.RetryBackoffMin = 50 * time.Millisecond
-	}
-	if c.RetryBackoffMax == 0 {
-		c.RetryBackoffMax = 2 * time.Second
-	}
-	if c.Logger == nil {
-		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
-}
-
-// Validate reports whether c, with its defaults applied, is usable.
-func (c Config) Validate() error {
-	c.setDefaults()
-	switch {
-	case c.Writer == nil && len(c.Brokers) == 0:
-		return errors.New("record: config: no brokers")
-	case c.EdgeID == "":
-		return errors.New("record: config: no edge id")
-	case c.BufferEvents < 0 || c.BatchSize < 0 || c.BufferBytes < 0 || c.BatchBytes < 0 || c.MaxEventBytes < 0:
-		return errors.New("record: config: negative size")
-	case c.BatchTimeout < 0 || c.RetryBackoffMin < 0 || c.RetryBackoffMax < c.RetryBackoffMin:
-		return errors.New("record: config: bad durations")
-	case int64(c.MaxEventBytes)+eventOverhead > c.BatchBytes:
-		return fmt.Errorf("record: config: max event bytes %d does not fit batch bytes %d", c.MaxEventBytes, c.BatchBytes)
-	}
-	return nil
-}
 
 // Stats is a snapshot of a recorder's counters.
 type Stats struct {
-	// Recorded counts events accepted into the buffer.
+	// Recorded counts events accepted.
 	Recorded uint64
-	// Written counts events the broker acknowledged.
+	// Written counts events Kafka acknowledged when first produced.
 	Written uint64
-	// Retried counts event writes attempted again after a failure.
+	// Spooled counts events written to the local spool and fsynced.
+	Spooled uint64
+	// Drained counts spooled events Kafka acknowledged since start
+	// (including those a previous recorder left in the spool directory).
+	Drained uint64
+	// Rejected counts events Kafka refused for good.
+	Rejected uint64
+	// Retried counts event writes attempted again after a failure, spool
+	// drains included.
 	Retried uint64
-	// Batches counts produce calls.
+	// Batches counts produce requests.
 	Batches uint64
-	// WriteErrors counts failed produce calls.
+	// WriteErrors counts failed produce requests.
 	WriteErrors uint64
 	// Failed counts events given up at Close because its context ended
-	// before they were acknowledged.
+	// before they were durable.
 	Failed uint64
-	// Spooled counts events written to the spool at Close.
-	Spooled uint64
-	// Buffered is the number of events recorded but not yet acknowledged.
+	// Buffered is the number of events recorded and not yet durable.
 	Buffered int64
 	// StreamsOpen is the number of streams opened and not yet closed.
 	StreamsOpen int64
+	// Partitions is the partition count new streams are spread over.
+	Partitions int
+	// Spooling reports that new events go to the spool, behind events that
+	// Kafka has not taken yet.
+	Spooling bool
+	// SpoolBytes is the size of the spool's segment files.
+	SpoolBytes int64
+	// SpoolSyncs counts spool group commits: one write and one fdatasync
+	// each, for all the events spooled meanwhile.
+	SpoolSyncs uint64
 }
 
 // Recorder records the events of many streams into Kafka. Its methods are
 // safe for concurrent use.
 type Recorder struct {
-	cfg    Config
-	log    *slog.Logger
-	w      Writer
-	ownW   bool
-	queue  chan item
-	budget *budget
-	bufs   sync.Pool
+	cfg Config
+	log *slog.Logger
+	kc  *kafkaClient
+	// batchBytes and maxEvent are Config's limits capped by the topic's
+	// max.message.bytes.
+	batchBytes int64
+	maxEvent   int
+	spool      *spool // nil without Config.SpoolDir
 
-	mu      sync.RWMutex
-	closed  bool
-	senders sync.WaitGroup
+	events, bytes *semaphore.Weighted // the buffer budget
+	bufs          sync.Pool
 
-	inputDone chan struct{} // closed when no more events will be queued
-	abort     chan struct{} // closed when Close's context ends
-	flushCtx  context.Context
-	cancel    context.CancelFunc
-	done      chan struct{} // closed when the writer loop returns
+	mu        sync.RWMutex
+	closed    bool
+	appenders sync.WaitGroup
 
-	oldSpool []string // spool files found at start
-	spoolOut spoolOut // written by the writer goroutine only
+	partsMu     sync.Mutex
+	parts       []*partition // by id, created on first use
+	partsClosed bool
+	nparts      atomic.Int32 // what new streams are spread over
+	senders     sync.WaitGroup
 
-	recorded, written, retried, batches, writeErrors, failed, spooled atomic.Uint64
-	buffered, streamsOpen                                             atomic.Int64
+	// flushCtx ends when Close's context does: produces and waits give up.
+	flushCtx context.Context
+	abort    context.CancelFunc
+	// bg ends when Close returns: background loops stop.
+	bg     context.Context
+	stopBg context.CancelFunc
+	bgDone sync.WaitGroup
+
+	m metrics
+
+	recorded, written, retried, batches, writeErrors, failed, rejected atomic.Uint64
+	buffered, streamsOpen                                              atomic.Int64
 }
 
-// New starts a recorder. Close it to flush its events.
+// item is one recorded event on its way to being durable.
+type item struct {
+	stream *Stream
+	seq    uint64
+	buf    *valueBuf
+	size   int64 // value bytes plus eventOverhead
+}
+
+// New starts a recorder: it learns the topic's partitions and
+// max.message.bytes (waiting up to Config.StartTimeout), opens the spool
+// when Config.SpoolDir is set, and begins sending what an earlier recorder
+// left there. Close it to flush its events.
 func New(cfg Config) (*Recorder, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	cfg.setDefaults()
 	r := &Recorder{
-		cfg:       cfg,
-		log:       cfg.Logger,
-		w:         cfg.Writer,
-		queue:     make(chan item, cfg.BufferEvents),
-		budget:    newBudget(cfg.BufferBytes),
-		inputDone: make(chan struct{}),
-		abort:     make(chan struct{}),
-		done:      make(chan struct{}),
+		cfg:    cfg,
+		log:    cfg.Logger,
+		kc:     newKafkaClient(&cfg),
+		events: semaphore.NewWeighted(int64(cfg.BufferEvents)),
+		bytes:  semaphore.NewWeighted(cfg.BufferBytes),
 	}
 	r.bufs.New = func() any { return &valueBuf{b: make([]byte, 0, 512)} }
-	if r.w == nil {
-		r.w = &kafka.Writer{
-			Addr:         kafka.TCP(cfg.Brokers...),
-			Topic:        cfg.Topic,
-			Balancer:     &kafka.Hash{},
-			RequiredAcks: kafka.RequireAll,
-			// One attempt: the recorder retries failed messages itself, in
-			// order. A batch never splits within a partition because a
-			// produce call holds at most BatchBytes and BatchSize.
-			MaxAttempts: 1,
-			BatchSize:   cfg.BatchSize,
-			BatchBytes:  cfg.BatchBytes + 1024,
-			// The recorder batches; kafka-go sends what one call hands it.
-			BatchTimeout: time.Microsecond,
-			WriteTimeout: 10 * time.Second,
-			ReadTimeout:  10 * time.Second,
+	r.flushCtx, r.abort = context.WithCancel(context.Background())
+	r.bg, r.stopBg = context.WithCancel(context.Background())
+	r.learnTopic()
+	r.m = newMetrics()
+	if cfg.SpoolDir != "" {
+		sp, err := openSpool(r)
+		if err != nil {
+			r.kc.close()
+			return nil, err
 		}
-		r.ownW = true
-	}
-	var err error
-	if r.oldSpool, err = spoolFiles(cfg.SpoolDir); err != nil {
-		return nil, err
+		r.spool = sp
 	}
 	if err := r.register(cfg.Registerer); err != nil {
+		if r.spool != nil {
+			r.spool.unlock()
+		}
+		r.kc.close()
 		return nil, err
 	}
-	r.flushCtx, r.cancel = context.WithCancel(context.Background())
-	go r.run()
+	r.bgDone.Add(1)
+	go r.watchMetadata()
+	if r.spool != nil {
+		r.spool.start()
+	}
 	return r, nil
 }
 
-// Open starts a stream with a new UUIDv7 id and records opened as its first
-// event (seq 1).
+// learnTopic sets the partition count and the size limits from the topic,
+// falling back to one partition and the broker default.
+func (r *Recorder) learnTopic() {
+	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.StartTimeout)
+	defer cancel()
+	n, err := r.kc.partitions(ctx)
+	for err != nil && ctx.Err() == nil {
+		r.kc.refresh()
+		select {
+		case <-time.After(100 * time.Millisecond):
+		case <-ctx.Done():
+		}
+		n, err = r.kc.partitions(ctx)
+	}
+	if err != nil {
+		n = 1
+		r.log.Warn("record: topic metadata unavailable; pinning new streams to partition 0 until it is known",
+			"topic", r.cfg.Topic, "err", err)
+	}
+	r.nparts.Store(int32(n))
+	mmb, err := r.kc.maxMessageBytes(ctx)
+	if err != nil {
+		mmb = defaultMaxMessageBytes
+		r.log.Warn("record: topic max.message.bytes unavailable; assuming the broker default",
+			"topic", r.cfg.Topic, "max_message_bytes", mmb, "err", err)
+	}
+	r.batchBytes = min(r.cfg.BatchBytes, int64(mmb-recordBatchOverhead))
+	r.maxEvent = min(r.cfg.MaxEventBytes, mmb-recordBatchOverhead-eventOverhead)
+}
+
+// watchMetadata follows the topic's partition count, for new streams.
+func (r *Recorder) watchMetadata() {
+	defer r.bgDone.Done()
+	t := time.NewTicker(r.cfg.MetadataRefresh)
+	defer t.Stop()
+	for {
+		select {
+		case <-r.bg.Done():
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(r.bg, r.cfg.MetadataRefresh)
+		n, err := r.kc.partitions(ctx)
+		cancel()
+		if err == nil && n != int(r.nparts.Load()) {
+			r.log.Info("record: topic partitions changed; new streams use them, open ones keep theirs",
+				"topic", r.cfg.Topic, "partitions", n, "was", r.nparts.Load())
+			r.nparts.Store(int32(n))
+		}
+	}
+}
+
+// Open starts a stream with a new UUIDv7 id, pins it to a partition, and
+// records opened as its first event (seq 1).
 func (r *Recorder) Open(ctx context.Context, opened *event.StreamOpened) (*Stream, error) {
 	id, err := uuid.NewV7()
 	if err != nil {
 		return nil, fmt.Errorf("record: stream id: %w", err)
 	}
-	s := &Stream{r: r, id: id}
+	p := r.partition(partitionOf(id[:], int(r.nparts.Load())))
+	if p == nil {
+		return nil, ErrClosed
+	}
+	s := &Stream{r: r, id: id, part: p}
 	s.body.Opened = opened
 	s.ev.Body = &s.body
 	err = r.append(ctx, s)
@@ -260,25 +234,53 @@ func (r *Recorder) Open(ctx context.Context, opened *event.StreamOpened) (*Strea
 	return s, nil
 }
 
+// partition returns partition id, starting its sender on first use; nil
+// once Close has begun.
+func (r *Recorder) partition(id int) *partition {
+	r.partsMu.Lock()
+	defer r.partsMu.Unlock()
+	if r.partsClosed {
+		return nil
+	}
+	if id >= len(r.parts) {
+		r.parts = append(r.parts, make([]*partition, id+1-len(r.parts))...)
+	}
+	if r.parts[id] == nil {
+		r.parts[id] = newPartition(r, id)
+		r.senders.Add(1)
+		go r.parts[id].run()
+	}
+	return r.parts[id]
+}
+
 // Stats returns a snapshot of the recorder's counters.
 func (r *Recorder) Stats() Stats {
-	return Stats{
+	st := Stats{
 		Recorded:    r.recorded.Load(),
 		Written:     r.written.Load(),
+		Rejected:    r.rejected.Load(),
 		Retried:     r.retried.Load(),
 		Batches:     r.batches.Load(),
 		WriteErrors: r.writeErrors.Load(),
 		Failed:      r.failed.Load(),
-		Spooled:     r.spooled.Load(),
 		Buffered:    r.buffered.Load(),
 		StreamsOpen: r.streamsOpen.Load(),
+		Partitions:  int(r.nparts.Load()),
 	}
+	if r.spool != nil {
+		st.Spooled, st.Drained = r.spool.spooled.Load(), r.spool.drained.Load()
+		st.Spooling, st.SpoolBytes, st.SpoolSyncs = r.spool.spooling.Load(), r.spool.bytes.Load(), r.spool.fsyncs.Load()
+	}
+	return st
 }
 
-// Close stops accepting events and writes those buffered, retrying until ctx
-// ends; events still unacknowledged then go to the spool when SpoolDir is
-// set, and are otherwise counted as failed and reported in the error. Streams left open are not closed: their events so far are
-// flushed.
+// Close stops accepting events and makes those recorded durable: produced,
+// or spooled when Kafka does not take them, retrying until ctx ends. With a
+// spool it then sends what the spool holds until it is empty or ctx ends;
+// what remains is sent by the next recorder started on the directory.
+// Without one, events not durable when ctx ends are counted as failed and
+// reported in the error. Streams left open are not closed: their events so
+// far are flushed.
 func (r *Recorder) Close(ctx context.Context) error {
 	r.mu.Lock()
 	if r.closed {
@@ -289,42 +291,46 @@ func (r *Recorder) Close(ctx context.Context) error {
 	r.mu.Unlock()
 	failedBefore := r.failed.Load()
 
-	stop := context.AfterFunc(ctx, func() {
-		close(r.abort)
-		r.cancel()
-	})
+	stop := context.AfterFunc(ctx, r.abort)
 	defer stop()
-	r.senders.Wait() // senders blocked on a full buffer give up on abort
-	close(r.inputDone)
-	<-r.done
-	r.cancel()
-	var err error
-	if r.ownW {
-		if cerr := r.w.Close(); cerr != nil {
-			err = fmt.Errorf("record: close writer: %w", cerr)
+	r.appenders.Wait() // appenders blocked on a full buffer give up on abort
+	r.partsMu.Lock()
+	r.partsClosed = true
+	parts := r.parts
+	r.partsMu.Unlock()
+	for _, p := range parts {
+		if p != nil {
+			p.close()
 		}
 	}
-	if n := r.spooled.Load(); n > 0 {
-		r.log.Warn("record: events spooled for the next start", "events", n, "dir", r.cfg.SpoolDir)
+	r.senders.Wait()
+	var err error
+	if r.spool != nil {
+		err = r.spool.close(ctx)
 	}
+	r.abort()
+	r.stopBg()
+	r.bgDone.Wait()
+	r.kc.close()
 	if n := r.failed.Load() - failedBefore; n > 0 {
 		return fmt.Errorf("record: close: %d events not delivered: %w", n, context.Cause(ctx))
 	}
 	return err
 }
 
-// append seals s.ev as the stream's next event and queues it. The caller
-// holds s.mu (or owns s exclusively). The stream's seq and chain advance only
-// once the event is queued, so a failed append leaves no gap.
+// append seals s.ev as the stream's next event and queues it on the
+// stream's partition. The caller holds s.mu (or owns s exclusively). The
+// stream's seq and chain advance only once the event is queued, so a failed
+// append leaves no gap.
 func (r *Recorder) append(ctx context.Context, s *Stream) error {
 	r.mu.RLock()
 	if r.closed {
 		r.mu.RUnlock()
 		return ErrClosed
 	}
-	r.senders.Add(1)
+	r.appenders.Add(1)
 	r.mu.RUnlock()
-	defer r.senders.Done()
+	defer r.appenders.Done()
 
 	ev := &s.ev
 	ev.StreamId = s.id[:]
@@ -339,26 +345,16 @@ func (r *Recorder) append(ctx context.Context, s *Stream) error {
 		r.putBuf(vb)
 		return fmt.Errorf("record: seal: %w", err)
 	}
-	if len(val) > r.cfg.MaxEventBytes {
+	if len(val) > r.maxEvent {
 		r.putBuf(vb)
-		return fmt.Errorf("%w: %d bytes, limit %d", ErrEventTooLarge, len(val), r.cfg.MaxEventBytes)
+		return fmt.Errorf("%w: %d bytes, limit %d", ErrEventTooLarge, len(val), r.maxEvent)
 	}
 	size := int64(len(val)) + eventOverhead
-	if err := r.budget.acquire(ctx, r.abort, size); err != nil {
+	if err := r.admit(ctx, size); err != nil {
 		r.putBuf(vb)
-		return r.sendErr(ctx, err)
+		return err
 	}
-	select {
-	case r.queue <- item{key: &s.id, buf: vb, size: size, stream: s, seq: ev.Seq}:
-	case <-ctx.Done():
-		r.budget.release(size)
-		r.putBuf(vb)
-		return fmt.Errorf("record: buffer full: %w", context.Cause(ctx))
-	case <-r.abort:
-		r.budget.release(size)
-		r.putBuf(vb)
-		return ErrClosed
-	}
+	s.part.push(item{stream: s, seq: ev.Seq, buf: vb, size: size})
 	s.seq++
 	s.chain = chain
 	r.recorded.Add(1)
@@ -366,11 +362,41 @@ func (r *Recorder) append(ctx context.Context, s *Stream) error {
 	return nil
 }
 
-func (r *Recorder) sendErr(ctx context.Context, err error) error {
-	if errors.Is(err, ErrClosed) {
-		return err
+// admit takes an event of size bytes into the buffer budget, waiting for
+// room until ctx ends or Close gives up.
+func (r *Recorder) admit(ctx context.Context, size int64) error {
+	w := min(size, r.cfg.BufferBytes)
+	if r.events.TryAcquire(1) {
+		if r.bytes.TryAcquire(w) {
+			return nil
+		}
+		r.events.Release(1)
 	}
-	return fmt.Errorf("record: buffer full: %w", context.Cause(ctx))
+	actx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(r.flushCtx, cancel)
+	defer stop()
+	err := r.events.Acquire(actx, 1)
+	if err == nil {
+		if err = r.bytes.Acquire(actx, w); err != nil {
+			r.events.Release(1)
+		}
+	}
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() == nil:
+		return ErrClosed
+	default:
+		return fmt.Errorf("record: buffer full: %w", context.Cause(ctx))
+	}
+}
+
+// release returns n events of the given total size to the budget.
+func (r *Recorder) release(n int, bytes int64) {
+	r.events.Release(int64(n))
+	r.bytes.Release(bytes)
+	r.buffered.Add(-int64(n))
 }
 
 // valueBuf is a pooled record value.
@@ -383,5 +409,38 @@ func (r *Recorder) putBuf(vb *valueBuf) {
 	if cap(vb.b) <= maxPooled {
 		vb.b = vb.b[:0]
 		r.bufs.Put(vb)
+	}
+}
+
+// backoff is min·2^(attempt-1), capped at max.
+func backoff(attempt int, min, max time.Duration) time.Duration {
+	d := min
+	for i := 1; i < attempt && d < max; i++ {
+		d *= 2
+	}
+	if d > max {
+		d = max
+	}
+	return d
+}
+
+// sleep waits d unless ctx ends first; it reports whether it slept the
+// whole time.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// signal wakes the goroutine waiting on c (capacity 1) without blocking.
+func signal(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
 	}
 }

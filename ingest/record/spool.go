@@ -1,178 +1,357 @@
 package record
 
 import (
-	"bufio"
-	"encoding/binary"
+	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
-	"path/filepath"
-	"sort"
-	"time"
-
-	"github.com/google/uuid"
-	"github.com/segmentio/kafka-go"
+	"sync"
+	"sync/atomic"
 )
 
-// The spool keeps events that could not reach Kafka by the shutdown
-// deadline, in files under Config.SpoolDir named spool-<unix ns>.bin. Each
-// record is the 16-byte stream id, the value length as a uvarint, then the
-// value. The next recorder started on the directory sends them before
-// anything else and removes each file once its events are acknowledged (or
-// spooled again into a newer file). A truncated last record, from a crash
-// mid-write, is skipped with a warning: its event was never acknowledged to
-// the edge as durable anyway.
+// ErrSpoolLocked reports a spool directory in use by another recorder.
+var ErrSpoolLocked = errors.New("record: spool directory locked by another recorder")
 
-const spoolPattern = "spool-*.bin"
+// errDirect tells a sender that the spool is not in use: produce directly.
+var errDirect = errors.New("record: spool not in use")
 
-// spoolFiles lists dir's spool files, oldest first.
-func spoolFiles(dir string) ([]string, error) {
-	if dir == "" {
-		return nil, nil
+// spool is the local, append-only store of events Kafka has not taken yet:
+// segment files under Config.SpoolDir. Senders divert a batch here when a
+// produce fails or is slow, and while the spool holds anything not yet
+// drained, every sender appends here too, behind it, without waiting for
+// the fsync. One writer goroutine group-commits what senders hand it (one
+// write and one fdatasync per group; what arrives during an fsync forms
+// the next group) and resolves the group's events, and one
+// drainer produces the segments to Kafka in order, deleting each once all of
+// it is acknowledged, and hands the senders back to Kafka once it has
+// caught up with the writer.
+type spool struct {
+	r        *Recorder
+	dir      string
+	lock     *os.File
+	max      int64 // Config.SpoolMaxBytes
+	segBytes int64 // Config.SpoolSegmentBytes
+
+	mu           sync.Mutex
+	diverted     bool       // senders append here (the spool's mode)
+	handover     bool       // the drainer has caught up: new writes wait to go direct
+	segs         []*segment // oldest first; the last may be cur
+	cur          *segment   // the segment being appended to, nil if none
+	nextID       uint64
+	buf          []byte         // the group being formed
+	batches      []spooledBatch // the senders' batches in buf
+	spare        []byte
+	spareBatches []spooledBatch
+	writing      bool  // a group is being written and synced
+	disk         int64 // bytes in segment files, the group being written included
+	room         chan struct{}
+	stopDrain    bool
+	stopWriter   bool
+
+	wake      chan struct{} // the writer has a group, or should stop
+	drainWake chan struct{} // the drainer has data, or should stop
+	wg        sync.WaitGroup
+
+	// For Stats and metrics.
+	spooled, drained, fsyncs atomic.Uint64
+	spooling                 atomic.Bool
+	bytes                    atomic.Int64
+}
+
+// openSpool locks the spool directory and takes stock of the segments an
+// earlier recorder left, truncating a torn or corrupt tail.
+func openSpool(r *Recorder) (*spool, error) {
+	s := &spool{
+		r: r, dir: r.cfg.SpoolDir, max: r.cfg.SpoolMaxBytes, segBytes: r.cfg.SpoolSegmentBytes,
+		room: make(chan struct{}), wake: make(chan struct{}, 1), drainWake: make(chan struct{}, 1), nextID: 1,
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := os.MkdirAll(s.dir, 0o700); err != nil {
 		return nil, fmt.Errorf("record: spool dir: %w", err)
 	}
-	files, err := filepath.Glob(filepath.Join(dir, spoolPattern))
+	lock, err := lockDir(s.dir)
 	if err != nil {
-		return nil, fmt.Errorf("record: spool dir: %w", err)
+		return nil, err
 	}
-	sort.Strings(files) // names carry a fixed-width timestamp
-	return files, nil
+	s.lock = lock
+	if err := s.load(); err != nil {
+		s.unlock()
+		return nil, err
+	}
+	return s, nil
 }
 
-// spoolOut is the spool file being written, opened on first use.
-type spoolOut struct {
-	f      *os.File
-	w      *bufio.Writer
-	failed bool
-}
-
-// spool appends items to the spool, reporting whether they are safe there
-// (written; synced when the run ends).
-func (r *Recorder) spool(items []item) bool {
-	s := &r.spoolOut
-	if s.failed {
-		return false
+// load adopts the segments found in the directory, and the files of
+// recorders from before segments.
+func (s *spool) load() error {
+	ids, err := listSegments(s.dir)
+	if err != nil {
+		return fmt.Errorf("record: spool dir: %w", err)
 	}
-	if s.f == nil {
-		name := filepath.Join(r.cfg.SpoolDir, fmt.Sprintf("spool-%020d.bin", time.Now().UnixNano()))
-		f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if len(ids) > 0 {
+		s.nextID = ids[len(ids)-1] + 1
+	}
+	if err := s.adoptLegacy(); err != nil {
+		return err
+	}
+	ids, err = listSegments(s.dir)
+	if err != nil {
+		return fmt.Errorf("record: spool dir: %w", err)
+	}
+	for _, id := range ids {
+		s.nextID = id + 1
+		path := segPath(s.dir, id)
+		valid, size, why, err := scanSegment(path)
 		if err != nil {
-			r.log.Error("record: open spool", "err", err)
-			s.failed = true
-			return false
+			return fmt.Errorf("record: spool: read %s: %w", path, err)
 		}
-		s.f, s.w = f, bufio.NewWriterSize(f, 256<<10)
-	}
-	var hdr [16 + binary.MaxVarintLen64]byte
-	for _, it := range items {
-		copy(hdr[:16], it.key[:])
-		n := binary.PutUvarint(hdr[16:], uint64(len(it.buf.b)))
-		s.w.Write(hdr[:16+n])
-		if _, err := s.w.Write(it.buf.b); err != nil {
-			r.log.Error("record: write spool", "err", err)
-			s.failed = true
-			return false
+		if valid < size {
+			// Events in a torn tail were never reported durable: their
+			// group's fsync had not returned.
+			s.r.log.Warn("record: spool finding: truncating a torn tail", "kind", "spool_torn_tail",
+				"file", path, "offset", valid, "bytes", size-valid, "detail", why.Error())
+			if err := os.Truncate(path, valid); err != nil {
+				return fmt.Errorf("record: spool: truncate %s: %w", path, err)
+			}
 		}
-	}
-	return true
-}
-
-// syncSpool flushes and syncs the spool file; it reports whether every
-// spooled event is on disk.
-func (r *Recorder) syncSpool() bool {
-	s := &r.spoolOut
-	if s.f == nil || s.failed {
-		return !s.failed
-	}
-	if err := s.w.Flush(); err != nil {
-		r.log.Error("record: flush spool", "err", err)
-		s.failed = true
-		return false
-	}
-	if err := s.f.Sync(); err != nil {
-		r.log.Error("record: sync spool", "err", err)
-		s.failed = true
-		return false
-	}
-	return true
-}
-
-func (r *Recorder) closeSpool() {
-	s := &r.spoolOut
-	if s.f == nil {
-		return
-	}
-	r.syncSpool()
-	if err := s.f.Close(); err != nil && !s.failed {
-		r.log.Error("record: close spool", "err", err)
-	}
-	s.f = nil
-}
-
-// resend sends the events of the spool files found at start, oldest first,
-// in their order, and removes each file once its events are acknowledged
-// or safely spooled again.
-func (r *Recorder) resend(msgs []kafka.Message) {
-	for _, path := range r.oldSpool {
-		f, err := os.Open(path)
-		if err != nil {
-			r.log.Error("record: open old spool", "err", err)
+		if valid == 0 {
+			if err := os.Remove(path); err != nil {
+				return fmt.Errorf("record: spool: %w", err)
+			}
 			continue
 		}
-		br := bufio.NewReaderSize(f, 256<<10)
-		n := 0
-		for {
-			items, err := r.readSpool(br)
-			n += len(items)
-			if r.flushCtx.Err() != nil {
-				r.drop(items) // spooled again
-			} else {
-				r.write(items, msgs)
-			}
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				r.log.Warn("record: old spool ends with a partial record", "file", path, "err", err)
-				break
-			}
-		}
-		f.Close()
-		if r.syncSpool() {
-			if err := os.Remove(path); err != nil {
-				r.log.Error("record: remove old spool", "err", err)
-			}
-			r.log.Info("record: resent spooled events", "file", path, "events", n)
-		}
+		s.segs = append(s.segs, &segment{id: id, path: path, synced: valid, sealed: true})
+		s.disk += valid
+	}
+	s.bytes.Store(s.disk)
+	if len(s.segs) > 0 {
+		s.r.log.Info("record: spool holds events of an earlier run; sending them to Kafka",
+			"dir", s.dir, "segments", len(s.segs), "bytes", s.disk)
+	}
+	return nil
+}
+
+func (s *spool) start() {
+	s.wg.Add(2)
+	go s.writeLoop()
+	go s.drainLoop()
+}
+
+func (s *spool) unlock() {
+	if s.lock != nil {
+		s.lock.Close()
+		s.lock = nil
 	}
 }
 
-// readSpool reads up to a batch of spooled events; they count as buffered.
-func (r *Recorder) readSpool(br *bufio.Reader) ([]item, error) {
-	var items []item
-	var bytes int64
-	for len(items) < r.cfg.BatchSize && bytes < r.cfg.BatchBytes/2 {
-		id := new(uuid.UUID)
-		if _, err := io.ReadFull(br, id[:]); err != nil {
-			if errors.Is(err, io.ErrUnexpectedEOF) {
-				return items, err
-			}
-			return items, io.EOF
-		}
-		n, err := binary.ReadUvarint(br)
-		if err != nil || n > uint64(r.cfg.BatchBytes) {
-			return items, fmt.Errorf("record: spool record length: %v", err)
-		}
-		vb := &valueBuf{b: make([]byte, n)}
-		if _, err := io.ReadFull(br, vb.b); err != nil {
-			return items, fmt.Errorf("record: spool record: %w", err)
-		}
-		items = append(items, item{key: id, buf: vb})
-		bytes += int64(n) + eventOverhead
-		r.buffered.Add(1)
+// write appends items, the next events of partition part, to the group
+// being formed, and hands them to the writer, which resolves them (durable)
+// once the group is on disk; the caller must not reuse items. Order is the
+// order of the calls: a sender may write its next batch before the last
+// one's fsync returned. With cause nil it does so only while senders are
+// diverted here, and returns errDirect otherwise; with a cause (why Kafka
+// did not take them) it diverts every sender here. It waits while the
+// spool is full, until the drainer frees room or Close gives up, and while
+// the drainer hands the senders back to Kafka.
+func (s *spool) write(part int, items []item, tainted bool, cause error) error {
+	need := int64(0)
+	for i := range items {
+		need += int64(recHeader + recFixed + len(items[i].buf.b))
 	}
-	return items, nil
+	s.mu.Lock()
+	for {
+		if !s.diverted && cause == nil {
+			s.mu.Unlock()
+			return errDirect
+		}
+		used := s.disk + int64(len(s.buf))
+		if (used+need <= s.max || used == 0) && (!s.handover || cause != nil) {
+			break
+		}
+		room := s.room
+		s.mu.Unlock()
+		select {
+		case <-room:
+		case <-s.r.flushCtx.Done():
+			return fmt.Errorf("record: spool full (%d bytes): %w", s.max, context.Cause(s.r.flushCtx))
+		}
+		s.mu.Lock()
+	}
+	if cause != nil {
+		s.handover = false // Kafka fails again
+	}
+	if !s.diverted {
+		s.diverted = true
+		s.spooling.Store(true)
+		s.r.log.Warn("record: Kafka is not taking events; spooling them", "dir", s.dir, "err", cause)
+	}
+	for i := range items {
+		s.buf = appendRecord(s.buf, part, items[i].stream.id[:], items[i].buf.b)
+	}
+	s.batches = append(s.batches, spooledBatch{items: items, tainted: tainted})
+	s.mu.Unlock()
+	signal(s.wake)
+	return nil
+}
+
+// spooledBatch is a sender's batch in the group being formed.
+type spooledBatch struct {
+	items   []item
+	tainted bool // kafka-go may still read the items' buffers
+}
+
+// writeLoop is the writer goroutine: it writes and syncs one group at a
+// time, then resolves the group's events.
+func (s *spool) writeLoop() {
+	defer s.wg.Done()
+	for {
+		s.mu.Lock()
+		for len(s.buf) == 0 {
+			if s.stopWriter {
+				s.mu.Unlock()
+				return
+			}
+			s.mu.Unlock()
+			<-s.wake
+			s.mu.Lock()
+		}
+		buf, batches := s.buf, s.batches
+		s.buf, s.spare, s.batches, s.spareBatches = s.spare[:0], nil, s.spareBatches[:0], nil
+		s.writing = true
+		s.disk += int64(len(buf))
+		s.mu.Unlock()
+
+		ok := s.commitGroup(buf, batches)
+
+		s.mu.Lock()
+		s.writing = false
+		if !ok {
+			s.disk -= int64(len(buf))
+			s.bytes.Store(s.disk)
+			s.freed()
+		}
+		s.spare = buf[:0]
+		clear(batches)
+		s.spareBatches = batches[:0]
+		s.mu.Unlock()
+		signal(s.drainWake)
+	}
+}
+
+// commitGroup writes and syncs one group, retrying in a new segment after
+// an error, and resolves its events; it fails them, and returns false,
+// once Close has given up.
+func (s *spool) commitGroup(buf []byte, batches []spooledBatch) bool {
+	events := 0
+	for _, b := range batches {
+		events += len(b.items)
+	}
+	for attempt := 1; ; attempt++ {
+		s.mu.Lock()
+		seg := s.cur
+		s.mu.Unlock()
+		err := s.commit(&seg, buf)
+		s.mu.Lock()
+		s.committed(seg, int64(len(buf)), events, err)
+		s.mu.Unlock()
+		if err == nil {
+			break
+		}
+		s.r.log.Error("record: spool write failed; retrying in a new segment", "dir", s.dir, "attempt", attempt, "err", err)
+		if !sleep(s.r.flushCtx, backoff(attempt, s.r.cfg.RetryBackoffMin, s.r.cfg.RetryBackoffMax)) {
+			for _, b := range batches {
+				s.r.fail(b.items)
+			}
+			return false
+		}
+	}
+	for _, b := range batches {
+		s.r.resolve(b.items, b.tainted, true)
+	}
+	return true
+}
+
+// commit writes buf to *seg, creating a segment when there is none.
+func (s *spool) commit(seg **segment, buf []byte) error {
+	if *seg == nil {
+		g, err := createSegment(s.dir, s.nextID)
+		if err != nil {
+			return fmt.Errorf("record: spool: new segment: %w", err)
+		}
+		s.nextID++
+		*seg = g
+	}
+	if err := (*seg).appendSync(buf); err != nil {
+		return fmt.Errorf("record: spool: write %s: %w", (*seg).path, err)
+	}
+	return nil
+}
+
+// committed updates the spool after a group commit to seg of n bytes
+// holding events events, or its failure; s.mu is held.
+func (s *spool) committed(seg *segment, n int64, events int, err error) {
+	if err != nil {
+		if seg != nil {
+			// What was written of the group is not durable: cut it off;
+			// the next attempt goes to a new segment.
+			_ = os.Truncate(seg.path, seg.synced)
+			seg.seal()
+			if seg == s.cur {
+				s.cur = nil
+			} else if seg.synced == 0 {
+				_ = os.Remove(seg.path)
+			}
+		}
+		return
+	}
+	if s.cur == nil {
+		s.cur = seg
+		s.segs = append(s.segs, seg)
+	}
+	seg.synced += n
+	s.spooled.Add(uint64(events))
+	s.fsyncs.Add(1)
+	if seg.synced >= s.segBytes {
+		seg.seal()
+		s.cur = nil
+	}
+	s.bytes.Store(s.disk)
+}
+
+// freed wakes writers waiting for room; s.mu is held.
+func (s *spool) freed() {
+	close(s.room)
+	s.room = make(chan struct{})
+}
+
+// close waits until the drainer has emptied the spool or ctx ends, then
+// stops the writer and the drainer and unlocks the directory; what is
+// left stays for the next recorder. The senders have finished.
+func (s *spool) close(ctx context.Context) error {
+	s.mu.Lock()
+	for ctx.Err() == nil && (s.disk > 0 || len(s.buf) > 0 || s.writing) {
+		room := s.room
+		s.mu.Unlock()
+		select {
+		case <-room:
+		case <-ctx.Done():
+		}
+		s.mu.Lock()
+	}
+	s.stopDrain, s.stopWriter = true, true
+	s.mu.Unlock()
+	signal(s.wake)
+	signal(s.drainWake)
+	s.wg.Wait()
+	for _, g := range s.segs {
+		g.seal()
+		if g.rf != nil {
+			g.rf.Close()
+			g.rf = nil
+		}
+	}
+	if s.disk > 0 {
+		s.r.log.Warn("record: spool keeps events for the next start", "dir", s.dir, "segments", len(s.segs), "bytes", s.disk)
+	}
+	s.unlock()
+	return nil
 }

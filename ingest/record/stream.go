@@ -14,8 +14,9 @@ import (
 // are safe for concurrent use; the order in which calls are serialised is
 // the order of the stream's sequence numbers.
 type Stream struct {
-	r  *Recorder
-	id uuid.UUID
+	r    *Recorder
+	id   uuid.UUID
+	part *partition // pinned at Open for the stream's life
 
 	mu     sync.Mutex
 	closed bool
@@ -27,11 +28,15 @@ type Stream struct {
 	end    event.Event_Closed
 	counts [3]dirCount // indexed by event.Direction
 
-	// The highest seq Kafka acknowledged, and a channel closed when it
-	// next moves (nil while nobody waits).
-	ackMu   sync.Mutex
-	ackSeq  uint64
-	ackMove chan struct{}
+	// Durability, advanced in seq order: every event up to durable is
+	// durable or rejected; rejected is the first rejected seq (0: none)
+	// and rejectErr why. moved is closed when durable next moves (nil
+	// while nobody waits).
+	ackMu     sync.Mutex
+	durable   uint64
+	rejected  uint64
+	rejectErr error
+	moved     chan struct{}
 }
 
 type dirCount struct{ messages, bytes uint64 }
@@ -76,40 +81,51 @@ func (s *Stream) Append(ctx context.Context, m *event.Message) (uint64, error) {
 	return s.seq, nil
 }
 
-// WaitDurable blocks until the stream's events up to seq are durable
-// (acknowledged by Kafka), or ctx ends. An edge that forwards a message
-// only after this has returned nil for its event never lets a message
-// cross unrecorded, whatever happens to the edge afterwards. An error
-// wrapping ErrRejected means an event up to seq will never be durable.
+// WaitDurable blocks until the stream's events up to seq are durable, or
+// ctx ends. Durable means acknowledged by Kafka, or appended to the local
+// spool and fsynced (Config.SpoolDir). An edge that forwards a message only
+// after this has returned nil for its event never lets a message cross
+// unrecorded, whatever happens to the edge afterwards. An error wrapping
+// ErrRejected means Kafka refused an event up to seq for good: it will
+// never be durable, and the stream's chain breaks there.
 func (s *Stream) WaitDurable(ctx context.Context, seq uint64) error {
 	for {
 		s.ackMu.Lock()
-		if s.ackSeq >= seq {
+		if s.rejected != 0 && seq >= s.rejected {
+			err := fmt.Errorf("record: stream %s seq %d: %w: %w", s.id, s.rejected, ErrRejected, s.rejectErr)
+			s.ackMu.Unlock()
+			return err
+		}
+		if s.durable >= seq {
 			s.ackMu.Unlock()
 			return nil
 		}
-		if s.ackMove == nil {
-			s.ackMove = make(chan struct{})
+		if s.moved == nil {
+			s.moved = make(chan struct{})
 		}
-		moved := s.ackMove
+		moved := s.moved
 		s.ackMu.Unlock()
 		select {
 		case <-moved:
 		case <-ctx.Done():
-			return fmt.Errorf("record: waiting for acknowledgement of seq %d: %w", seq, context.Cause(ctx))
+			return fmt.Errorf("record: waiting for seq %d to be durable: %w", seq, context.Cause(ctx))
 		}
 	}
 }
 
-// acked records that Kafka acknowledged the stream's event seq; the
-// writer acknowledges a stream's events in seq order.
-func (s *Stream) acked(seq uint64) {
+// resolved records that the stream's events up to seq are durable, or
+// rejected when err is not nil; the recorder resolves a stream's events in
+// seq order.
+func (s *Stream) resolved(seq uint64, err error) {
 	s.ackMu.Lock()
-	if seq > s.ackSeq {
-		s.ackSeq = seq
-		if s.ackMove != nil {
-			close(s.ackMove)
-			s.ackMove = nil
+	if err != nil && s.rejected == 0 {
+		s.rejected, s.rejectErr = seq, err
+	}
+	if seq > s.durable {
+		s.durable = seq
+		if s.moved != nil {
+			close(s.moved)
+			s.moved = nil
 		}
 	}
 	s.ackMu.Unlock()

@@ -62,7 +62,7 @@ func setup(t testing.TB, mod func(*ws.Config)) *env {
 	e.cluster = kafkatest.Start(t, kafkatest.Options{Partitions: 2, Topics: []string{topic}})
 	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	var err error
-	e.rec, err = record.New(record.Config{Brokers: e.cluster.Brokers, EdgeID: "edge-ws-test", BatchTimeout: time.Millisecond, Logger: log})
+	e.rec, err = record.New(record.Config{Brokers: e.cluster.Brokers, EdgeID: "edge-ws-test", Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}

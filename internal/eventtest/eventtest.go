@@ -57,9 +57,31 @@ func ReadTopic(t testing.TB, brokers []string, topic string, partitions int) []k
 // record key is its id, its seq is gapless from 1 and its chain verifies.
 func StreamEvents(t testing.TB, msgs []kafka.Message) map[uuid.UUID][]*event.Event {
 	t.Helper()
+	out, dups := streamEvents(t, msgs, false)
+	if dups != 0 {
+		t.Fatalf("%d duplicates", dups)
+	}
+	return out
+}
+
+// StreamEventsDedup is StreamEvents for a log that may hold duplicates, as
+// a producer without idempotence writes them when an acknowledgement is
+// lost or a spool is resent: a record whose seq its stream has already
+// reached must be byte for byte the record first seen with that seq, and is
+// dropped, as the meter drops it; dups counts them. A record beyond the next
+// seq (a gap or a reordering) fails t.
+func StreamEventsDedup(t testing.TB, msgs []kafka.Message) (streams map[uuid.UUID][]*event.Event, dups int) {
+	t.Helper()
+	return streamEvents(t, msgs, true)
+}
+
+func streamEvents(t testing.TB, msgs []kafka.Message, allowDups bool) (map[uuid.UUID][]*event.Event, int) {
+	t.Helper()
 	out := map[uuid.UUID][]*event.Event{}
+	values := map[uuid.UUID][][]byte{}
 	part := map[uuid.UUID]int{}
 	prev := map[uuid.UUID][event.ChainSize]byte{}
+	dups := 0
 	for _, m := range msgs {
 		ev := &event.Event{}
 		if err := event.Decode(m.Value, ev); err != nil {
@@ -76,6 +98,13 @@ func StreamEvents(t testing.TB, msgs []kafka.Message) map[uuid.UUID][]*event.Eve
 			t.Fatalf("stream %s in partitions %d and %d", id, p, m.Partition)
 		}
 		part[id] = m.Partition
+		if have := uint64(len(out[id])); allowDups && ev.Seq >= 1 && ev.Seq <= have {
+			if !bytes.Equal(m.Value, values[id][ev.Seq-1]) {
+				t.Fatalf("stream %s seq %d at offset %d: a duplicate that differs from the first", id, ev.Seq, m.Offset)
+			}
+			dups++
+			continue
+		}
 		if want := uint64(len(out[id]) + 1); ev.Seq != want {
 			t.Fatalf("stream %s: seq %d, want %d", id, ev.Seq, want)
 		}
@@ -84,6 +113,9 @@ func StreamEvents(t testing.TB, msgs []kafka.Message) map[uuid.UUID][]*event.Eve
 		}
 		prev[id] = [event.ChainSize]byte(ev.Chain)
 		out[id] = append(out[id], ev)
+		if allowDups {
+			values[id] = append(values[id], m.Value)
+		}
 	}
-	return out
+	return out, dups
 }
