@@ -14,17 +14,17 @@ func TestDatabasesAreMigratedAndIsolated(t *testing.T) {
 	ctx := context.Background()
 	a, _ := DB(t)
 	b, _ := DB(t)
-	if _, err := a.Exec(ctx, "INSERT INTO services (id, protocol) VALUES ('eth', 'WEBSOCKET_JSONRPC')"); err != nil {
+	if _, err := a.Exec(ctx, "INSERT INTO policies (name, version) VALUES ('message', 1)"); err != nil {
 		t.Fatal(err)
 	}
 	var n int
-	if err := b.QueryRow(ctx, "SELECT count(*) FROM services").Scan(&n); err != nil {
+	if err := b.QueryRow(ctx, "SELECT count(*) FROM policies").Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	if n != 0 {
-		t.Fatalf("second database sees %d services from the first", n)
+		t.Fatalf("second database sees %d policies from the first", n)
 	}
-	if err := a.QueryRow(ctx, "SELECT count(*) FROM services").Scan(&n); err != nil || n != 1 {
-		t.Fatalf("first database has %d services (%v), want 1", n, err)
+	if err := a.QueryRow(ctx, "SELECT count(*) FROM policies").Scan(&n); err != nil || n != 1 {
+		t.Fatalf("first database has %d policies (%v), want 1", n, err)
 	}
 }
