@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/segmentio/kafka-go"
 )
@@ -20,6 +21,12 @@ func (m *Meter) Run(ctx context.Context) error {
 		Brokers:     m.cfg.Brokers,
 		Topics:      []string{m.cfg.Topic},
 		StartOffset: kafka.FirstOffset,
+		// A killed meter holds its partitions until its session times
+		// out; then the group rebalances without waiting longer for it.
+		SessionTimeout:    m.cfg.SessionTimeout,
+		RebalanceTimeout:  m.cfg.SessionTimeout,
+		HeartbeatInterval: m.cfg.SessionTimeout / 3,
+		JoinGroupBackoff:  time.Second,
 	})
 	if err != nil {
 		return fmt.Errorf("meter: consumer group: %w", err)

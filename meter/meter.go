@@ -58,6 +58,7 @@ const (
 	DefaultServicesRefresh = 10 * time.Second
 	DefaultRetryBackoff    = time.Second
 	DefaultStreamIdle      = time.Hour
+	DefaultSessionTimeout  = 10 * time.Second
 )
 
 // Config configures a Meter.
@@ -69,6 +70,11 @@ type Config struct {
 	// GroupID is the consumer group, also the key of the offsets stored in
 	// Postgres (default DefaultGroupID).
 	GroupID string
+	// SessionTimeout is how long the group waits for a meter that stopped
+	// answering (killed, partitioned) before its partitions go to the
+	// others (default DefaultSessionTimeout); heartbeats go every third of
+	// it.
+	SessionTimeout time.Duration
 	// Store is the ledger the meter writes (required).
 	Store *ledger.Store
 	// BatchSize bounds the records of one batch (default DefaultBatchSize).
@@ -105,7 +111,7 @@ func (c *Config) Validate() error {
 	if c.Store == nil {
 		return errors.New("meter: config: no store")
 	}
-	if c.BatchSize < 0 || c.BatchWait < 0 || c.ServicesRefresh < 0 || c.RetryBackoff < 0 || c.StreamIdleTimeout < 0 {
+	if c.BatchSize < 0 || c.BatchWait < 0 || c.ServicesRefresh < 0 || c.RetryBackoff < 0 || c.StreamIdleTimeout < 0 || c.SessionTimeout < 0 {
 		return errors.New("meter: config: negative batch size, wait, refresh, backoff or idle timeout")
 	}
 	if c.Topic == "" {
@@ -128,6 +134,9 @@ func (c *Config) Validate() error {
 	}
 	if c.StreamIdleTimeout == 0 {
 		c.StreamIdleTimeout = DefaultStreamIdle
+	}
+	if c.SessionTimeout == 0 {
+		c.SessionTimeout = DefaultSessionTimeout
 	}
 	return nil
 }

@@ -17,6 +17,7 @@ func runMeter(ctx context.Context, args []string, sio stdio) error {
 	kafka := fs.String("kafka", "", "Kafka brokers, comma-separated (required)")
 	dbURL := fs.String("database-url", "", "Postgres URL (required)")
 	group := fs.String("group", "relaymeter-meter", "Kafka consumer group")
+	session := fs.Duration("group-session-timeout", meter.DefaultSessionTimeout, "how long the group waits for a meter that stopped answering before giving its partitions to the others")
 	idle := fs.Duration("stream-idle-timeout", meter.DefaultStreamIdle, "close a stream as abandoned after this long without an event (its edge was killed)")
 	metricsAddr := fs.String("http", "", "serve /metrics here (default: not served)")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
@@ -39,7 +40,7 @@ func runMeter(ctx context.Context, args []string, sio stdio) error {
 	defer store.Pool().Close()
 	reg := newRegistry()
 	m, err := meter.New(meter.Config{Brokers: splitList(*kafka), Topic: topicMessages, GroupID: *group, Store: store,
-		StreamIdleTimeout: *idle, Logger: log, Registerer: reg})
+		StreamIdleTimeout: *idle, SessionTimeout: *session, Logger: log, Registerer: reg})
 	if err != nil {
 		return err
 	}

@@ -3,9 +3,12 @@ package main
 import (
 	"context"
 	"testing"
+	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/relaymeter/relaymeter/ingest/record"
 	"github.com/relaymeter/relaymeter/internal/kafkatest"
 	"github.com/relaymeter/relaymeter/internal/pgtest"
 	"github.com/relaymeter/relaymeter/ledger"
@@ -16,11 +19,37 @@ import (
 type testStack struct {
 	edge, api string // host:port
 	cluster   *kafkatest.Cluster
+	pool      *pgxpool.Pool
+	rec       *record.Recorder
+}
+
+// settled waits until the recorder holds nothing: every event it took is
+// in Kafka, none buffered or waiting in its spool.
+func (ts *testStack) settled(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		st := ts.rec.Stats()
+		if st.Buffered == 0 && !st.Spooling && st.SpoolBytes == 0 && st.StreamsOpen == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the recorder never settled: %+v", st)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // startTestStack runs the stack until t ends; extra runs beside it (an
 // upstream's goroutines) and ends with it.
 func startTestStack(t *testing.T, ctx context.Context, edgeID, upstream string, extra ...func(context.Context) error) *testStack {
+	t.Helper()
+	return startTestStackSpool(t, ctx, edgeID, upstream, "", extra...)
+}
+
+// startTestStackSpool is startTestStack with the recorder spooling in
+// spoolDir ("": none).
+func startTestStackSpool(t *testing.T, ctx context.Context, edgeID, upstream, spoolDir string, extra ...func(context.Context) error) *testStack {
 	t.Helper()
 	pool, _ := pgtest.DB(t)
 	kc := kafkatest.Start(t, kafkatest.Options{Partitions: 4, Topics: []string{topicMessages}})
@@ -29,7 +58,7 @@ func startTestStack(t *testing.T, ctx context.Context, edgeID, upstream string, 
 		t.Fatal(err)
 	}
 	st, err := newStack(stackConfig{brokers: kc.Brokers, store: store, reg: newRegistry(), log: testLogger(t),
-		adminKey: "test-key", edgeID: edgeID, wsUpstream: upstream, service: "eth", supplier: "sup"})
+		adminKey: "test-key", edgeID: edgeID, wsUpstream: upstream, service: "eth", supplier: "sup", spoolDir: spoolDir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,5 +82,5 @@ func startTestStack(t *testing.T, ctx context.Context, edgeID, upstream string, 
 			t.Errorf("stack: %v", err)
 		}
 	})
-	return &testStack{edge: edgeSrv.addr(), api: apiSrv.addr(), cluster: kc}
+	return &testStack{edge: edgeSrv.addr(), api: apiSrv.addr(), cluster: kc, pool: pool, rec: st.rec}
 }
