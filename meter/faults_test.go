@@ -19,6 +19,7 @@ import (
 	"github.com/relaymeter/relaymeter/ingest/event"
 	"github.com/relaymeter/relaymeter/internal/pgtest"
 	"github.com/relaymeter/relaymeter/ledger"
+	"github.com/relaymeter/relaymeter/meter/policy"
 	"github.com/relaymeter/relaymeter/meter/policy/policytest"
 )
 
@@ -505,5 +506,50 @@ func TestUncrossedNotBilled(t *testing.T) {
 	}
 	if n, err := e.store.CrossedRelays(context.Background(), &sts[0]); err != nil || n != 3 {
 		t.Errorf("crossed relays %d, %v; want 3", n, err)
+	}
+}
+
+// panicky is a policy that panics on every message whose method is
+// "boom", as a plugged-in policy with a bug might.
+type panicky struct{}
+
+func (panicky) Name() string { return "test-panicky" }
+func (panicky) Version() int { return 1 }
+func (panicky) Units(_ []byte, m *event.Message) (uint64, []byte, error) {
+	if m.Method == "boom" {
+		panic("index out of range")
+	}
+	return 1, nil, nil
+}
+
+var registerPanicky sync.Once
+
+// TestPolicyPanics: a policy that panics costs the message its units (a
+// policy_error finding says why), not the partition.
+func TestPolicyPanics(t *testing.T) {
+	registerPanicky.Do(func() {
+		policy.Register(policy.Definition{Name: "test-panicky", Version: 1,
+			New: func(json.RawMessage) (policy.Policy, error) { return panicky{}, nil }})
+	})
+	e := newEnv(t, 0)
+	if err := e.store.PutService(context.Background(), ledger.Service{ID: "p", Protocol: "WEBSOCKET_JSONRPC",
+		Policy: ledger.Policy{Name: "test-panicky"}}); err != nil {
+		t.Fatal(err)
+	}
+	g := newGen(1)
+	boom := g.next(&event.Event{Body: &event.Event_Message{Message: &event.Message{Direction: up, Method: "boom", WireSize: 10}}})
+	g.up, g.upBytes = g.up+1, g.upBytes+10
+	recs := []kafka.Message{g.open("p", "a", "s"), g.req(), boom, g.resp(), g.close()}
+	if err := e.drive(t, e.meter(t, nil), recs, 100); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.count(t, `SELECT count(*) FROM messages`); n != 3 {
+		t.Fatalf("%d messages, want 3", n)
+	}
+	if n := e.count(t, `SELECT sum(units) FROM messages`); n != 2 {
+		t.Fatalf("%d units, want 2: the panicking message 0", n)
+	}
+	if n := e.count(t, `SELECT count(*) FROM findings WHERE kind = 'policy_error' AND detail LIKE '%panic: index out of range%'`); n != 1 {
+		t.Fatalf("policy_error findings: %s", e.findingKinds(t))
 	}
 }
