@@ -46,7 +46,8 @@ type builder struct {
 	b       *ledger.Batch // &cur.b
 	seq     int64
 	touched []*stream
-	ev      event.Event
+	dec     event.Decoder
+	ev      *event.Event // the record being metered, from dec
 }
 
 func newBuilder(m *Meter, partition int32) *builder {

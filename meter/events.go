@@ -17,7 +17,7 @@ import (
 // never opened. A first seq other than 1 opens a gap before it; seq 1's
 // chain must start from zero.
 func (bl *builder) open(ctx context.Context, id uuid.UUID, rec *kafka.Message) (*stream, error) {
-	ev := &bl.ev
+	ev := bl.ev
 	seq := int64(ev.Seq)
 	at := unixTime(ev.ObservedAt)
 	s := &stream{Stream: ledger.Stream{StreamID: id, Topic: rec.Topic, Partition: int32(rec.Partition),
@@ -51,7 +51,7 @@ func (bl *builder) open(ctx context.Context, id uuid.UUID, rec *kafka.Message) (
 // price gives a newly opened stream its service's current policy version
 // and weight, which it keeps for its whole life.
 func (bl *builder) price(ctx context.Context, s *stream, seq int64) error {
-	ev := &bl.ev
+	ev := bl.ev
 	svc, ok, err := bl.m.services.lookup(ctx, s.Service)
 	if err != nil {
 		return err

@@ -37,9 +37,9 @@ func (e *env) findingKinds(t *testing.T) string {
 // TestPoisonRecords: records no edge would write — empty, undecodable,
 // without a schema major, out of range, text Postgres refuses (NUL,
 // invalid UTF-8), and one Postgres refuses for a reason the meter did not
-// foresee — never stop the partition: the text is cleaned, the rest is
-// quarantined whole with a finding, and everything around them is metered
-// exactly. The unforeseen one costs a few halving retries, not the
+// foresee — never stop the partition: the text is cleaned and metered, the
+// rest is quarantined whole with a finding, and everything around them is
+// metered exactly. The unforeseen one costs a few halving retries, not the
 // partition.
 func TestPoisonRecords(t *testing.T) {
 	e := newEnv(t, 1)
@@ -63,9 +63,9 @@ func TestPoisonRecords(t *testing.T) {
 		refused.req(),
 	}
 	noMajor, _ := proto.Marshal(&event.Event{StreamId: nul.id[:], Seq: 99})
-	// Invalid UTF-8 in a string field: Go's protobuf refuses to decode it
-	// (a producer in another language could write it), so it cannot be
-	// metered; it is kept in the quarantine.
+	// Invalid UTF-8 in a string field (Go's protobuf refuses to write or
+	// read it; a producer in another language could write it): metered,
+	// cleaned.
 	badUTF8 := nul.next(&event.Event{Body: &event.Event_Message{Message: &event.Message{Direction: up, Method: "eth_X"}}})
 	badUTF8.Value = []byte(strings.Replace(string(badUTF8.Value), "eth_X", "eth_\xff", 1))
 	timeless := newGen(902)
@@ -75,12 +75,11 @@ func TestPoisonRecords(t *testing.T) {
 		{Key: []byte("k"), Value: []byte("\x0a\xff")}, // not protobuf
 		{Value: noMajor},
 		timeless.open("eth", "app-t", "sup"),
-		badUTF8,
 	}
 	// Spread the dirty and poison records through the traffic.
 	rng := rand.New(rand.NewPCG(5, 5))
 	all := append([]kafka.Message(nil), recs...)
-	for _, r := range append(dirty, poison...) {
+	for _, r := range append(append(dirty, badUTF8), poison...) {
 		i := rng.IntN(len(all) + 1)
 		all = append(all[:i], append([]kafka.Message{r}, all[i:]...)...)
 	}
@@ -98,24 +97,25 @@ func TestPoisonRecords(t *testing.T) {
 		args []any
 		want int64
 	}{
-		// traffic + nul's 2 messages + refused's last message
-		{`SELECT count(*) FROM messages`, nil, tot.messages + 3},
+		// traffic + nul's 3 messages + refused's last message
+		{`SELECT count(*) FROM messages`, nil, tot.messages + 4},
 		{`SELECT count(*) FROM messages WHERE stream_id = ANY($1) AND method = 'eth_call'`, []any{[]uuid.UUID{refused.id}}, 1},
 		{`SELECT count(*) FROM messages WHERE method = 'refuse-me'`, nil, 0},
 		{`SELECT count(*) FROM messages WHERE stream_id = $1 AND method = 'eth_` + "\uFFFD" + `' AND length(rpc_id) = 256`, []any{nul.id}, 1},
 		{`SELECT count(*) FROM streams WHERE stream_id = $1 AND application = 'a` + "\uFFFD" + `pp'`, []any{nul.id}, 1},
-		{`SELECT count(*) FROM quarantine`, nil, 6},
-		{`SELECT count(*) FROM quarantine WHERE error LIKE '%invalid UTF-8%'`, nil, 1},
+		{`SELECT count(*) FROM quarantine`, nil, 5},
+		{`SELECT count(*) FROM messages WHERE stream_id = $1 AND method = 'eth_` + "\uFFFD" + `' AND rpc_id = ''`, []any{nul.id}, 1},
 		{`SELECT count(*) FROM quarantine WHERE error LIKE 'Postgres refused the record%refuse%'`, nil, 1},
 		{`SELECT count(*) FROM quarantine WHERE record_value IS NULL OR record_value = ''`, nil, 1},
-		{`SELECT coalesce(sum(messages), 0) FROM usage_minutes`, nil, tot.messages + 3},
+		{`SELECT coalesce(sum(messages), 0) FROM usage_minutes`, nil, tot.messages + 4},
 	} {
 		if got := e.count(t, c.q, c.args...); got != c.want {
 			t.Errorf("%s = %d, want %d", c.q, got, c.want)
 		}
 	}
-	// nul's two records and the refused stream's gap where its record was.
-	if got, want := e.findingKinds(t), "gap×1 quarantined×6 unclean_text×2"; got != want {
+	// nul's three records, the refused stream's gap where its record was,
+	// and the chain of the record whose bytes were changed after sealing.
+	if got, want := e.findingKinds(t), "chain_mismatch×1 gap×1 quarantined×5 unclean_text×3"; got != want {
 		t.Errorf("findings %s, want %s", got, want)
 	}
 	narrowed := counter(t, reg, "relaymeter_meter_batches_narrowed_total")
@@ -138,8 +138,11 @@ func reorderStreams(recs []kafka.Message, gens ...*gen) []kafka.Message {
 			}
 		}
 		seqOf := func(m kafka.Message) uint64 {
-			var ev event.Event
-			_ = event.Decode(m.Value, &ev)
+			var d event.Decoder
+			ev, err := d.Decode(m.Value)
+			if err != nil {
+				return 0
+			}
 			return ev.Seq
 		}
 		for i := range vals {

@@ -31,18 +31,19 @@ var (
 // part of the batch), and other errors for what a retry may fix (Postgres
 // unreachable). A record that can never be metered is quarantined.
 func (bl *builder) add(ctx context.Context, rec *kafka.Message) error {
-	ev := &bl.ev
 	if len(rec.Value) == 0 {
 		bl.quarantine(rec, "empty record value (a tombstone, or not an event)")
 		return nil
 	}
-	if err := event.Decode(rec.Value, ev); err != nil {
+	ev, err := bl.dec.Decode(rec.Value)
+	if err != nil {
 		if errors.Is(err, event.ErrUnknownMajor) {
 			return err
 		}
 		bl.quarantine(rec, err.Error())
 		return nil
 	}
+	bl.ev = ev
 	if why := invalid(ev); why != "" {
 		bl.quarantine(rec, why)
 		return nil
@@ -55,7 +56,6 @@ func (bl *builder) add(ctx context.Context, rec *kafka.Message) error {
 	s := bl.streams[id]
 	fresh := s == nil
 	if fresh {
-		var err error
 		if s, err = bl.open(ctx, id, rec); err != nil {
 			return err
 		}

@@ -13,7 +13,7 @@ import (
 // (the next seq, one beyond a gap, or a late one filling a gap), recording
 // the gap or duplicate otherwise, and checks the chain where it can.
 func (bl *builder) sequence(s *stream, seq int64, rec *kafka.Message) bool {
-	ev := &bl.ev
+	ev := bl.ev
 	where, gap := s.place(seq)
 	if where == duplicate {
 		s.Duplicates++
@@ -55,7 +55,7 @@ func (bl *builder) sequence(s *stream, seq int64, rec *kafka.Message) bool {
 
 // gap records that the seqs between the stream's last and seq are missing.
 func (bl *builder) gap(s *stream, seq int64) {
-	ev := &bl.ev
+	ev := bl.ev
 	bl.streamFinding(FindingGap, s.StreamID, s.LastSeq+1, ev.ObservedAt,
 		fmt.Sprintf("seqs %d to %d missing (got seq %d)", s.LastSeq+1, seq-1, seq))
 	if dropped, ok := s.openGap(seq); ok {
@@ -68,7 +68,7 @@ func (bl *builder) gap(s *stream, seq int64) {
 // afterClose handles an event beyond a closed stream's last: a stream the
 // meter closed as abandoned opens again; otherwise it is a finding.
 func (bl *builder) afterClose(s *stream, seq int64) {
-	ev := &bl.ev
+	ev := bl.ev
 	if s.CloseReason.V == reasonAbandoned {
 		bl.streamFinding(FindingResumed, s.StreamID, seq, ev.ObservedAt,
 			fmt.Sprintf("event at seq %d after the meter closed the stream as abandoned; open again", seq))
