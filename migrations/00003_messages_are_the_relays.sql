@@ -75,7 +75,13 @@ UPDATE streams SET policy_state = '' WHERE policy_state IS NULL;
 ALTER TABLE streams ALTER COLUMN policy_state SET DEFAULT '', ALTER COLUMN policy_state SET NOT NULL;
 -- The meter preloads a partition's open streams.
 CREATE INDEX streams_open ON streams (topic, kafka_partition) WHERE closed_at IS NULL;
-ALTER TABLE streams SET (fillfactor = 80); -- room for HOT updates of the state columns
+-- Every batch rewrites the state of the streams it touched. None of those
+-- columns is indexed, so the new version can stay on its page (a HOT
+-- update, no index touched) when the page has room: measured with the
+-- ledger's Commit benchmark, 23% of updates were HOT at the default
+-- fillfactor, 54% at 50, 96% at 30, which saved about a quarter of
+-- Postgres's time per message. Streams are few next to messages.
+ALTER TABLE streams SET (fillfactor = 30);
 
 -- messages
 ALTER TABLE messages
