@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"os"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -54,6 +55,17 @@ func BenchmarkMeter(b *testing.B) {
 	reg := prometheus.NewRegistry()
 	m := e.meter(b, func(c *Config) { c.BatchSize, c.BatchWait, c.Registerer = *benchBatchSize, DefaultBatchWait, reg })
 	b.ResetTimer()
+	if *benchProfile != "" {
+		f, err := os.Create(*benchProfile)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			b.Fatal(err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	cpu0, sys0, pg0 := processCPU(), machineBusy(), pgtest.ServerCPU(context.Background(), pool)
 	began := time.Now()
 	r := start(m)
@@ -123,6 +135,10 @@ func machineBusy() time.Duration {
 // benchPartitions is the partition count of BenchmarkMeter's topic, e.g.
 // -args -meter.partitions=1 for a single partition.
 var benchPartitions = flag.Int("meter.partitions", 4, "partitions of BenchmarkMeter's topic")
+
+// benchProfile, when set, is where BenchmarkMeter writes a CPU profile of
+// the metering alone (not of making and producing the events).
+var benchProfile = flag.String("meter.cpuprofile", "", "BenchmarkMeter: write a CPU profile of the metering to this file")
 
 // benchBatchSize is BenchmarkMeter's Config.BatchSize, e.g. -args
 // -meter.batch=20000.
