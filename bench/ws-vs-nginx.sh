@@ -28,6 +28,8 @@ usage: bench/ws-vs-nginx.sh [flags]
   --targets "LIST"        of direct nginx dev-ack dev-queue edge-ack edge-queue (default: all)
   --fanout-subscribers N  subscribers in the fan-out (default 64)
   --fanout-rate R         notifications per second per subscriber (default 200)
+  --baseline REV          also run the dev and edge targets of an earlier commit (git REV), as
+                          TARGET@base rows next to today's: before and after in one run
   --out FILE              also keep the raw results (JSON lines; rebuild the table with go run ./bench/table FILE)
   --keep                  keep the work directory (configs, logs) after the run
 EOF
@@ -44,6 +46,7 @@ FANOUT_SUBS=64
 FANOUT_RATE=200
 OUT=""
 KEEP=0
+BASELINE=""
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--rounds) ROUNDS=$2; shift 2 ;;
@@ -56,6 +59,7 @@ while [ $# -gt 0 ]; do
 	--fanout-subscribers) FANOUT_SUBS=$2; shift 2 ;;
 	--fanout-rate) FANOUT_RATE=$2; shift 2 ;;
 	--out) OUT=$2; shift 2 ;;
+	--baseline) BASELINE=$2; shift 2 ;;
 	--keep) KEEP=1; shift ;;
 	-h | --help) usage; exit 0 ;;
 	*) echo "bench: unknown flag $1" >&2; usage >&2; exit 2 ;;
@@ -66,7 +70,7 @@ for s in $SCENARIOS; do
 	case "$s" in closed-[1-9] | closed-[1-9][0-9] | closed-[1-9][0-9][0-9] | fanout) ;; *) echo "bench: unknown scenario $s" >&2; exit 2 ;; esac
 done
 for t in $TARGETS; do
-	case "$t" in direct | nginx | dev-ack | dev-queue | edge-ack | edge-queue) ;; *) echo "bench: unknown target $t" >&2; exit 2 ;; esac
+	case "$t" in direct | nginx | dev-ack | dev-queue | edge-ack | edge-queue) ;; *) echo "bench: unknown target $t (--baseline adds the @base ones)" >&2; exit 2 ;; esac
 done
 
 cd "$(dirname "$0")/.."
@@ -194,6 +198,20 @@ export GOFLAGS="${GOFLAGS:-} -buildvcs=false"
 go build -o "$WORK/relaymeter" ./cmd/relaymeter
 go build -o "$WORK/table" ./bench/table
 RM="$WORK/relaymeter"
+if [ -n "$BASELINE" ]; then
+	rev=$(git rev-parse --verify "$BASELINE^{commit}") || die "--baseline $BASELINE: not a commit of this repository"
+	log "building the baseline $BASELINE ($rev)"
+	mkdir -p "$WORK/base-src"
+	git archive "$rev" | tar -x -C "$WORK/base-src"
+	(cd "$WORK/base-src" && go build -o "$WORK/relaymeter-base" ./cmd/relaymeter)
+	# Each dev and edge target runs as it was, next to today's.
+	with_base=""
+	for t in $TARGETS; do
+		with_base="$with_base $t"
+		case "$t" in dev-* | edge-*) with_base="$with_base $t@base" ;; esac
+	done
+	TARGETS=${with_base# }
+fi
 
 # ---- the upstream ----------------------------------------------------------
 start upstream "$RM" loadgen upstream --listen 127.0.0.1:0 --log-level warn
@@ -273,17 +291,20 @@ fi
 
 # ---- relaymeter dev, after-ack and after-queue -----------------------------
 KAFKA=""
-start_dev() { # name forwarding
-	local name=$1 fwd=$2 edge
+start_dev() { # name forwarding [binary]
+	local name=$1 fwd=$2 bin=${3:-$RM} edge listen=(--kafka-listen 127.0.0.1:0)
 	mkdir -p "$WORK/$name"
 	chmod 755 "$WORK/$name"
-	start "$name" "$RM" dev --data-dir "$WORK/$name" --http 127.0.0.1:0 --ws-listen 127.0.0.1:0 \
-		--kafka-listen 127.0.0.1:0 --ws-upstream "$UP_URL/" --forwarding "$fwd" --admin-key bench --log-level warn
+	# A baseline may predate --kafka-listen; its embedded Kafka then picks a
+	# free port of its own.
+	[ "$bin" = "$RM" ] || listen=()
+	start "$name" "$bin" dev --data-dir "$WORK/$name" --http 127.0.0.1:0 --ws-listen 127.0.0.1:0 \
+		"${listen[@]}" --ws-upstream "$UP_URL/" --forwarding "$fwd" --admin-key bench --log-level warn
 	PID[$name]=$LAST
 	CHILDREN[$name]=1 # dev and its Postgres server
 	edge=$(wait_line "$WORK/$name.out" '^  ws edge ' "$LAST" | awk '{print $3}')
 	URL[$name]="${edge%/<application>}/bench"
-	if [ -z "$KAFKA" ]; then
+	if [ -z "$KAFKA" ] && [ "$bin" = "$RM" ]; then
 		KAFKA=$(wait_line "$WORK/$name.out" '^kafka ' "$LAST" | awk '{print $2}')
 	fi
 	log "dev ($fwd) at ${URL[$name]}, pid $LAST"
@@ -296,11 +317,17 @@ fi
 if [[ " $TARGETS " == *" dev-queue "* ]]; then
 	start_dev dev-queue after-queue
 fi
+if [[ " $TARGETS " == *" dev-ack@base "* ]]; then
+	start_dev dev-ack@base after-ack "$WORK/relaymeter-base"
+fi
+if [[ " $TARGETS " == *" dev-queue@base "* ]]; then
+	start_dev dev-queue@base after-queue "$WORK/relaymeter-base"
+fi
 
 # ---- relaymeter edge ws alone, into dev's embedded Kafka --------------------
-start_edge() { # name forwarding
-	local name=$1 fwd=$2 addr
-	start "$name" "$RM" edge ws --listen 127.0.0.1:0 --upstream "$UP_URL/" --kafka "$KAFKA" \
+start_edge() { # name forwarding [binary]
+	local name=$1 fwd=$2 bin=${3:-$RM} addr
+	start "$name" "$bin" edge ws --listen 127.0.0.1:0 --upstream "$UP_URL/" --kafka "$KAFKA" \
 		--service eth --supplier bench --edge-id "bench-$name" --forwarding "$fwd" --log-level info
 	PID[$name]=$LAST
 	CHILDREN[$name]=0
@@ -311,6 +338,8 @@ start_edge() { # name forwarding
 }
 if [[ " $TARGETS " == *" edge-ack "* ]]; then start_edge edge-ack after-ack; fi
 if [[ " $TARGETS " == *" edge-queue "* ]]; then start_edge edge-queue after-queue; fi
+if [[ " $TARGETS " == *" edge-ack@base "* ]]; then start_edge edge-ack@base after-ack "$WORK/relaymeter-base"; fi
+if [[ " $TARGETS " == *" edge-queue@base "* ]]; then start_edge edge-queue@base after-queue "$WORK/relaymeter-base"; fi
 
 # ---- runs ------------------------------------------------------------------
 # A balanceOf call, the shape of a typical eth_call.

@@ -58,7 +58,9 @@ type Result struct {
 const Baseline = "nginx"
 
 // Targets in the order the script runs them; unknown ones sort after.
-var Targets = []string{"direct", "nginx", "dev-ack", "dev-queue", "edge-ack", "edge-queue"}
+// A TARGET@base (the script's --baseline) sorts before its TARGET.
+var Targets = []string{"direct", "nginx", "dev-ack@base", "dev-ack", "dev-queue@base", "dev-queue",
+	"edge-ack@base", "edge-ack", "edge-queue@base", "edge-queue"}
 
 // Scenarios in the order the script runs them.
 var Scenarios = []string{"closed-1", "closed-16", "closed-64", "fanout"}
