@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 
@@ -25,11 +26,20 @@ import (
 // partitions) before the timer starts; the timer covers a Meter consuming
 // them until every offset is committed.
 //
-//	go test ./meter -run '^$' -bench Meter -benchtime 300000x
-//	go test ./meter -run '^$' -bench Meter -benchtime 300000x -args -meter.partitions=1
+//	go test ./meter -run '^$' -bench 'Meter$' -benchtime 300000x
+//	go test ./meter -run '^$' -bench 'Meter$' -benchtime 300000x -args -meter.partitions=1
+//	go test ./meter -run '^$' -bench 'Meter$' -benchtime 300000x -args -meter.durable
 func BenchmarkMeter(b *testing.B) {
 	const streams = 200
 	pool, _ := pgtestDB(b)
+	if *benchDurable {
+		_, url := pgtest.DurableServer(b)
+		var err error
+		if pool, err = pgxpool.New(context.Background(), url); err != nil {
+			b.Fatal(err)
+		}
+		defer pool.Close()
+	}
 	e := &env{pool: pool, store: ledger.New(pool), topic: DefaultTopic, brokers: startKafka(b, *benchPartitions, DefaultTopic)}
 	if err := e.store.PutService(context.Background(), ledger.Service{ID: "eth", Protocol: "WEBSOCKET_JSONRPC"}); err != nil {
 		b.Fatal(err)
@@ -135,6 +145,10 @@ func machineBusy() time.Duration {
 // benchPartitions is the partition count of BenchmarkMeter's topic, e.g.
 // -args -meter.partitions=1 for a single partition.
 var benchPartitions = flag.Int("meter.partitions", 4, "partitions of BenchmarkMeter's topic")
+
+// benchDurable runs BenchmarkMeter against a Postgres with fsync,
+// synchronous commit and full page writes on (-args -meter.durable).
+var benchDurable = flag.Bool("meter.durable", false, "BenchmarkMeter: meter into a Postgres with fsync on")
 
 // benchProfile, when set, is where BenchmarkMeter writes a CPU profile of
 // the metering alone (not of making and producing the events).

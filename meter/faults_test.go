@@ -274,14 +274,17 @@ func TestStreamMovesPartition(t *testing.T) {
 func TestZombie(t *testing.T) {
 	e := newEnv(t, 1)
 	e.services(t)
-	recs, tot := traffic(8, 150, 21)
-	e.produce(t, recs...)
+	recs, tot := traffic(8, 300, 21)
 	regs := []*prometheus.Registry{prometheus.NewRegistry(), prometheus.NewRegistry()}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	for _, reg := range regs {
-		m := e.meter(t, func(c *Config) { c.Registerer, c.BatchSize = reg, 100 })
+		m := e.meter(t, func(c *Config) { c.Registerer, c.BatchSize = reg, 50 })
 		wg.Go(func() { m.runPartition(ctx, 0) })
+	}
+	// Both fetch as the records arrive.
+	for i := 0; i < len(recs); i += 100 {
+		e.produce(t, recs[i:min(i+100, len(recs))]...)
 	}
 	e.waitCommitted(t, tot.records)
 	cancel()

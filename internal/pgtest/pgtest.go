@@ -163,8 +163,16 @@ type Dedicated struct {
 }
 
 // Server starts a server for t alone, with a migrated database, and
-// returns it and the database's URL; it stops when t ends.
-func Server(t testing.TB) (*Dedicated, string) {
+// returns it and the database's URL; it stops when t ends. Like the shared
+// server it runs with fsync off; DurableServer keeps it on.
+func Server(t testing.TB) (*Dedicated, string) { return dedicated(t, false) }
+
+// DurableServer is Server with fsync, synchronous commit and full page
+// writes on, as a production server runs: for benchmarks that must pay
+// for durability.
+func DurableServer(t testing.TB) (*Dedicated, string) { return dedicated(t, true) }
+
+func dedicated(t testing.TB, durable bool) (*Dedicated, string) {
 	t.Helper()
 	base := os.TempDir()
 	if pgserver.Reachable(base) != nil {
@@ -177,7 +185,7 @@ func Server(t testing.TB) (*Dedicated, string) {
 	os.Chmod(dir, 0o755)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	srv, err := pgserver.Start(ctx, pgserver.Options{DataDir: filepath.Join(dir, "data"), SocketDir: dir})
+	srv, err := pgserver.Start(ctx, pgserver.Options{DataDir: filepath.Join(dir, "data"), SocketDir: dir, Durable: durable})
 	if err != nil {
 		os.RemoveAll(dir)
 		t.Fatalf("pgtest: %v", err)
