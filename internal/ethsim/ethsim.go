@@ -2,6 +2,11 @@
 // the load generator and tests: eth_chainId, eth_blockNumber, net_version,
 // eth_subscribe / eth_unsubscribe with newHeads notifications, and
 // JSON-RPC batches. It keeps no chain; heads are synthesised.
+//
+// For tests of proxies it can also misbehave on request (Config.TestMethods):
+// answer with a message of any size, or close with a chosen code; echo what
+// is not JSON-RPC (Config.Echo); and report how each connection ended
+// (Config.OnClose).
 package ethsim
 
 import (
@@ -11,6 +16,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,6 +36,25 @@ type Config struct {
 	MaxBatch int
 	// Logger receives connection errors (nil: discarded).
 	Logger *slog.Logger
+
+	// TestMethods enables two methods for tests: ethsim_bytes [n] answers
+	// with a result string of n bytes (at most MaxBytes), so the response
+	// message is n bytes plus its envelope; ethsim_close [code, reason]
+	// closes the connection with that close code and reason.
+	TestMethods bool
+	// MaxBytes bounds ethsim_bytes (default 16 MiB).
+	MaxBytes int
+	// Echo answers a binary message, and a text message that is not a JSON
+	// object or array, with the message itself (default: binary messages
+	// are ignored and such text is a parse error).
+	Echo bool
+	// ReadLimit is the largest message read (default 1 MiB); a larger one
+	// closes the connection with 1009.
+	ReadLimit int64
+	// OnClose, when set, is called once as each connection ends, with the
+	// close code the peer sent, the code the node closed with
+	// (ethsim_close), or -1 when the connection ended without a close frame.
+	OnClose func(code websocket.StatusCode)
 }
 
 // Node serves JSON-RPC over WebSocket at any path.
@@ -56,6 +81,12 @@ func New(cfg Config) *Node {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.MaxBytes == 0 {
+		cfg.MaxBytes = 16 << 20
+	}
+	if cfg.ReadLimit == 0 {
+		cfg.ReadLimit = 1 << 20
 	}
 	n := &Node{cfg: cfg, subs: map[string]*conn{}, tick: make(chan struct{}, 1)}
 	n.head.Store(0x1000000)
@@ -99,7 +130,11 @@ func (n *Node) Subscriptions() int {
 	return len(n.subs)
 }
 
-func (n *Node) newHead(ctx context.Context) {
+// NewHead makes a head now and returns its number once it has been sent to
+// every newHeads subscriber.
+func (n *Node) NewHead(ctx context.Context) uint64 { return n.newHead(ctx) }
+
+func (n *Node) newHead(ctx context.Context) uint64 {
 	h := n.head.Add(1)
 	n.mu.Lock()
 	targets := make(map[string]*conn, len(n.subs))
@@ -112,6 +147,7 @@ func (n *Node) newHead(ctx context.Context) {
 			id, h, h, h-1, time.Now().Unix())
 		c.send(ctx, []byte(msg))
 	}
+	return h
 }
 
 // ServeHTTP accepts a WebSocket connection and serves JSON-RPC on it.
@@ -120,23 +156,36 @@ func (n *Node) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return
 	}
-	ws.SetReadLimit(1 << 20)
+	ws.SetReadLimit(n.cfg.ReadLimit)
 	c := &conn{ws: ws, mine: map[string]bool{}}
-	defer n.drop(c)
+	code := websocket.StatusCode(-1)
+	defer func() {
+		n.drop(c)
+		if n.cfg.OnClose != nil {
+			n.cfg.OnClose(code)
+		}
+	}()
 	ctx := r.Context()
 	for {
 		typ, data, err := ws.Read(ctx)
 		if err != nil {
+			code = websocket.CloseStatus(err)
 			return
 		}
-		if typ != websocket.MessageText {
-			continue
-		}
-		if out := n.handle(c, data); out != nil {
-			if err := c.send(ctx, out); err != nil {
+		a := n.handle(c, typ, data)
+		if a.out != nil {
+			if err := c.sendType(ctx, a.typ, a.out); err != nil {
 				n.cfg.Logger.Debug("ethsim: write", "err", err)
 				return
 			}
+		}
+		// Only now may notifications flow: none overtakes the response
+		// that carries its subscription id.
+		n.activate(c, a.subscribed)
+		if a.closeCode != 0 {
+			code = a.closeCode
+			_ = ws.Close(a.closeCode, a.closeText)
+			return
 		}
 	}
 }
@@ -157,11 +206,15 @@ type conn struct {
 }
 
 func (c *conn) send(ctx context.Context, b []byte) error {
+	return c.sendType(ctx, websocket.MessageText, b)
+}
+
+func (c *conn) sendType(ctx context.Context, typ websocket.MessageType, b []byte) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	return c.ws.Write(ctx, websocket.MessageText, b)
+	return c.ws.Write(ctx, typ, b)
 }
 
 type request struct {
@@ -176,6 +229,36 @@ type response struct {
 	ID      json.RawMessage `json:"id"`
 	Result  any             `json:"result,omitempty"`
 	Error   *rpcError       `json:"error,omitempty"`
+	big     int             // ethsim_bytes: a result string of this many bytes
+	isBig   bool
+}
+
+// filler is what ethsim_bytes answers with, repeated.
+var filler = []byte(strings.Repeat("0123456789abcdef", 64))
+
+// encode is the response as a message; an ethsim_bytes answer is built
+// directly rather than marshalled, as it may be megabytes.
+func (r response) encode() []byte {
+	if !r.isBig {
+		return mustJSON(r)
+	}
+	b := make([]byte, 0, r.big+len(r.ID)+40)
+	b = append(b, `{"jsonrpc":"2.0","id":`...)
+	b = append(b, r.ID...)
+	b = append(b, `,"result":"`...)
+	for left := r.big; left > 0; left -= len(filler) {
+		b = append(b, filler[:min(left, len(filler))]...)
+	}
+	return append(b, `"}`...)
+}
+
+// MarshalJSON encodes an ethsim_bytes answer inside a batch.
+func (r response) MarshalJSON() ([]byte, error) {
+	if r.isBig {
+		return r.encode(), nil
+	}
+	type plain response
+	return json.Marshal(plain(r))
 }
 
 type rpcError struct {
@@ -183,44 +266,87 @@ type rpcError struct {
 	Message string `json:"message"`
 }
 
-// handle answers one frame: a call, a notification (no answer) or a batch.
-func (n *Node) handle(c *conn, data []byte) []byte {
-	for _, b := range data {
-		if b == ' ' || b == '\t' || b == '\r' || b == '\n' {
-			continue
-		}
-		if b == '[' {
-			var batch []json.RawMessage
-			if err := json.Unmarshal(data, &batch); err != nil {
-				return mustJSON(response{Version: "2.0", ID: json.RawMessage("null"), Error: &rpcError{-32700, "parse error"}})
-			}
-			if len(batch) == 0 {
-				return mustJSON(response{Version: "2.0", ID: json.RawMessage("null"), Error: &rpcError{-32600, "empty batch"}})
-			}
-			if len(batch) > n.cfg.MaxBatch {
-				return mustJSON(response{Version: "2.0", ID: json.RawMessage("null"), Error: &rpcError{-32600, "batch too large"}})
-			}
-			var out []response
-			for _, item := range batch {
-				if r, ok := n.call(c, item); ok {
-					out = append(out, r)
-				}
-			}
-			if len(out) == 0 {
-				return nil
-			}
-			return mustJSON(out)
-		}
-		break
-	}
-	r, ok := n.call(c, data)
-	if !ok {
-		return nil
-	}
-	return mustJSON(r)
+// answer is what the node does with one message.
+type answer struct {
+	typ        websocket.MessageType
+	out        []byte   // nil: no answer
+	subscribed []string // subscriptions that start once out is written
+	closeCode  websocket.StatusCode
+	closeText  string // with closeCode: close after out
 }
 
-func (n *Node) call(c *conn, data []byte) (response, bool) {
+// handle answers one message: a call, a notification (no answer), a batch,
+// or, with Echo, anything else.
+func (n *Node) handle(c *conn, typ websocket.MessageType, data []byte) answer {
+	a := answer{typ: websocket.MessageText}
+	first := firstByte(data)
+	if n.cfg.Echo && (typ == websocket.MessageBinary || first != '{' && first != '[') {
+		a.typ, a.out = typ, data
+		return a
+	}
+	if typ != websocket.MessageText {
+		return a
+	}
+	if first != '[' {
+		r, ok := n.call(c, data, &a)
+		if ok {
+			a.out = r.encode()
+		}
+		return a
+	}
+	var batch []json.RawMessage
+	if err := json.Unmarshal(data, &batch); err != nil {
+		a.out = mustJSON(response{Version: "2.0", ID: json.RawMessage("null"), Error: &rpcError{-32700, "parse error"}})
+		return a
+	}
+	if len(batch) == 0 {
+		a.out = mustJSON(response{Version: "2.0", ID: json.RawMessage("null"), Error: &rpcError{-32600, "empty batch"}})
+		return a
+	}
+	if len(batch) > n.cfg.MaxBatch {
+		a.out = mustJSON(response{Version: "2.0", ID: json.RawMessage("null"), Error: &rpcError{-32600, "batch too large"}})
+		return a
+	}
+	var out []response
+	var inBatch answer
+	for _, item := range batch {
+		if r, ok := n.call(c, item, &inBatch); ok {
+			out = append(out, r)
+		}
+	}
+	a.subscribed = inBatch.subscribed // a close asked for in a batch is ignored
+	if len(out) > 0 {
+		a.out = mustJSON(out)
+	}
+	return a
+}
+
+func firstByte(data []byte) byte {
+	for _, b := range data {
+		if b != ' ' && b != '\t' && b != '\r' && b != '\n' {
+			return b
+		}
+	}
+	return 0
+}
+
+// activate starts the subscriptions ids of c.
+func (n *Node) activate(c *conn, ids []string) {
+	if len(ids) == 0 {
+		return
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, id := range ids {
+		if c.mine[id] {
+			n.subs[id] = c
+		}
+	}
+}
+
+// call answers one request, noting in a the subscriptions it opens and the
+// close it asks for; ok is false for a notification, which has no answer.
+func (n *Node) call(c *conn, data []byte, a *answer) (r response, ok bool) {
 	var req request
 	if err := json.Unmarshal(data, &req); err != nil {
 		return response{Version: "2.0", ID: json.RawMessage("null"), Error: &rpcError{-32700, "parse error"}}, true
@@ -247,9 +373,9 @@ func (n *Node) call(c *conn, data []byte) (response, bool) {
 		}
 		id := fmt.Sprintf("0x%032x", n.nextID.Add(1))
 		n.mu.Lock()
-		n.subs[id] = c
 		c.mine[id] = true
 		n.mu.Unlock()
+		a.subscribed = append(a.subscribed, id)
 		res.Result = id
 	case "eth_unsubscribe":
 		var id string
@@ -263,9 +389,40 @@ func (n *Node) call(c *conn, data []byte) (response, bool) {
 		n.mu.Unlock()
 		res.Result = ok
 	default:
-		res.Error = &rpcError{-32601, "the method " + req.Method + " does not exist/is not available"}
+		if !n.cfg.TestMethods || !n.testMethod(&req, &res, a) {
+			res.Error = &rpcError{-32601, "the method " + req.Method + " does not exist/is not available"}
+		}
 	}
 	return res, true
+}
+
+// testMethod answers the methods of Config.TestMethods, reporting whether
+// req is one.
+func (n *Node) testMethod(req *request, res *response, a *answer) bool {
+	var args [2]json.RawMessage
+	copy(args[:], req.Params)
+	switch req.Method {
+	case "ethsim_bytes":
+		var size int
+		if json.Unmarshal(args[0], &size) != nil || size < 0 || size > n.cfg.MaxBytes {
+			res.Error = &rpcError{-32602, fmt.Sprintf("ethsim_bytes: want a size from 0 to %d", n.cfg.MaxBytes)}
+			return true
+		}
+		res.big, res.isBig = size, true
+	case "ethsim_close":
+		var code int
+		var text string
+		if json.Unmarshal(args[0], &code) != nil || code < 1000 || code > 4999 {
+			res.Error = &rpcError{-32602, "ethsim_close: want a close code"}
+			return true
+		}
+		_ = json.Unmarshal(args[1], &text)
+		a.closeCode, a.closeText = websocket.StatusCode(code), text
+		res.Result = true
+	default:
+		return false
+	}
+	return true
 }
 
 func mustJSON(v any) []byte {
