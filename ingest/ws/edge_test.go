@@ -3,6 +3,7 @@ package ws_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -150,6 +151,28 @@ func exchange(t *testing.T, c *websocket.Conn, typ websocket.MessageType, req st
 	return out
 }
 
+// read reads one message from c.
+func read(t *testing.T, c *websocket.Conn) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, p, err := c.Read(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(p)
+}
+
+// subscriptionID is the result of an eth_subscribe response.
+func subscriptionID(t *testing.T, response string) string {
+	t.Helper()
+	var r struct{ Result string }
+	if err := json.Unmarshal([]byte(response), &r); err != nil || r.Result == "" {
+		t.Fatalf("eth_subscribe answered %s", response)
+	}
+	return r.Result
+}
+
 type wantMsg struct {
 	dir    event.Direction
 	role   event.Role
@@ -170,30 +193,34 @@ const (
 func TestTranscript(t *testing.T) {
 	e := setup(t, nil)
 	c := e.dial(t, "my-app")
-	steps := []struct {
-		typ  websocket.MessageType
-		send string
-		n    int
-	}{
-		{websocket.MessageText, `{"jsonrpc":"2.0","id":1,"method":"eth_chainId"}`, 1},
-		{websocket.MessageText, `{"jsonrpc":"2.0","id":2,"method":"eth_subscribe","params":["newHeads"]}`, 3},
-		{websocket.MessageText, `{"jsonrpc":"2.0","id":3,"method":"eth_blockNumber"}`, 1},
-		{websocket.MessageText, `{"jsonrpc":"2.0","id":4,"method":"eth_unsubscribe","params":["0xsub1"]}`, 1},
-		{websocket.MessageText, `[{"jsonrpc":"2.0","id":5,"method":"eth_chainId"},{"jsonrpc":"2.0","id":6,"method":"eth_blockNumber"}]`, 1},
-		{websocket.MessageText, `{"jsonrpc":"2.0","id":"x","method":"eth_nope"}`, 1},
-		{websocket.MessageText, `hello`, 1},
-		{websocket.MessageBinary, "\x00\x01\x02", 1},
-	}
 	var sent, recv [2]uint64 // messages, bytes
-	for _, s := range steps {
-		got := exchange(t, c, s.typ, s.send, s.n)
+	count := func(req string, got []string) {
 		sent[0]++
-		sent[1] += uint64(len(s.send))
+		sent[1] += uint64(len(req))
 		for _, g := range got {
 			recv[0]++
 			recv[1] += uint64(len(g))
 		}
 	}
+	step := func(typ websocket.MessageType, req string, n int) []string {
+		got := exchange(t, c, typ, req, n)
+		count(req, got)
+		return got
+	}
+	step(websocket.MessageText, `{"jsonrpc":"2.0","id":1,"method":"eth_chainId"}`, 1)
+	subscribe := `{"jsonrpc":"2.0","id":2,"method":"eth_subscribe","params":["newHeads"]}`
+	sub := subscriptionID(t, step(websocket.MessageText, subscribe, 1)[0])
+	for range 2 { // two heads, pushed to the edge before NewHead returns
+		e.up.node.NewHead(context.Background())
+		recv[0]++
+		recv[1] += uint64(len(read(t, c)))
+	}
+	step(websocket.MessageText, `{"jsonrpc":"2.0","id":3,"method":"eth_blockNumber"}`, 1)
+	step(websocket.MessageText, `{"jsonrpc":"2.0","id":4,"method":"eth_unsubscribe","params":["`+sub+`"]}`, 1)
+	step(websocket.MessageText, `[{"jsonrpc":"2.0","id":5,"method":"eth_chainId"},{"jsonrpc":"2.0","id":6,"method":"eth_blockNumber"}]`, 1)
+	step(websocket.MessageText, `{"jsonrpc":"2.0","id":"x","method":"eth_nope"}`, 1)
+	step(websocket.MessageText, `hello`, 1)
+	step(websocket.MessageBinary, "\x00\x01\x02", 1)
 	if err := c.Close(websocket.StatusNormalClosure, "done"); err != nil {
 		t.Fatal(err)
 	}
@@ -206,12 +233,12 @@ func TestTranscript(t *testing.T) {
 		{dir: up, role: event.Role_REQUEST, method: "eth_chainId", id: "1"},
 		{dir: down, role: event.Role_RESPONSE, id: "1"},
 		{dir: up, role: event.Role_REQUEST, method: "eth_subscribe", id: "2"},
-		{dir: down, role: event.Role_RESPONSE, id: "2", sub: "0xsub1"},
-		{dir: down, role: event.Role_NOTIFICATION, method: "eth_subscription", sub: "0xsub1"},
-		{dir: down, role: event.Role_NOTIFICATION, method: "eth_subscription", sub: "0xsub1"},
+		{dir: down, role: event.Role_RESPONSE, id: "2", sub: sub},
+		{dir: down, role: event.Role_NOTIFICATION, method: "eth_subscription", sub: sub},
+		{dir: down, role: event.Role_NOTIFICATION, method: "eth_subscription", sub: sub},
 		{dir: up, role: event.Role_REQUEST, method: "eth_blockNumber", id: "3"},
 		{dir: down, role: event.Role_RESPONSE, id: "3"},
-		{dir: up, role: event.Role_REQUEST, method: "eth_unsubscribe", id: "4", sub: "0xsub1"},
+		{dir: up, role: event.Role_REQUEST, method: "eth_unsubscribe", id: "4", sub: sub},
 		{dir: down, role: event.Role_RESPONSE, id: "4"},
 		{dir: up, role: event.Role_REQUEST, batch: []string{"eth_chainId", "eth_blockNumber"}},
 		{dir: down, role: event.Role_RESPONSE, batch: []string{"", ""}},
@@ -245,7 +272,7 @@ func TestTranscript(t *testing.T) {
 			t.Fatalf("event %d: sizes %d/%d, payload %d", i+2, m.WireSize, m.PayloadSize, len(m.Payload))
 		}
 	}
-	if p := string(evs[1].GetMessage().Payload); p != steps[0].send {
+	if p := string(evs[1].GetMessage().Payload); p != `{"jsonrpc":"2.0","id":1,"method":"eth_chainId"}` {
 		t.Fatalf("first payload %q", p)
 	}
 	cl := evs[len(evs)-1].GetClosed()
@@ -270,7 +297,7 @@ func TestCloseCodes(t *testing.T) {
 	}
 
 	c = e.dial(t, "app")
-	if err := c.Write(ctx, websocket.MessageText, []byte(`{"jsonrpc":"2.0","id":1,"method":"test_close"}`)); err != nil {
+	if err := c.Write(ctx, websocket.MessageText, []byte(`{"jsonrpc":"2.0","id":1,"method":"ethsim_close","params":[4001,"bye"]}`)); err != nil {
 		t.Fatal(err)
 	}
 	_, _, err := c.Read(ctx)
@@ -311,7 +338,7 @@ func TestMaxMessageSize(t *testing.T) {
 	}
 
 	c = e.dial(t, "app")
-	if err := c.Write(ctx, websocket.MessageText, []byte(`{"jsonrpc":"2.0","id":1,"method":"test_big"}`)); err != nil {
+	if err := c.Write(ctx, websocket.MessageText, []byte(`{"jsonrpc":"2.0","id":1,"method":"ethsim_bytes","params":[65536]}`)); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := c.Read(ctx); websocket.CloseStatus(err) != websocket.StatusMessageTooBig {
@@ -417,10 +444,16 @@ func TestConfigValidate(t *testing.T) {
 	}
 }
 
-// TestConcurrentNoLeaks runs connections in parallel, checks each stream is
-// complete, and that the edge's goroutines are gone once they closed.
+// TestConcurrentNoLeaks runs connections in parallel while the edge pings
+// both sides, checks each stream is complete, and that the edge's
+// goroutines are gone once they closed.
+//
+// Every client reads all the time, so it answers pings however the machine
+// schedules it (an earlier version wrote all its requests before reading,
+// and under load missed pongs: the edge rightly dropped it), and stays
+// until the edge has pinged it, so pings are proven to run mid-stream.
 func TestConcurrentNoLeaks(t *testing.T) {
-	e := setup(t, func(c *ws.Config) { c.PingInterval = 20 * time.Millisecond })
+	e := setup(t, func(c *ws.Config) { c.PingInterval = 300 * time.Millisecond })
 	// Warm up: the first connection starts the recorder's partition writers.
 	c := e.dial(t, "warm")
 	exchange(t, c, websocket.MessageText, `{"jsonrpc":"2.0","id":0,"method":"eth_chainId"}`, 1)
@@ -433,32 +466,16 @@ func TestConcurrentNoLeaks(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			c, _, err := websocket.Dial(ctx, e.url(fmt.Sprintf("app%d", i)), nil)
-			if err != nil {
+			if err := pipelined(e.url(fmt.Sprintf("app%d", i)), reqs); err != nil {
 				t.Error(err)
-				return
 			}
-			// Pipelined: all requests first, then all responses.
-			for j := range reqs {
-				if err := c.Write(ctx, websocket.MessageText, fmt.Appendf(nil, `{"jsonrpc":"2.0","id":%d,"method":"net_version"}`, j)); err != nil {
-					t.Error(err)
-					return
-				}
-			}
-			for range reqs {
-				if _, _, err := c.Read(ctx); err != nil {
-					t.Error(err)
-					return
-				}
-			}
-			_ = c.Close(websocket.StatusNormalClosure, "")
 		}()
 	}
 	wg.Wait()
 	for range conns {
-		e.up.closed(t)
+		if code := e.up.closed(t); code != websocket.StatusNormalClosure {
+			t.Errorf("an upstream connection ended with %d, want 1000", code)
+		}
 	}
 	settle(t)
 
@@ -471,10 +488,54 @@ func TestConcurrentNoLeaks(t *testing.T) {
 		if evs[0].GetOpened().GetApplication() == "warm" {
 			continue
 		}
-		if cl.GetMessagesToUpstream() != reqs || cl.GetMessagesToClient() != reqs || len(evs) != 2*reqs+2 {
+		if cl.GetReason() != "client closed" || cl.GetMessagesToUpstream() != reqs || cl.GetMessagesToClient() != reqs || len(evs) != 2*reqs+2 {
 			t.Fatalf("stream %s: %d events, closed %v", id, len(evs), cl)
 		}
 	}
+}
+
+// pipelined sends reqs requests on a new connection to url while reading
+// their responses, waits to be pinged, and closes normally.
+func pipelined(url string, reqs int) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	pinged := make(chan struct{}, 1)
+	c, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{OnPingReceived: func(context.Context, []byte) bool {
+		select {
+		case pinged <- struct{}{}:
+		default:
+		}
+		return true
+	}})
+	if err != nil {
+		return err
+	}
+	defer c.CloseNow()
+	read := make(chan error, 1)
+	go func() {
+		for j := range reqs {
+			if _, _, err := c.Read(ctx); err != nil {
+				read <- fmt.Errorf("response %d: %w", j, err)
+				return
+			}
+		}
+		read <- nil
+	}()
+	for j := range reqs {
+		if err := c.Write(ctx, websocket.MessageText, fmt.Appendf(nil, `{"jsonrpc":"2.0","id":%d,"method":"net_version"}`, j)); err != nil {
+			return err
+		}
+	}
+	if err := <-read; err != nil {
+		return err
+	}
+	c.CloseRead(ctx) // answers pings until the close
+	select {
+	case <-pinged:
+	case <-ctx.Done():
+		return errors.New("never pinged")
+	}
+	return c.Close(websocket.StatusNormalClosure, "")
 }
 
 // settle waits until no goroutine runs code of the edge or the WebSocket

@@ -289,7 +289,7 @@ func (n *Node) handle(c *conn, typ websocket.MessageType, data []byte) answer {
 	}
 	if first != '[' {
 		r, ok := n.call(c, data, &a)
-		if ok {
+		if ok && a.closeCode == 0 {
 			a.out = r.encode()
 		}
 		return a
@@ -418,7 +418,7 @@ func (n *Node) testMethod(req *request, res *response, a *answer) bool {
 		}
 		_ = json.Unmarshal(args[1], &text)
 		a.closeCode, a.closeText = websocket.StatusCode(code), text
-		res.Result = true
+		res.Result = true // answered only inside a batch, where the close is ignored
 	default:
 		return false
 	}
