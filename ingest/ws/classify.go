@@ -29,7 +29,8 @@ const maxPendingSubscribes = 1024
 
 // subscriptions remembers which request ids of a connection were
 // eth_subscribe, so that their responses' results are known to be
-// subscription ids. It is shared by a connection's two directions.
+// subscription ids. It is shared by a connection's two directions. Ids are
+// kept cleaned, so at most maxPendingSubscribes × event.MaxIDLen bytes.
 type subscriptions struct {
 	mu      sync.Mutex
 	pending map[string]struct{}
@@ -59,7 +60,9 @@ func (s *subscriptions) answered(id string) bool {
 
 // classify fills m's role, method, batch fields, rpc_id and subscription_id
 // from payload, decoding only the JSON-RPC envelope. A payload that is not a
-// JSON-RPC object or non-empty array is OTHER. subs may be nil.
+// JSON-RPC object or non-empty array is OTHER. subs may be nil. Every string
+// set in m has been through event.CleanText: methods cut to
+// event.MaxMethodLen, ids to event.MaxIDLen.
 func classify(m *event.Message, payload []byte, subs *subscriptions) {
 	m.Role = event.Role_OTHER
 	p := bytes.TrimLeft(payload, " \t\r\n")
@@ -82,7 +85,7 @@ func classify(m *event.Message, payload []byte, subs *subscriptions) {
 		m.BatchMethods = make([]string, len(es))
 		m.Role = event.Role_RESPONSE
 		for i := range es {
-			m.BatchMethods[i] = es[i].Method
+			m.BatchMethods[i] = cleanMethod(es[i].Method)
 			if es[i].Method != "" {
 				m.Role = event.Role_REQUEST
 			}
@@ -94,11 +97,11 @@ func classify(m *event.Message, payload []byte, subs *subscriptions) {
 
 func classifyOne(m *event.Message, e *envelope, subs *subscriptions) {
 	if e.hasID() {
-		m.RpcId = string(e.ID)
+		m.RpcId = cleanID(string(e.ID))
 	}
 	switch {
 	case e.Method != "":
-		m.Method = e.Method
+		m.Method = cleanMethod(e.Method)
 		m.Role = event.Role_NOTIFICATION
 		if e.hasID() {
 			m.Role = event.Role_REQUEST
@@ -135,7 +138,8 @@ func classifyOne(m *event.Message, e *envelope, subs *subscriptions) {
 }
 
 // idText is a subscription id as text: a JSON string unquoted, anything
-// else (a number) as its JSON text; null or invalid is empty.
+// else (a number) as its JSON text; null or invalid is empty. It is
+// cleaned for an event.
 func idText(raw json.RawMessage) string {
 	if len(raw) == 0 || isNull(raw) {
 		return ""
@@ -143,9 +147,14 @@ func idText(raw json.RawMessage) string {
 	if raw[0] == '"' {
 		var s string
 		if json.Unmarshal(raw, &s) == nil {
-			return s
+			return cleanID(s)
 		}
 		return ""
 	}
-	return string(raw)
+	return cleanID(string(raw))
 }
+
+// cleanMethod and cleanID make a string from the wire fit an event: valid
+// UTF-8 without NUL, cut to the limit (event.CleanText).
+func cleanMethod(s string) string { s, _ = event.CleanText(s, event.MaxMethodLen); return s }
+func cleanID(s string) string     { s, _ = event.CleanText(s, event.MaxIDLen); return s }

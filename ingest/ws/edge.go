@@ -207,10 +207,12 @@ func redact(u *url.URL) string {
 	return (&url.URL{Scheme: u.Scheme, Host: u.Host}).String()
 }
 
-// ServeHTTP proxies one client connection; the last path segment names the
-// application.
+// ServeHTTP proxies one client connection; the last path segment (percent-
+// decoded, then cleaned with event.CleanText to at most event.MaxIDLen
+// bytes) names the application.
 func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	app := r.URL.Path[strings.LastIndexByte(r.URL.Path, '/')+1:]
+	app, _ = event.CleanText(app, event.MaxIDLen)
 	if app == "" {
 		http.Error(w, "ws: the last path segment must name the application", http.StatusBadRequest)
 		return

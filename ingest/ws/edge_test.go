@@ -3,6 +3,7 @@ package ws_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -585,5 +586,64 @@ func TestEdgeClose(t *testing.T) {
 	}
 	if _, resp, err := websocket.Dial(context.Background(), e.url("app"), nil); err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("dial after close: %v, %v; want HTTP 503", err, resp)
+	}
+}
+
+// TestHostileStrings: what a client puts in the path and the envelope
+// reaches the event cleaned (valid UTF-8, no NUL, within the length
+// limits), while the payload and its sha256 keep the bytes as they were.
+func TestHostileStrings(t *testing.T) {
+	e := setup(t, nil)
+	long := func(c byte, n int) string { return strings.Repeat(string(c), n) }
+	ff := "\uFFFD"
+	c := e.dial(t, "%00") // the application: a NUL
+	steps := []struct {
+		send  string
+		req   wantMsg // with its response, as the node echoes the id
+		reply wantMsg
+	}{
+		{`{"jsonrpc":"2.0","id":1,"method":"eth_\u0000"}`,
+			wantMsg{method: "eth_" + ff, id: "1"}, wantMsg{role: event.Role_ERROR, id: "1"}},
+		{"{\"jsonrpc\":\"2.0\",\"id\":\"\xff\xfe\",\"method\":\"eth_\xffx\"}", // invalid UTF-8
+			wantMsg{method: "eth_" + ff + "x", id: `"` + ff + ff + `"`}, wantMsg{role: event.Role_ERROR, id: `"` + ff + ff + `"`}},
+		{`{"jsonrpc":"2.0","id":"` + long('i', 300) + `","method":"` + long('m', 200) + `"}`,
+			wantMsg{method: long('m', event.MaxMethodLen), id: `"` + long('i', event.MaxIDLen-1)},
+			wantMsg{role: event.Role_ERROR, id: `"` + long('i', event.MaxIDLen-1)}},
+		{`{"jsonrpc":"2.0","id":5,"method":"eth_unsubscribe","params":["0x\u0000\u0000"]}`,
+			wantMsg{method: "eth_unsubscribe", id: "5", sub: "0x" + ff + ff}, wantMsg{role: event.Role_RESPONSE, id: "5"}},
+		{`{"jsonrpc":"2.0","id":6,"method":"eth_unsubscribe","params":["` + long('s', 300) + `"]}`,
+			wantMsg{method: "eth_unsubscribe", id: "6", sub: long('s', event.MaxIDLen)}, wantMsg{role: event.Role_RESPONSE, id: "6"}},
+		{`[{"jsonrpc":"2.0","id":7,"method":"eth_\u0000"},{"jsonrpc":"2.0","id":8,"method":"` + long('b', 129) + `"}]`,
+			wantMsg{batch: []string{"eth_" + ff, long('b', event.MaxMethodLen)}}, wantMsg{role: event.Role_RESPONSE, batch: []string{"", ""}}},
+	}
+	var replies []string
+	for _, s := range steps {
+		replies = append(replies, exchange(t, c, websocket.MessageText, s.send, 1)[0])
+	}
+	_ = c.Close(websocket.StatusNormalClosure, "")
+	e.up.closed(t)
+	evs := only(t, e.events(t))
+	if app := evs[0].GetOpened().GetApplication(); app != ff {
+		t.Fatalf("application %q, want %q", app, ff)
+	}
+	if len(evs) != 2*len(steps)+2 {
+		t.Fatalf("%d events, want %d", len(evs), 2*len(steps)+2)
+	}
+	for i, s := range steps {
+		s.req.dir, s.reply.dir = up, down
+		if s.req.role == 0 {
+			s.req.role = event.Role_REQUEST
+		}
+		for j, w := range []wantMsg{s.req, s.reply} {
+			m := evs[1+2*i+j].GetMessage()
+			got := wantMsg{dir: m.Direction, role: m.Role, method: m.Method, id: m.RpcId, sub: m.SubscriptionId, batch: m.BatchMethods}
+			if got.dir != w.dir || got.role != w.role || got.method != w.method || got.id != w.id || got.sub != w.sub || !slices.Equal(got.batch, w.batch) {
+				t.Errorf("step %d message %d: got %#v\nwant %#v", i, j, got, w)
+			}
+			raw := []string{s.send, replies[i]}[j]
+			if sum := sha256.Sum256([]byte(raw)); string(m.Payload) != raw || !bytes.Equal(m.PayloadSha256, sum[:]) {
+				t.Errorf("step %d message %d: payload %q (sha256 %x), want the bytes sent", i, j, m.Payload, m.PayloadSha256)
+			}
+		}
 	}
 }
