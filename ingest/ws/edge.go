@@ -288,7 +288,8 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	})
 	if err != nil {
 		up.Close(websocket.StatusGoingAway, "client handshake failed")
-		e.closeStream(stream, &event.StreamClosed{Reason: "client handshake failed"})
+		e.closeStream(stream, &event.StreamClosed{Reason: "client handshake failed",
+			ForwardedToUpstreamThroughSeq: new(uint64(0)), ForwardedToClientThroughSeq: new(uint64(0))})
 		return
 	}
 	client.SetReadLimit(e.cfg.MaxMessageSize + 1)
@@ -308,7 +309,8 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	e.mu.Lock()
 	delete(e.proxies, p)
 	e.mu.Unlock()
-	e.closeStream(stream, &event.StreamClosed{Reason: p.cause.reason, CloseCode: int32(p.cause.code)})
+	e.closeStream(stream, &event.StreamClosed{Reason: p.cause.reason, CloseCode: int32(p.cause.code),
+		ForwardedToUpstreamThroughSeq: new(p.client.forwarded), ForwardedToClientThroughSeq: new(p.upstream.forwarded)})
 }
 
 // closeStream records the stream's end, waiting a bounded time for room in

@@ -353,10 +353,11 @@ func TestMaxMessageSize(t *testing.T) {
 	var got []string
 	for _, evs := range streams {
 		cl := evs[len(evs)-1].GetClosed()
-		got = append(got, fmt.Sprintf("%s %d %d %d", cl.GetReason(), cl.GetCloseCode(), cl.GetMessagesToUpstream(), cl.GetMessagesToClient()))
+		got = append(got, fmt.Sprintf("%s %d %d %d through %d %d", cl.GetReason(), cl.GetCloseCode(), cl.GetMessagesToUpstream(), cl.GetMessagesToClient(),
+			cl.GetForwardedToUpstreamThroughSeq(), cl.GetForwardedToClientThroughSeq()))
 	}
 	slices.Sort(got)
-	if want := []string{"client message too big 1009 0 0", "upstream message too big 1009 1 0"}; !slices.Equal(got, want) {
+	if want := []string{"client message too big 1009 0 0 through 0 0", "upstream message too big 1009 1 0 through 2 0"}; !slices.Equal(got, want) {
 		t.Fatalf("closes %q, want %q", got, want)
 	}
 }

@@ -20,6 +20,11 @@ type side struct {
 	conn    *websocket.Conn
 	dir     event.Direction // of the messages read from this side
 	counter prometheus.Counter
+	// forwarded is the highest seq of this side's messages written to the
+	// other side. A direction forwards in seq order, so every message of
+	// it up to forwarded crossed and none after it did. Written by the
+	// goroutine that forwards, read once run has returned.
+	forwarded uint64
 }
 
 // cause is why a proxied connection ended and how each side is closed.
@@ -104,7 +109,7 @@ func (p *proxy) pump(src, dst *side) {
 	)
 	if afterAck {
 		fwd, done = make(chan frame, forwardWindow), make(chan struct{})
-		go p.forward(dst, fwd, done)
+		go p.forward(src, dst, fwd, done)
 	}
 	// drain waits until the frames already read have been forwarded (or
 	// the connection is ending), so a client's last request before its
@@ -181,6 +186,7 @@ func (p *proxy) pump(src, dst *side) {
 			p.finish(p.lost(dst, err))
 			return
 		}
+		src.forwarded = seq
 		src.counter.Inc()
 		if cap(*buf) > 64<<10 {
 			buf = p.e.getBuf() // do not hold a large buffer for the connection's life
@@ -188,23 +194,34 @@ func (p *proxy) pump(src, dst *side) {
 	}
 }
 
-// forward writes frames to dst in order, each once Kafka has acknowledged
-// its event. It drains fwd until pump closes it.
-func (p *proxy) forward(dst *side, fwd <-chan frame, done chan<- struct{}) {
+// forward writes src's frames to dst in order, each once its event is
+// durable. It drains fwd until pump closes it.
+func (p *proxy) forward(src, dst *side, fwd <-chan frame, done chan<- struct{}) {
 	defer close(done)
 	failed := false
 	for f := range fwd {
 		if !failed {
 			if err := p.stream.WaitDurable(p.ctx, f.seq); err != nil {
 				failed = true
+				if errors.Is(err, record.ErrRejected) {
+					p.e.log.Error("ws: event rejected", "stream", p.stream.ID(), "seq", f.seq, "err", err)
+					p.finish(rejectedCause)
+				}
 			} else if err := dst.conn.Write(context.Background(), f.typ, *f.buf); err != nil {
 				p.finish(p.lost(dst, err))
 				failed = true
+			} else {
+				src.forwarded = f.seq
 			}
 		}
 		p.e.putBuf(f.buf)
 	}
 }
+
+// rejectedCause ends a connection one of whose events will never be
+// durable: its message must not cross.
+var rejectedCause = cause{reason: "event rejected", code: websocket.StatusInternalError,
+	toClient: websocket.StatusInternalError, toUpstream: websocket.StatusInternalError, text: "metering unavailable"}
 
 // ping pings both sides every interval; a side that does not answer within
 // the interval is lost.
