@@ -172,16 +172,20 @@ func (n *Node) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			code = websocket.CloseStatus(err)
 			return
 		}
+		// The write lock is held from handling the message until its
+		// answer is written, so a head made meanwhile waits: no
+		// notification overtakes (or misses) the response that carries
+		// its subscription id.
+		c.wmu.Lock()
 		a := n.handle(c, typ, data)
 		if a.out != nil {
-			if err := c.sendType(ctx, a.typ, a.out); err != nil {
-				n.cfg.Logger.Debug("ethsim: write", "err", err)
-				return
-			}
+			err = c.writeLocked(ctx, a.typ, a.out)
 		}
-		// Only now may notifications flow: none overtakes the response
-		// that carries its subscription id.
-		n.activate(c, a.subscribed)
+		c.wmu.Unlock()
+		if err != nil {
+			n.cfg.Logger.Debug("ethsim: write", "err", err)
+			return
+		}
 		if a.closeCode != 0 {
 			code = a.closeCode
 			_ = ws.Close(a.closeCode, a.closeText)
@@ -206,12 +210,13 @@ type conn struct {
 }
 
 func (c *conn) send(ctx context.Context, b []byte) error {
-	return c.sendType(ctx, websocket.MessageText, b)
-}
-
-func (c *conn) sendType(ctx context.Context, typ websocket.MessageType, b []byte) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	return c.writeLocked(ctx, websocket.MessageText, b)
+}
+
+// writeLocked writes b; the caller holds c.wmu.
+func (c *conn) writeLocked(ctx context.Context, typ websocket.MessageType, b []byte) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	return c.ws.Write(ctx, typ, b)
@@ -268,11 +273,10 @@ type rpcError struct {
 
 // answer is what the node does with one message.
 type answer struct {
-	typ        websocket.MessageType
-	out        []byte   // nil: no answer
-	subscribed []string // subscriptions that start once out is written
-	closeCode  websocket.StatusCode
-	closeText  string // with closeCode: close after out
+	typ       websocket.MessageType
+	out       []byte // nil: no answer
+	closeCode websocket.StatusCode
+	closeText string // with closeCode: close after out
 }
 
 // handle answers one message: a call, a notification (no answer), a batch,
@@ -314,7 +318,7 @@ func (n *Node) handle(c *conn, typ websocket.MessageType, data []byte) answer {
 			out = append(out, r)
 		}
 	}
-	a.subscribed = inBatch.subscribed // a close asked for in a batch is ignored
+	// a close asked for in a batch is ignored
 	if len(out) > 0 {
 		a.out = mustJSON(out)
 	}
@@ -330,22 +334,8 @@ func firstByte(data []byte) byte {
 	return 0
 }
 
-// activate starts the subscriptions ids of c.
-func (n *Node) activate(c *conn, ids []string) {
-	if len(ids) == 0 {
-		return
-	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	for _, id := range ids {
-		if c.mine[id] {
-			n.subs[id] = c
-		}
-	}
-}
-
-// call answers one request, noting in a the subscriptions it opens and the
-// close it asks for; ok is false for a notification, which has no answer.
+// call answers one request, noting in a the close it asks for; ok is false
+// for a notification, which has no answer.
 func (n *Node) call(c *conn, data []byte, a *answer) (r response, ok bool) {
 	var req request
 	if err := json.Unmarshal(data, &req); err != nil {
@@ -373,9 +363,9 @@ func (n *Node) call(c *conn, data []byte, a *answer) (r response, ok bool) {
 		}
 		id := fmt.Sprintf("0x%032x", n.nextID.Add(1))
 		n.mu.Lock()
+		n.subs[id] = c
 		c.mine[id] = true
 		n.mu.Unlock()
-		a.subscribed = append(a.subscribed, id)
 		res.Result = id
 	case "eth_unsubscribe":
 		var id string
