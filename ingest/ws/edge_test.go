@@ -453,9 +453,11 @@ func TestConfigValidate(t *testing.T) {
 // Every client reads all the time, so it answers pings however the machine
 // schedules it (an earlier version wrote all its requests before reading,
 // and under load missed pongs: the edge rightly dropped it), and stays
-// until the edge has pinged it, so pings are proven to run mid-stream.
+// until the edge has pinged it, so pings are proven to run mid-stream. The
+// interval is a second: a pong is due within it, and a process under the
+// race detector on a loaded machine has been seen to stall for 300ms.
 func TestConcurrentNoLeaks(t *testing.T) {
-	e := setup(t, func(c *ws.Config) { c.PingInterval = 300 * time.Millisecond })
+	e := setup(t, func(c *ws.Config) { c.PingInterval = time.Second })
 	// Warm up: the first connection starts the recorder's partition writers.
 	c := e.dial(t, "warm")
 	exchange(t, c, websocket.MessageText, `{"jsonrpc":"2.0","id":0,"method":"eth_chainId"}`, 1)
@@ -476,7 +478,7 @@ func TestConcurrentNoLeaks(t *testing.T) {
 	wg.Wait()
 	for range conns {
 		if code := e.up.closed(t); code != websocket.StatusNormalClosure {
-			t.Errorf("an upstream connection ended with %d, want 1000", code)
+			t.Errorf("an upstream connection ended with %d, want 1000\n%s", code, e.logs.String())
 		}
 	}
 	settle(t)
@@ -491,7 +493,7 @@ func TestConcurrentNoLeaks(t *testing.T) {
 			continue
 		}
 		if cl.GetReason() != "client closed" || cl.GetMessagesToUpstream() != reqs || cl.GetMessagesToClient() != reqs || len(evs) != 2*reqs+2 {
-			t.Fatalf("stream %s: %d events, closed %v", id, len(evs), cl)
+			t.Fatalf("stream %s: %d events, closed %v\n%s", id, len(evs), cl, e.logs.String())
 		}
 	}
 }

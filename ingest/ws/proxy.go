@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"sync"
 	"time"
 
@@ -240,6 +241,11 @@ func (p *proxy) ping() {
 			ctx, cancel := context.WithTimeout(p.ctx, iv)
 			err := s.conn.Ping(ctx)
 			cancel()
+			if errors.Is(err, net.ErrClosed) {
+				// Closed by a close handshake or by finish: the pump
+				// reading s reports why, not the ping that raced it.
+				return
+			}
 			if err != nil {
 				p.finish(p.lost(s, err))
 				return
