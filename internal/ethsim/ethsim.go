@@ -51,6 +51,9 @@ type Config struct {
 	// ReadLimit is the largest message read (default 1 MiB); a larger one
 	// closes the connection with 1009.
 	ReadLimit int64
+	// WriteTimeout bounds each write (default 5s); a connection whose peer
+	// does not take a message in time is dropped, as nodes do.
+	WriteTimeout time.Duration
 	// OnClose, when set, is called once as each connection ends, with the
 	// close code the peer sent, the code the node closed with
 	// (ethsim_close), or -1 when the connection ended without a close frame.
@@ -87,6 +90,9 @@ func New(cfg Config) *Node {
 	}
 	if cfg.ReadLimit == 0 {
 		cfg.ReadLimit = 1 << 20
+	}
+	if cfg.WriteTimeout == 0 {
+		cfg.WriteTimeout = 5 * time.Second
 	}
 	n := &Node{cfg: cfg, subs: map[string]*conn{}, tick: make(chan struct{}, 1)}
 	n.head.Store(0x1000000)
@@ -157,7 +163,7 @@ func (n *Node) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ws.SetReadLimit(n.cfg.ReadLimit)
-	c := &conn{ws: ws, mine: map[string]bool{}}
+	c := &conn{ws: ws, mine: map[string]bool{}, timeout: n.cfg.WriteTimeout}
 	code := websocket.StatusCode(-1)
 	defer func() {
 		n.drop(c)
@@ -204,9 +210,10 @@ func (n *Node) drop(c *conn) {
 }
 
 type conn struct {
-	ws   *websocket.Conn
-	wmu  sync.Mutex
-	mine map[string]bool // guarded by Node.mu
+	ws      *websocket.Conn
+	wmu     sync.Mutex
+	mine    map[string]bool // guarded by Node.mu
+	timeout time.Duration
 }
 
 func (c *conn) send(ctx context.Context, b []byte) error {
@@ -217,7 +224,7 @@ func (c *conn) send(ctx context.Context, b []byte) error {
 
 // writeLocked writes b; the caller holds c.wmu.
 func (c *conn) writeLocked(ctx context.Context, typ websocket.MessageType, b []byte) error {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	return c.ws.Write(ctx, typ, b)
 }
