@@ -31,6 +31,9 @@ func runEdge(ctx context.Context, args []string, sio stdio) error {
 	edgeID := fs.String("edge-id", "", "this edge's id in every event (default: the host name)")
 	capture := fs.Int64("payload-capture", 1024, "payload bytes captured per message: -1 whole, 0 none, N the first N")
 	maxMsg := fs.Int64("max-message-size", 1<<20, "largest WebSocket message; larger ones close with 1009")
+	queueBytes := fs.Int64("queue-bytes", 4<<20, "per connection and direction, the most bytes of messages read and not yet written to the other side; a full queue stops reading that side")
+	bufferBytes := fs.Int64("buffer-bytes", 256<<20, "the most bytes of message buffers of all connections together; a reader that waits more than twice --write-timeout for room closes its client with 1013")
+	writeTimeout := fs.Duration("write-timeout", 10*time.Second, "a side that does not take a message within this ends the connection (a client with 1008, client not reading)")
 	forwarding := fs.String("forwarding", "after-ack", "forward a message after Kafka acknowledged its event (after-ack: nothing crosses unrecorded) or once it is queued (after-queue: lower latency)")
 	linger := fs.Duration("batch-linger", 2*time.Millisecond, "how long the recorder waits to fill a batch once it holds an event (latency under after-ack)")
 	spoolDir := fs.String("spool-dir", "", "where events Kafka did not take by shutdown are kept and re-sent at the next start (default: none)")
@@ -74,7 +77,8 @@ func runEdge(ctx context.Context, args []string, sio stdio) error {
 	}
 	edge, err := ws.New(ws.Config{
 		Recorder: rec, Upstream: *upstream, Service: *service, Supplier: *supplier,
-		MaxMessageSize: *maxMsg, PayloadCapture: *capture, Forwarding: mode, Logger: log, Registerer: reg,
+		MaxMessageSize: *maxMsg, QueueBytes: *queueBytes, BufferBytes: *bufferBytes, WriteTimeout: *writeTimeout,
+		PayloadCapture: *capture, Forwarding: mode, Logger: log, Registerer: reg,
 	})
 	if err != nil {
 		rec.Close(context.Background())

@@ -55,6 +55,7 @@ type env struct {
 	edge    *ws.Edge
 	srv     *httptest.Server
 	logs    *syncBuffer
+	reg     *prometheus.Registry
 	closed  bool
 }
 
@@ -69,7 +70,8 @@ func setup(t testing.TB, mod func(*ws.Config)) *env {
 		t.Fatal(err)
 	}
 	e.up = startUpstream(t)
-	cfg := ws.Config{Recorder: e.rec, Upstream: e.up.url(), Supplier: "sup", PayloadCapture: -1, Logger: log, Registerer: prometheus.NewRegistry()}
+	e.reg = prometheus.NewRegistry()
+	cfg := ws.Config{Recorder: e.rec, Upstream: e.up.url(), Supplier: "sup", PayloadCapture: -1, Logger: log, Registerer: e.reg}
 	if mod != nil {
 		mod(&cfg)
 	}
@@ -85,6 +87,43 @@ func setup(t testing.TB, mod func(*ws.Config)) *env {
 		e.srv.Close()
 	})
 	return e
+}
+
+// metric is the value of the edge's metric name (with the label value, if
+// the metric has one), 0 if it has not been set.
+func (e *env) metric(t testing.TB, name, label string) float64 {
+	t.Helper()
+	mfs, err := e.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if label != "" && (len(m.GetLabel()) == 0 || m.GetLabel()[0].GetValue() != label) {
+				continue
+			}
+			switch {
+			case m.Counter != nil:
+				return m.GetCounter().GetValue()
+			case m.Gauge != nil:
+				return m.GetGauge().GetValue()
+			}
+		}
+	}
+	return 0
+}
+
+// waitFor polls cond until it holds, failing t after 30s.
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited 30s for %s", what)
+		}
+	}
 }
 
 func (e *env) url(app string) string { return "ws" + strings.TrimPrefix(e.srv.URL, "http") + "/" + app }
@@ -482,6 +521,9 @@ func TestConcurrentNoLeaks(t *testing.T) {
 		}
 	}
 	settle(t)
+	if n := e.metric(t, "relaymeter_ws_edge_buffer_bytes", ""); n != 0 {
+		t.Fatalf("%v buffer bytes still held after every connection closed", n)
+	}
 
 	streams := e.events(t)
 	if len(streams) != conns+1 {

@@ -21,6 +21,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/relaymeter/relaymeter/ingest/record"
 	"github.com/relaymeter/relaymeter/ingest/ws"
 )
@@ -52,11 +54,17 @@ type childConfig struct {
 	Forwarding     ws.Forwarding
 	PayloadCapture int64
 	MaxMessageSize int64
+	QueueBytes     int64
+	BufferBytes    int64
+	WriteTimeout   time.Duration
 	// SampleHeap, when set, forces a GC every SampleHeap and keeps the
 	// largest live heap seen, for childStats.MaxLiveHeap.
 	SampleHeap time.Duration
 	// CPUProfile, when set, is where the child writes its CPU profile.
 	CPUProfile string
+	// HeapProfile, when set with SampleHeap, is where the child writes a
+	// heap profile each time the live heap reaches a new peak.
+	HeapProfile string
 }
 
 // childStats is a snapshot of the child's counters.
@@ -68,6 +76,9 @@ type childStats struct {
 	GCs         uint64
 	MaxLiveHeap uint64 // with SampleHeap: the largest heap right after a GC
 	LiveHeap    uint64 // the heap right after a GC forced by this request
+	// The edge's buffer budget in use (relaymeter_ws_edge_buffer_bytes):
+	// now, when the heap peaked, and the most sampled.
+	Buffered, BufferedAtPeak, MaxBuffered uint64
 }
 
 func runChild(raw string) error {
@@ -91,13 +102,16 @@ func runChild(raw string) error {
 	if err != nil {
 		return err
 	}
-	edge, err := ws.New(ws.Config{Recorder: rec, Upstream: cfg.Upstream, Supplier: "sup", Forwarding: cfg.Forwarding,
-		PayloadCapture: cfg.PayloadCapture, MaxMessageSize: cfg.MaxMessageSize, Logger: log})
+	reg := prometheus.NewRegistry()
+	edge, err := ws.New(ws.Config{Recorder: rec, Registerer: reg, Upstream: cfg.Upstream, Supplier: "sup", Forwarding: cfg.Forwarding,
+		PayloadCapture: cfg.PayloadCapture, MaxMessageSize: cfg.MaxMessageSize,
+		QueueBytes: cfg.QueueBytes, BufferBytes: cfg.BufferBytes, WriteTimeout: cfg.WriteTimeout, Logger: log})
 	if err != nil {
 		return err
 	}
-	var heap maxHeap
+	heap := maxHeap{buffered: func() uint64 { return gaugeValue(reg, "relaymeter_ws_edge_buffer_bytes") }}
 	if cfg.SampleHeap > 0 {
+		heap.profile = cfg.HeapProfile
 		stop := heap.sample(cfg.SampleHeap)
 		defer stop()
 	}
@@ -105,7 +119,8 @@ func runChild(raw string) error {
 	mux.Handle("/", edge)
 	mux.HandleFunc("/debug/stats", func(w http.ResponseWriter, r *http.Request) {
 		s := readStats()
-		s.MaxLiveHeap = heap.max()
+		s.MaxLiveHeap, s.BufferedAtPeak, s.MaxBuffered = heap.max()
+		s.Buffered = heap.buffered()
 		if r.URL.Query().Has("gc") {
 			runtime.GC()
 			s.LiveHeap = liveHeap()
@@ -154,8 +169,11 @@ func liveHeap() uint64 {
 
 // maxHeap keeps the largest live heap seen by its sampler.
 type maxHeap struct {
-	mu   sync.Mutex
-	peak uint64
+	buffered func() uint64
+
+	mu                      sync.Mutex
+	peak, atPeak, maxBuffer uint64
+	profile                 string
 }
 
 func (h *maxHeap) sample(every time.Duration) (stop func()) {
@@ -169,20 +187,44 @@ func (h *maxHeap) sample(every time.Duration) (stop func()) {
 				return
 			case <-t.C:
 			}
+			before := h.buffered()
 			runtime.GC()
-			live := liveHeap()
+			live, buffered := liveHeap(), max(before, h.buffered())
 			h.mu.Lock()
-			h.peak = max(h.peak, live)
+			h.maxBuffer = max(h.maxBuffer, buffered)
+			if live > h.peak {
+				h.peak, h.atPeak = live, buffered
+				if h.profile != "" {
+					if f, err := os.Create(h.profile); err == nil {
+						_ = pprof.Lookup("heap").WriteTo(f, 0)
+						f.Close()
+					}
+				}
+			}
 			h.mu.Unlock()
 		}
 	}()
 	return func() { close(done) }
 }
 
-func (h *maxHeap) max() uint64 {
+func (h *maxHeap) max() (peak, bufferedAtPeak, maxBuffered uint64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.peak
+	return h.peak, h.atPeak, h.maxBuffer
+}
+
+// gaugeValue reads a gauge from reg, 0 if it has none.
+func gaugeValue(reg *prometheus.Registry, name string) uint64 {
+	mfs, err := reg.Gather()
+	if err != nil {
+		return 0
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) > 0 {
+			return uint64(mf.GetMetric()[0].GetGauge().GetValue())
+		}
+	}
+	return 0
 }
 
 // child is a running child edge, seen from the parent.

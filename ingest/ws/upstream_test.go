@@ -24,7 +24,8 @@ func startUpstream(t testing.TB) *upstream {
 	u := &upstream{closes: make(chan websocket.StatusCode, 1024)}
 	u.node = ethsim.New(ethsim.Config{
 		HeadInterval: -1, TestMethods: true, Echo: true, ReadLimit: 4 << 20, MaxBytes: 64 << 20,
-		OnClose: func(code websocket.StatusCode) { u.closes <- code },
+		WriteTimeout: 2 * time.Minute, // the edge's own timeouts are under test, not the node's
+		OnClose:      func(code websocket.StatusCode) { u.closes <- code },
 	})
 	u.srv = httptest.NewServer(u.node)
 	t.Cleanup(u.srv.Close)
