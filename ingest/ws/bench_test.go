@@ -93,8 +93,9 @@ func BenchmarkEdgeCPU(b *testing.B) {
 		mode ws.Forwarding
 	}{{"after-ack", ws.ForwardAfterAck}, {"after-queue", ws.ForwardAfterQueue}}
 	for _, m := range modes {
+		suffix := strings.ToUpper(strings.ReplaceAll(m.name, "-", "_"))
 		c := startChild(b, childConfig{Brokers: cluster.Brokers, Upstream: node.url(), Forwarding: m.mode, PayloadCapture: -1,
-			CPUProfile: os.Getenv("EDGE_CPUPROFILE_" + strings.ToUpper(strings.ReplaceAll(m.name, "-", "_")))}, nil)
+			CPUProfile: os.Getenv("EDGE_CPUPROFILE_" + suffix), AllocProfile: os.Getenv("EDGE_ALLOCPROFILE_" + suffix)}, nil)
 		for _, shape := range []struct {
 			name          string
 			conns, window int

@@ -60,8 +60,9 @@ type childConfig struct {
 	// SampleHeap, when set, forces a GC every SampleHeap and keeps the
 	// largest live heap seen, for childStats.MaxLiveHeap.
 	SampleHeap time.Duration
-	// CPUProfile, when set, is where the child writes its CPU profile.
-	CPUProfile string
+	// CPUProfile, when set, is where the child writes its CPU profile;
+	// AllocProfile, its allocation profile, as it stops.
+	CPUProfile, AllocProfile string
 	// HeapProfile, when set with SampleHeap, is where the child writes a
 	// heap profile each time the live heap reaches a new peak.
 	HeapProfile string
@@ -96,6 +97,15 @@ func runChild(raw string) error {
 		}
 		defer f.Close()
 		defer pprof.StopCPUProfile()
+	}
+	if cfg.AllocProfile != "" {
+		runtime.MemProfileRate = 4096
+		defer func() {
+			if f, err := os.Create(cfg.AllocProfile); err == nil {
+				_ = pprof.Lookup("allocs").WriteTo(f, 0)
+				f.Close()
+			}
+		}()
 	}
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	rec, err := record.New(record.Config{Brokers: cfg.Brokers, EdgeID: "child", BatchTimeout: time.Millisecond, Logger: log})
