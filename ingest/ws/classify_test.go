@@ -132,11 +132,12 @@ func BenchmarkClassify(b *testing.B) {
 			p := []byte(c.payload)
 			var subs subscriptions
 			var m event.Message
+			var cls classifier // one per direction, as the edge keeps it
 			b.ReportAllocs()
 			b.SetBytes(int64(len(p)))
 			for b.Loop() {
 				m.Reset()
-				classify(&m, p, &subs)
+				cls.classify(&m, p, &subs)
 			}
 		})
 	}

@@ -33,9 +33,8 @@ import (
 // within that. The live heap, sampled after a GC every 20ms, must stay
 // within it plus the heap of the same 50 connections idle, the edge's
 // free list of idle 4 KiB buffers (a sixteenth of BufferBytes), the
-// encoding/json classifier's copy of the result it decodes (64 KiB per
-// connection reading one), the recorder's events in flight (16384 in
-// 512-byte pooled buffers: 8 MiB) and 2 MiB for the producer's batch.
+// recorder's events in flight (16384 in 512-byte pooled buffers: 8 MiB)
+// and 2 MiB for the producer's batch. (Classifying copies nothing.)
 //
 // The clients' receive buffers are 16 KiB, so the kernel holds little and
 // the edge has to decide. A client drains only once the edge has logged
@@ -48,7 +47,6 @@ func TestMemoryBoundedNotReading(t *testing.T) {
 		respBytes = 60 << 10 // in a 64 KiB buffer at the edge
 		queue     = 256 << 10
 		perConn   = 2*queue + 64<<10 + 4<<10
-		decoder   = 64 << 10 // per connection
 		budget    = 64 << 20
 		others    = budget/16 + 16384*512 + 2<<20
 	)
@@ -102,7 +100,7 @@ func TestMemoryBoundedNotReading(t *testing.T) {
 		}
 	}
 	st := c.stats(t, false)
-	bound := idle + conns*(perConn+decoder) + others
+	bound := idle + conns*perConn + others
 	t.Logf("edge live heap: %.1f MiB with %d idle connections, %.1f MiB at peak (buffers %.1f MiB then, %.1f at most); bound %.1f MiB; asked for %d MiB",
 		mib(idle), conns, mib(st.MaxLiveHeap), mib(st.BufferedAtPeak), mib(st.MaxBuffered), mib(bound), conns*requests*respBytes>>20)
 	if st.MaxBuffered > conns*perConn {

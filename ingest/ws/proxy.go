@@ -200,14 +200,17 @@ func (p *proxy) notReading(s *side) cause {
 		toClient: websocket.StatusInternalError, toUpstream: websocket.StatusPolicyViolation, text: "upstream not reading"}
 }
 
-// readFailed is the cause when reading a message from s into a buffer
-// failed with err; nil when the connection is ending anyway.
+// readFailed is the cause when reading a message from s into a buffer, or
+// classifying it, failed with err; nil when the connection is ending anyway.
 func (p *proxy) readFailed(s *side, err error) *cause {
 	var c cause
 	switch {
 	case errors.Is(err, errTooBig):
 		c = cause{reason: s.name + " message too big", code: websocket.StatusMessageTooBig,
 			toClient: websocket.StatusMessageTooBig, toUpstream: websocket.StatusMessageTooBig, text: "message too big"}
+	case errors.Is(err, errBatchTooLarge):
+		c = cause{reason: s.name + " batch too large", code: websocket.StatusMessageTooBig,
+			toClient: websocket.StatusMessageTooBig, toUpstream: websocket.StatusMessageTooBig, text: "batch too large"}
 	case errors.Is(err, errOverloaded):
 		if !p.ending.Load() {
 			p.e.m.overloaded.Inc()

@@ -23,6 +23,7 @@ type dir struct {
 	m   event.Message
 	sum [32]byte
 	lr  io.LimitedReader
+	cls classifier
 	// Reused by the forwarder.
 	batch []*msgBuf
 
@@ -85,6 +86,9 @@ func (d *dir) next() (*msgBuf, *cause, bool) {
 	f.typ = typ
 	if f.seq, err = d.record(f); err != nil {
 		d.p.e.bufs.put(f)
+		if errors.Is(err, errBatchTooLarge) {
+			return nil, d.p.readFailed(d.src, err), false
+		}
 		if d.p.ending.Load() {
 			return nil, nil, false
 		}
@@ -102,7 +106,9 @@ func (d *dir) record(f *msgBuf) (uint64, error) {
 	m.Direction = d.src.dir
 	m.WireSize, m.PayloadSize = uint64(len(payload)), uint64(len(payload))
 	m.Binary = f.typ == websocket.MessageBinary
-	classify(m, payload, &d.p.subs)
+	if err := d.cls.classify(m, payload, &d.p.subs); err != nil {
+		return 0, err
+	}
 	m.Payload, d.sum = record.Payload(d.p.e.cfg.PayloadCapture, payload)
 	m.PayloadSha256 = d.sum[:]
 	seq, err := d.p.stream.Append(d.p.ctx, m)
