@@ -89,6 +89,11 @@ func (b *buffers) get(ctx context.Context) (*msgBuf, error) {
 	if err := b.acquire(ctx, minBuf); err != nil {
 		return nil, err
 	}
+	return b.newMsg(), nil
+}
+
+// newMsg is an empty minBuf buffer whose budget the caller holds.
+func (b *buffers) newMsg() *msgBuf {
 	var m *msgBuf
 	select {
 	case m = <-b.free:
@@ -97,7 +102,16 @@ func (b *buffers) get(ctx context.Context) (*msgBuf, error) {
 		m.b.Grow(minBuf)
 	}
 	m.held = minBuf
-	return m, nil
+	return m
+}
+
+// tryGet is get without waiting: nil if the budget has no room now.
+func (b *buffers) tryGet() *msgBuf {
+	if !b.sem.TryAcquire(minBuf) {
+		return nil
+	}
+	b.used.Add(minBuf)
+	return b.newMsg()
 }
 
 // put releases m's budget, and keeps its buffer for reuse if it did not

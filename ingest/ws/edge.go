@@ -266,7 +266,9 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	ctx := r.Context()
 	dctx, cancel := context.WithTimeout(ctx, e.cfg.DialTimeout)
+	httpClient, upCork := corkingClient(e.bufs, e.m.socketWrites.WithLabelValues("upstream"))
 	up, _, err := websocket.Dial(dctx, e.cfg.Upstream, &websocket.DialOptions{
+		HTTPClient:      httpClient,
 		Subprotocols:    subprotocols(r),
 		CompressionMode: websocket.CompressionDisabled,
 	})
@@ -306,7 +308,8 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if sp := up.Subprotocol(); sp != "" {
 		accepted = []string{sp}
 	}
-	client, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+	cw := &corkingWriter{ResponseWriter: w, bufs: e.bufs, writes: e.m.socketWrites.WithLabelValues("client")}
+	client, err := websocket.Accept(cw, r, &websocket.AcceptOptions{
 		Subprotocols:    accepted,
 		OriginPatterns:  e.cfg.OriginPatterns,
 		CompressionMode: websocket.CompressionDisabled,
@@ -320,6 +323,7 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	client.SetReadLimit(e.cfg.MaxMessageSize + 1)
 
 	p := newProxy(e, stream, app, client, up)
+	p.client.cork, p.upstream.cork = cw.conn, upCork()
 	e.mu.Lock()
 	e.proxies[p] = struct{}{}
 	closing := e.closed

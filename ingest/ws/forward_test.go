@@ -3,6 +3,7 @@ package ws_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -182,4 +183,45 @@ func lastSeq(evs []*event.Event, dir event.Direction) uint64 {
 		}
 	}
 	return seq
+}
+
+// TestCoalescedWrites: requests that become durable together (the broker
+// held back, then released) are written to the upstream together, in a
+// few writes rather than one each, in order, and all counted as crossed.
+func TestCoalescedWrites(t *testing.T) {
+	e := setup(t, nil)
+	c := e.dial(t, "app")
+	defer c.CloseNow()
+	exchange(t, c, websocket.MessageText, `{"jsonrpc":"2.0","id":0,"method":"eth_chainId"}`, 1)
+	release := blockProduce(t, e)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	const n = 50
+	for j := range n {
+		if err := c.Write(ctx, websocket.MessageText, fmt.Appendf(nil, `{"jsonrpc":"2.0","id":%d,"method":"eth_chainId"}`, j+1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "the requests to be recorded", func() bool { return e.rec.Stats().Recorded >= 1+2+n })
+	before := e.metric(t, "relaymeter_ws_edge_socket_writes_total", "upstream")
+	release()
+	for j := range n {
+		_, p, err := c.Read(ctx)
+		if err != nil {
+			t.Fatalf("response %d: %v", j+1, err)
+		}
+		if want := fmt.Sprintf(`"id":%d,`, j+1); !strings.Contains(string(p), want) {
+			t.Fatalf("response %d is %s: out of order", j+1, p)
+		}
+	}
+	if writes := e.metric(t, "relaymeter_ws_edge_socket_writes_total", "upstream") - before; writes > 5 {
+		t.Fatalf("%v writes to the upstream for %d requests made durable together, want a few", writes, n)
+	}
+	_ = c.Close(websocket.StatusNormalClosure, "")
+	e.up.closed(t)
+	evs := only(t, e.events(t))
+	cl := evs[len(evs)-1].GetClosed()
+	if cl.GetForwardedToUpstreamThroughSeq() != lastSeq(evs, up) || cl.GetForwardedToClientThroughSeq() != lastSeq(evs, down) {
+		t.Fatalf("closed %v; last seqs %d and %d", cl, lastSeq(evs, up), lastSeq(evs, down))
+	}
 }

@@ -27,10 +27,10 @@ import (
 // would have held whatever it could read: 750 MiB were asked for.
 //
 // The bound: per connection, its two queues (2 × 256 KiB: the node stops
-// reading requests while its writes are blocked, so requests queue too)
-// and a message being read each way (64 KiB toward the client, 4 KiB
-// toward the node); the buffer budget in use (exact accounting) must stay
-// within that. The live heap, sampled after a GC every 20ms, must stay
+// reading requests while its writes are blocked, so requests queue too), a
+// message being read each way (64 KiB toward the client, 4 KiB toward the
+// node) and a 4 KiB buffer per side holding writes to send together; the
+// buffer budget in use (exact accounting) must stay within that. The live heap, sampled after a GC every 20ms, must stay
 // within it plus the heap of the same 50 connections idle, the edge's
 // free list of idle 4 KiB buffers (a sixteenth of BufferBytes), the
 // recorder's events in flight (16384 in 512-byte pooled buffers: 8 MiB)
@@ -46,7 +46,7 @@ func TestMemoryBoundedNotReading(t *testing.T) {
 		requests  = 256      // per client
 		respBytes = 60 << 10 // in a 64 KiB buffer at the edge
 		queue     = 256 << 10
-		perConn   = 2*queue + 64<<10 + 4<<10
+		perConn   = 2*queue + 64<<10 + 4<<10 + 2*4<<10
 		budget    = 64 << 20
 		others    = budget/16 + 16384*512 + 2<<20
 	)

@@ -28,6 +28,9 @@ type side struct {
 	writing  atomic.Bool
 	timeout  time.Duration
 	deadline *time.Timer
+	// cork holds writes back so that several messages go out together
+	// (nil: writes go out one by one).
+	cork *corkConn
 }
 
 // write writes f to s within the write timeout. Writes take no context: a
@@ -37,6 +40,19 @@ func (s *side) write(f *msgBuf) error {
 	s.writing.Store(true)
 	s.deadline.Reset(s.timeout)
 	err := s.conn.Write(context.Background(), f.typ, f.b.Bytes())
+	s.deadline.Stop()
+	s.writing.Store(false)
+	return err
+}
+
+// flush sends what writes held back, within the write timeout.
+func (s *side) flush() error {
+	if s.cork == nil {
+		return nil
+	}
+	s.writing.Store(true)
+	s.deadline.Reset(s.timeout)
+	err := s.cork.flush()
 	s.deadline.Stop()
 	s.writing.Store(false)
 	return err

@@ -25,7 +25,8 @@ type dir struct {
 	lr  io.LimitedReader
 	cls classifier
 	// Reused by the forwarder.
-	batch []*msgBuf
+	batch  []*msgBuf
+	unsent []sentMark // written through dst's cork, not yet known sent
 
 	// forwarded is the highest seq of this direction written to dst. A
 	// direction forwards in seq order, so every message of it up to
@@ -165,10 +166,10 @@ func (d *dir) forward() {
 		if !ok {
 			return
 		}
+		if !failed {
+			failed = !d.forwardRun(batch)
+		}
 		for i, f := range batch {
-			if !failed {
-				failed = !d.forwardOne(f)
-			}
 			d.q.done(f.held)
 			d.p.e.bufs.put(f)
 			batch[i] = nil
@@ -177,20 +178,81 @@ func (d *dir) forward() {
 	}
 }
 
-// forwardOne waits for f's event to be durable and writes f, reporting
-// whether the direction may go on.
-func (d *dir) forwardOne(f *msgBuf) bool {
-	if err := d.p.stream.WaitDurable(d.p.ctx, f.seq); err != nil {
-		if errors.Is(err, record.ErrRejected) {
-			d.p.e.log.Error("ws: event rejected", "stream", d.p.stream.ID(), "seq", f.seq, "err", err)
-			d.p.finish(rejectedCause)
+// forwardRun writes batch to dst in order, each frame once its event is
+// durable. When more than one frame is ready, their writes are held back
+// (corkConn) and sent with one write, flushed before the forwarder waits
+// for durability or for more frames; a lone frame is written as it is. It
+// reports whether the direction may go on.
+func (d *dir) forwardRun(batch []*msgBuf) bool {
+	for i, f := range batch {
+		if d.dst.cork != nil && d.dst.cork.holding() && !durableNow(d.p.stream, f.seq) && !d.flush() {
+			return false
 		}
-		return false
+		if err := d.p.stream.WaitDurable(d.p.ctx, f.seq); err != nil {
+			d.flush() // before finish: its close frames must not wait behind held writes
+			if errors.Is(err, record.ErrRejected) {
+				d.p.e.log.Error("ws: event rejected", "stream", d.p.stream.ID(), "seq", f.seq, "err", err)
+				d.p.finish(rejectedCause)
+			}
+			return false
+		}
+		if d.dst.cork != nil && i+1 < len(batch) {
+			d.dst.cork.cork() // another frame follows: write them together
+		}
+		if err := d.dst.write(f); err != nil {
+			d.flush()
+			d.p.finish(d.p.lost(d.dst, err))
+			return false
+		}
+		d.wrote(f.seq)
 	}
-	if err := d.dst.write(f); err != nil {
+	return d.flush()
+}
+
+// wrote notes that the frame seq was written: crossed at once without a
+// cork, else once the bytes up to its end have been sent.
+func (d *dir) wrote(seq uint64) {
+	if d.dst.cork == nil {
+		d.forwarded = seq
+		return
+	}
+	end, _ := d.dst.cork.counts()
+	d.unsent = append(d.unsent, sentMark{seq: seq, end: end})
+}
+
+// doneCtx is cancelled: WaitDurable with it reports, without waiting,
+// whether an event is durable already.
+var doneCtx = func() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
+}()
+
+func durableNow(s *record.Stream, seq uint64) bool { return s.WaitDurable(doneCtx, seq) == nil }
+
+// sentMark is a frame written through a cork: seq crossed once the
+// connection has sent end bytes.
+type sentMark struct{ seq, end uint64 }
+
+// flush sends the writes held back and advances forwarded over the frames
+// whose bytes were sent, all of them unless the flush failed.
+func (d *dir) flush() bool {
+	err := d.dst.flush()
+	if d.dst.cork != nil {
+		_, sent := d.dst.cork.counts()
+		n := 0
+		for _, m := range d.unsent {
+			if m.end > sent {
+				break
+			}
+			d.forwarded = m.seq
+			n++
+		}
+		d.unsent = append(d.unsent[:0], d.unsent[n:]...)
+	}
+	if err != nil {
 		d.p.finish(d.p.lost(d.dst, err))
 		return false
 	}
-	d.forwarded = f.seq
 	return true
 }
