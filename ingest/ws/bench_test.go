@@ -108,10 +108,33 @@ func BenchmarkEdgeCPU(b *testing.B) {
 // benchEdgeCPU runs b.N round trips through the child edge c, spread over
 // conns connections with up to window requests in flight on each.
 func benchEdgeCPU(b *testing.B, c *child, conns, window int) {
+	var before childStats
+	benchRoundTrips(b, c.url, conns, window, func() { before = c.stats(b, false) }, func(msgs float64) {
+		after := c.stats(b, false)
+		b.ReportMetric(float64(after.CPUNanos-before.CPUNanos)/msgs, "edge-cpu-ns/msg")
+		b.ReportMetric(float64(after.Allocs-before.Allocs)/msgs, "edge-allocs/msg")
+		b.ReportMetric(float64(after.AllocBytes-before.AllocBytes)/msgs, "edge-B/msg")
+		// The runtime tracks one in 8 of a goroutine's scheduling transitions.
+		b.ReportMetric(8*float64(after.SchedEvents-before.SchedEvents)/msgs, "edge-wakeups/msg")
+	})
+}
+
+// benchProxyCPU is benchEdgeCPU for a proxy whose CPU cpu reports.
+func benchProxyCPU(b *testing.B, url func(string) string, cpu func() int64, conns, window int) {
+	var before int64
+	benchRoundTrips(b, url, conns, window, func() { before = cpu() }, func(msgs float64) {
+		b.ReportMetric(float64(cpu()-before)/msgs, "proxy-cpu-ns/msg")
+	})
+}
+
+// benchRoundTrips runs b.N round trips through url, spread over conns
+// connections with up to window requests in flight on each, calling start
+// and done around them (done gets the number of messages).
+func benchRoundTrips(b *testing.B, url func(string) string, conns, window int, start func(), done func(msgs float64)) {
 	ctx := context.Background()
 	clients := make([]*websocket.Conn, conns)
 	for i := range clients {
-		conn, _, err := websocket.Dial(ctx, c.url(fmt.Sprintf("bench%d", i)), nil)
+		conn, _, err := websocket.Dial(ctx, url(fmt.Sprintf("bench%d", i)), nil)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -133,22 +156,17 @@ func benchEdgeCPU(b *testing.B, c *child, conns, window int) {
 	if err := run(20 * conns); err != nil { // warm: the streams' partition writers, buffers
 		b.Fatal(err)
 	}
-	before := c.stats(b, false)
+	start()
 	b.ResetTimer()
-	start := time.Now()
+	t0 := time.Now()
 	if err := run(b.N); err != nil {
 		b.Fatal(err)
 	}
-	elapsed := time.Since(start)
+	elapsed := time.Since(t0)
 	b.StopTimer()
-	after := c.stats(b, false)
 	msgs := float64(2 * b.N)
 	b.ReportMetric(msgs/elapsed.Seconds(), "msgs/s")
-	b.ReportMetric(float64(after.CPUNanos-before.CPUNanos)/msgs, "edge-cpu-ns/msg")
-	b.ReportMetric(float64(after.Allocs-before.Allocs)/msgs, "edge-allocs/msg")
-	b.ReportMetric(float64(after.AllocBytes-before.AllocBytes)/msgs, "edge-B/msg")
-	// The runtime tracks one in 8 of a goroutine's scheduling transitions.
-	b.ReportMetric(8*float64(after.SchedEvents-before.SchedEvents)/msgs, "edge-wakeups/msg")
+	done(msgs)
 }
 
 // roundTrips sends req n times on conn, with up to window in flight, and
