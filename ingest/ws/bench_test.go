@@ -105,6 +105,23 @@ func BenchmarkEdgeCPU(b *testing.B) {
 	}
 }
 
+// BenchmarkBareProxyCPU is BenchmarkEdgeCPU for a bare proxy on the same
+// WebSocket library, in the same child process harness, copying messages
+// and recording nothing: the floor below which the edge cannot go without
+// changing library or runtime; the difference to nginx (BenchmarkNginxCPU)
+// is theirs, and the difference to BenchmarkEdgeCPU the edge's own.
+func BenchmarkBareProxyCPU(b *testing.B) {
+	cluster := kafkatest.Start(b, kafkatest.Options{Partitions: 2, Topics: []string{topic}})
+	node := startUpstream(b)
+	c := startChild(b, childConfig{Brokers: cluster.Brokers, Upstream: node.url(), Bare: true}, nil)
+	for _, shape := range []struct {
+		name          string
+		conns, window int
+	}{{"closed-loop-50", 50, 1}, {"pipelined", 1, 128}} {
+		b.Run(shape.name, func(b *testing.B) { benchEdgeCPU(b, c, shape.conns, shape.window) })
+	}
+}
+
 // benchEdgeCPU runs b.N round trips through the child edge c, spread over
 // conns connections with up to window requests in flight on each.
 func benchEdgeCPU(b *testing.B, c *child, conns, window int) {

@@ -2,6 +2,7 @@ package ws_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -21,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/relaymeter/relaymeter/ingest/record"
@@ -57,6 +59,9 @@ type childConfig struct {
 	QueueBytes     int64
 	BufferBytes    int64
 	WriteTimeout   time.Duration
+	// Bare runs, instead of the edge, a bare proxy on the same WebSocket
+	// library that only copies messages: the floor for BenchmarkEdgeCPU.
+	Bare bool
 	// SampleHeap, when set, forces a GC every SampleHeap and keeps the
 	// largest live heap seen, for childStats.MaxLiveHeap.
 	SampleHeap time.Duration
@@ -66,6 +71,49 @@ type childConfig struct {
 	// HeapProfile, when set with SampleHeap, is where the child writes a
 	// heap profile each time the live heap reaches a new peak.
 	HeapProfile string
+}
+
+// bareProxy copies WebSocket messages between each client and a new
+// connection to upstream, recording nothing: what any proxy on this
+// library pays per message.
+func bareProxy(upstream string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		up, _, err := websocket.Dial(r.Context(), upstream, nil)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			up.CloseNow()
+			return
+		}
+		c.SetReadLimit(1 << 20)
+		up.SetReadLimit(1 << 20)
+		done := make(chan struct{}, 2)
+		copyMsgs := func(dst, src *websocket.Conn) {
+			var buf bytes.Buffer
+			for {
+				typ, rd, err := src.Reader(context.Background())
+				if err == nil {
+					buf.Reset()
+					_, err = buf.ReadFrom(rd)
+				}
+				if err == nil {
+					err = dst.Write(context.Background(), typ, buf.Bytes())
+				}
+				if err != nil {
+					dst.CloseNow()
+					src.CloseNow()
+					done <- struct{}{}
+					return
+				}
+			}
+		}
+		go copyMsgs(up, c)
+		copyMsgs(c, up)
+		<-done
+	})
 }
 
 // childStats is a snapshot of the child's counters.
@@ -125,8 +173,12 @@ func runChild(raw string) error {
 		stop := heap.sample(cfg.SampleHeap)
 		defer stop()
 	}
+	var proxy http.Handler = edge
+	if cfg.Bare {
+		proxy = bareProxy(cfg.Upstream)
+	}
 	mux := http.NewServeMux()
-	mux.Handle("/", edge)
+	mux.Handle("/", proxy)
 	mux.HandleFunc("/debug/stats", func(w http.ResponseWriter, r *http.Request) {
 		s := readStats()
 		s.MaxLiveHeap, s.BufferedAtPeak, s.MaxBuffered = heap.max()
