@@ -200,3 +200,44 @@ func TestOverloaded(t *testing.T) {
 		t.Fatalf("closes %v", got)
 	}
 }
+
+// TestClientNeverReading: a client that stops reading and never drains
+// still has its connection ended and its stream closed: the write stuck in
+// the kernel is abandoned when the library gives up on the close
+// handshake, and nothing the edge holds waits on it.
+func TestClientNeverReading(t *testing.T) {
+	for _, mode := range []struct {
+		name string
+		mode ws.Forwarding
+	}{{"after-ack", ws.ForwardAfterAck}, {"after-queue", ws.ForwardAfterQueue}} {
+		t.Run(mode.name, func(t *testing.T) {
+			e := setup(t, func(c *ws.Config) {
+				c.Forwarding, c.QueueBytes, c.WriteTimeout, c.PayloadCapture = mode.mode, 256<<10, 300*time.Millisecond, 0
+			})
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			c, _, err := websocket.Dial(ctx, e.url("gone"), &websocket.DialOptions{HTTPClient: smallWindowClient()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.CloseNow()
+			for j := range 128 {
+				if err := c.Write(ctx, websocket.MessageText, fmt.Appendf(nil, `{"jsonrpc":"2.0","id":%d,"method":"ethsim_bytes","params":[61440]}`, j)); err != nil {
+					break
+				}
+			}
+			waitFor(t, "the edge to give up on the client", func() bool {
+				return e.metric(t, "relaymeter_ws_edge_not_reading_total", "client") == 1
+			})
+			if code := e.up.closed(t); code != websocket.StatusGoingAway {
+				t.Fatalf("upstream saw %d, want 1001", code)
+			}
+			waitFor(t, "the connection to end", func() bool { return e.metric(t, "relaymeter_ws_edge_connections_active", "") == 0 })
+			waitFor(t, "every buffer to be released", func() bool { return e.metric(t, "relaymeter_ws_edge_buffer_bytes", "") == 0 })
+			evs := only(t, e.events(t))
+			if cl := evs[len(evs)-1].GetClosed(); cl.GetReason() != "client not reading" || cl.GetCloseCode() != 1008 {
+				t.Fatalf("closed %v", cl)
+			}
+		})
+	}
+}

@@ -107,15 +107,18 @@ func (c *corkConn) counts() (accepted, sent uint64) {
 	return c.accepted, c.sent
 }
 
-// Close releases a held buffer with the connection.
+// Close closes the connection, then releases a held buffer. In that
+// order: a write stuck in the kernel (a peer that stopped reading) holds
+// mu, and only closing the connection makes it return.
 func (c *corkConn) Close() error {
+	err := c.Conn.Close()
 	c.mu.Lock()
 	if c.hold != nil {
 		c.bufs.put(c.hold)
 		c.hold = nil
 	}
 	c.mu.Unlock()
-	return c.Conn.Close()
+	return err
 }
 
 // corkingWriter hands websocket.Accept the hijacked client connection
