@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"time"
 
 	"github.com/relaymeter/relaymeter/ingest/record"
 	"github.com/relaymeter/relaymeter/ingest/ws"
@@ -34,6 +35,9 @@ func runEdge(ctx context.Context, args []string, sio stdio) error {
 	edgeID := fs.String("edge-id", "", "this edge's id in every event (default: the host name)")
 	capture := fs.Int64("payload-capture", 1024, "payload bytes captured per message: -1 whole, 0 none, N the first N")
 	maxMsg := fs.Int64("max-message-size", 1<<20, "largest WebSocket message; larger ones close with 1009")
+	queueBytes := fs.Int64("queue-bytes", 4<<20, "per connection and direction, the most bytes of messages read and not yet written to the other side; a full queue stops reading that side")
+	bufferBytes := fs.Int64("buffer-bytes", 256<<20, "the most bytes of message buffers of all connections together; a reader that waits more than twice --write-timeout for room closes its client with 1013")
+	writeTimeout := fs.Duration("write-timeout", 10*time.Second, "a side that does not take a message within this ends the connection (a client with 1008, client not reading)")
 	forwarding := fs.String("forwarding", "after-ack", "forward a message after Kafka acknowledged its event (after-ack: nothing crosses unrecorded) or once it is queued (after-queue: lower latency)")
 	linger := fs.Duration("batch-linger", 0, "how long an idle recorder partition waits to fill a batch before sending (0: send at once; events arriving meanwhile form the next batch)")
 	spoolDir := fs.String("spool-dir", defaultSpoolDir, "local directory where events go, fsynced, while Kafka cannot take them; they count as recorded and are sent in order once Kafka is back (one edge per directory; \"\" disables it, and the edge then holds clients back while Kafka is down)")
@@ -79,7 +83,8 @@ func runEdge(ctx context.Context, args []string, sio stdio) error {
 	}
 	edge, err := ws.New(ws.Config{
 		Recorder: rec, Upstream: *upstream, Service: *service, Supplier: *supplier,
-		MaxMessageSize: *maxMsg, PayloadCapture: *capture, Forwarding: mode, Logger: log, Registerer: reg,
+		MaxMessageSize: *maxMsg, QueueBytes: *queueBytes, BufferBytes: *bufferBytes, WriteTimeout: *writeTimeout,
+		PayloadCapture: *capture, Forwarding: mode, Logger: log, Registerer: reg,
 	})
 	if err != nil {
 		rec.Close(context.Background())

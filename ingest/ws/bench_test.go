@@ -3,13 +3,17 @@ package ws_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/relaymeter/relaymeter/ingest/ws"
+	"github.com/relaymeter/relaymeter/internal/kafkatest"
 )
 
 // BenchmarkEdge pipelines eth_blockNumber requests from one client and reads
@@ -64,4 +68,144 @@ func cpuTime() int64 {
 		return 0
 	}
 	return ru.Utime.Nano() + ru.Stime.Nano()
+}
+
+// BenchmarkEdgeCPU measures the edge alone: it runs in a child process
+// (process_test.go) recording into the parent's kfake, between a client and
+// the simulated node that stay in the parent. An op is one eth_blockNumber
+// request and its response, two messages. The edge-* metrics are the child's
+// own: CPU (user + system, GC included), heap allocations, and goroutine
+// wake-ups (scheduling events), each per message. ns/op is wall time, and
+// -benchmem's B/op and allocs/op are the parent's (client, node, broker),
+// not the edge's.
+//
+//   - closed-loop: one connection, one request at a time, the next sent
+//     once the response is read: ns/op is the round trip, and each event is
+//     a Kafka batch of its own, so the recorder's cost per batch dominates;
+//   - closed-loop-50: 50 connections, each one request at a time: the
+//     recorder's batches fill across connections, as in production;
+//   - pipelined: one connection, up to 128 requests in flight.
+func BenchmarkEdgeCPU(b *testing.B) {
+	cluster := kafkatest.Start(b, kafkatest.Options{Partitions: 2, Topics: []string{topic}})
+	node := startUpstream(b)
+	modes := []struct {
+		name string
+		mode ws.Forwarding
+	}{{"after-ack", ws.ForwardAfterAck}, {"after-queue", ws.ForwardAfterQueue}}
+	for _, m := range modes {
+		suffix := strings.ToUpper(strings.ReplaceAll(m.name, "-", "_"))
+		c := startChild(b, childConfig{Brokers: cluster.Brokers, Upstream: node.url(), Forwarding: m.mode, PayloadCapture: -1,
+			CPUProfile: os.Getenv("EDGE_CPUPROFILE_" + suffix), AllocProfile: os.Getenv("EDGE_ALLOCPROFILE_" + suffix)}, nil)
+		for _, shape := range []struct {
+			name          string
+			conns, window int
+		}{{"closed-loop", 1, 1}, {"closed-loop-50", 50, 1}, {"pipelined", 1, 128}} {
+			b.Run(shape.name+"/"+m.name, func(b *testing.B) { benchEdgeCPU(b, c, shape.conns, shape.window) })
+		}
+	}
+}
+
+// BenchmarkBareProxyCPU is BenchmarkEdgeCPU for a bare proxy on the same
+// WebSocket library, in the same child process harness, copying messages
+// and recording nothing: the floor below which the edge cannot go without
+// changing library or runtime; the difference to nginx (BenchmarkNginxCPU)
+// is theirs, and the difference to BenchmarkEdgeCPU the edge's own.
+func BenchmarkBareProxyCPU(b *testing.B) {
+	cluster := kafkatest.Start(b, kafkatest.Options{Partitions: 2, Topics: []string{topic}})
+	node := startUpstream(b)
+	c := startChild(b, childConfig{Brokers: cluster.Brokers, Upstream: node.url(), Bare: true}, nil)
+	for _, shape := range []struct {
+		name          string
+		conns, window int
+	}{{"closed-loop-50", 50, 1}, {"pipelined", 1, 128}} {
+		b.Run(shape.name, func(b *testing.B) { benchEdgeCPU(b, c, shape.conns, shape.window) })
+	}
+}
+
+// benchEdgeCPU runs b.N round trips through the child edge c, spread over
+// conns connections with up to window requests in flight on each.
+func benchEdgeCPU(b *testing.B, c *child, conns, window int) {
+	var before childStats
+	benchRoundTrips(b, c.url, conns, window, func() { before = c.stats(b, false) }, func(msgs float64) {
+		after := c.stats(b, false)
+		b.ReportMetric(float64(after.CPUNanos-before.CPUNanos)/msgs, "edge-cpu-ns/msg")
+		b.ReportMetric(float64(after.Allocs-before.Allocs)/msgs, "edge-allocs/msg")
+		b.ReportMetric(float64(after.AllocBytes-before.AllocBytes)/msgs, "edge-B/msg")
+		// The runtime tracks one in 8 of a goroutine's scheduling transitions.
+		b.ReportMetric(8*float64(after.SchedEvents-before.SchedEvents)/msgs, "edge-wakeups/msg")
+	})
+}
+
+// benchProxyCPU is benchEdgeCPU for a proxy whose CPU cpu reports.
+func benchProxyCPU(b *testing.B, url func(string) string, cpu func() int64, conns, window int) {
+	var before int64
+	benchRoundTrips(b, url, conns, window, func() { before = cpu() }, func(msgs float64) {
+		b.ReportMetric(float64(cpu()-before)/msgs, "proxy-cpu-ns/msg")
+	})
+}
+
+// benchRoundTrips runs b.N round trips through url, spread over conns
+// connections with up to window requests in flight on each, calling start
+// and done around them (done gets the number of messages).
+func benchRoundTrips(b *testing.B, url func(string) string, conns, window int, start func(), done func(msgs float64)) {
+	ctx := context.Background()
+	clients := make([]*websocket.Conn, conns)
+	for i := range clients {
+		conn, _, err := websocket.Dial(ctx, url(fmt.Sprintf("bench%d", i)), nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer conn.CloseNow()
+		clients[i] = conn
+	}
+	req := []byte(`{"jsonrpc":"2.0","id":1234567,"method":"eth_blockNumber","params":[]}`)
+	run := func(n int) error {
+		var g errgroup.Group
+		for i, conn := range clients {
+			share := n / conns
+			if i < n%conns {
+				share++
+			}
+			g.Go(func() error { return roundTrips(ctx, conn, req, share, window) })
+		}
+		return g.Wait()
+	}
+	if err := run(20 * conns); err != nil { // warm: the streams' partition writers, buffers
+		b.Fatal(err)
+	}
+	start()
+	b.ResetTimer()
+	t0 := time.Now()
+	if err := run(b.N); err != nil {
+		b.Fatal(err)
+	}
+	elapsed := time.Since(t0)
+	b.StopTimer()
+	msgs := float64(2 * b.N)
+	b.ReportMetric(msgs/elapsed.Seconds(), "msgs/s")
+	done(msgs)
+}
+
+// roundTrips sends req n times on conn, with up to window in flight, and
+// reads the n responses.
+func roundTrips(ctx context.Context, conn *websocket.Conn, req []byte, n, window int) error {
+	slots := make(chan struct{}, window)
+	errc := make(chan error, 1)
+	go func() {
+		for range n {
+			slots <- struct{}{}
+			if err := conn.Write(ctx, websocket.MessageText, req); err != nil {
+				errc <- err
+				return
+			}
+		}
+		errc <- nil
+	}()
+	for i := range n {
+		if _, _, err := conn.Read(ctx); err != nil {
+			return fmt.Errorf("response %d: %w", i, err)
+		}
+		<-slots
+	}
+	return <-errc
 }

@@ -1,35 +1,31 @@
 package ws
 
 import (
-	"bytes"
-	"encoding/json"
+	"errors"
+	"strings"
 	"sync"
+	"unsafe"
 
 	"github.com/relaymeter/relaymeter/ingest/event"
 )
-
-// envelope is a JSON-RPC message with only its routing fields decoded.
-type envelope struct {
-	ID     json.RawMessage `json:"id"`
-	Method string          `json:"method"`
-	Params json.RawMessage `json:"params"`
-	Result json.RawMessage `json:"result"`
-	Error  json.RawMessage `json:"error"`
-}
-
-func (e *envelope) hasID() bool     { return len(e.ID) > 0 && !isNull(e.ID) }
-func (e *envelope) isError() bool   { return len(e.Error) > 0 && !isNull(e.Error) }
-func (e *envelope) isRequest() bool { return e.Method != "" && e.hasID() }
-
-func isNull(raw json.RawMessage) bool { return bytes.Equal(raw, []byte("null")) }
 
 // maxPendingSubscribes bounds the eth_subscribe requests a connection
 // remembers while waiting for their responses.
 const maxPendingSubscribes = 1024
 
+// maxBatch is the most elements of a batch the edge meters; a larger one
+// closes the connection with 1009 (nodes refuse far smaller ones: geth's
+// default limit is 1000). It bounds what classifying a batch costs: an
+// event names each element's method.
+const maxBatch = 10000
+
+// errBatchTooLarge reports a batch of more than maxBatch elements.
+var errBatchTooLarge = errors.New("ws: batch too large")
+
 // subscriptions remembers which request ids of a connection were
 // eth_subscribe, so that their responses' results are known to be
-// subscription ids. It is shared by a connection's two directions.
+// subscription ids. It is shared by a connection's two directions. Ids are
+// kept cleaned, so at most maxPendingSubscribes × event.MaxIDLen bytes.
 type subscriptions struct {
 	mu      sync.Mutex
 	pending map[string]struct{}
@@ -42,7 +38,7 @@ func (s *subscriptions) subscribe(id string) {
 		s.pending = map[string]struct{}{}
 	}
 	if len(s.pending) < maxPendingSubscribes {
-		s.pending[id] = struct{}{}
+		s.pending[strings.Clone(id)] = struct{}{}
 	}
 }
 
@@ -57,95 +53,245 @@ func (s *subscriptions) answered(id string) bool {
 	return false
 }
 
+// classifier classifies one direction's messages from their JSON-RPC
+// envelope, reusing its scanner and scratch space.
+type classifier struct {
+	s, sub  scanner // the message; params within it
+	env     rawEnv
+	methods []string
+	one     event.Message // a batch element's classification, discarded
+}
+
 // classify fills m's role, method, batch fields, rpc_id and subscription_id
-// from payload, decoding only the JSON-RPC envelope. A payload that is not a
-// JSON-RPC object or non-empty array is OTHER. subs may be nil.
-func classify(m *event.Message, payload []byte, subs *subscriptions) {
+// from payload, decoding only the JSON-RPC envelope, as encoding/json
+// would (classify_oracle_test.go). A payload that is not a JSON-RPC object
+// or non-empty array is OTHER; subs may be nil. Every string set in m has
+// been through event.CleanText: methods cut to event.MaxMethodLen, ids to
+// event.MaxIDLen. The strings may share payload's memory: m must be used
+// (recorded) before payload changes. A batch of more than maxBatch elements
+// is errBatchTooLarge.
+func (c *classifier) classify(m *event.Message, payload []byte, subs *subscriptions) error {
 	m.Role = event.Role_OTHER
-	p := bytes.TrimLeft(payload, " \t\r\n")
-	if len(p) == 0 {
-		return
+	p := payload
+	for len(p) > 0 && (p[0] == ' ' || p[0] == '\t' || p[0] == '\r' || p[0] == '\n') {
+		p = p[1:]
 	}
+	if len(p) == 0 {
+		return nil
+	}
+	c.s.reset(p)
 	switch p[0] {
 	case '{':
-		var e envelope
-		if json.Unmarshal(p, &e) != nil {
-			return
+		if c.s.envelope(&c.env) && c.s.end() {
+			c.classifyOne(m, &c.env, subs)
 		}
-		classifyOne(m, &e, subs)
 	case '[':
-		var es []envelope
-		if json.Unmarshal(p, &es) != nil || len(es) == 0 {
-			return
+		n, ok := c.countBatch()
+		if !ok || n == 0 {
+			return nil
 		}
-		m.BatchSize = uint32(len(es))
-		m.BatchMethods = make([]string, len(es))
-		m.Role = event.Role_RESPONSE
-		for i := range es {
-			m.BatchMethods[i] = es[i].Method
-			if es[i].Method != "" {
-				m.Role = event.Role_REQUEST
-			}
-			var one event.Message
-			classifyOne(&one, &es[i], subs) // remembers eth_subscribe ids
+		if n > maxBatch {
+			return errBatchTooLarge
+		}
+		c.s.reset(p)
+		c.classifyBatch(m, n, subs)
+	}
+	return nil
+}
+
+// countBatch validates the batch at the scanner's start and counts its
+// elements, each an object or null, as encoding/json decodes a
+// []envelope.
+func (c *classifier) countBatch() (int, bool) {
+	s := &c.s
+	if !s.open(false) {
+		return 0, false
+	}
+	if s.ws(); s.peek() == ']' {
+		s.i++
+		return 0, s.end()
+	}
+	for n := 1; ; n++ {
+		if !c.element() {
+			return 0, false
+		}
+		s.ws()
+		switch s.peek() {
+		case ',':
+			s.i++
+		case ']':
+			s.i++
+			return n, s.end()
+		default:
+			return 0, false
 		}
 	}
 }
 
-func classifyOne(m *event.Message, e *envelope, subs *subscriptions) {
-	if e.hasID() {
-		m.RpcId = string(e.ID)
+// element reads the batch element at the scanner into c.env: an object,
+// or null (an empty envelope).
+func (c *classifier) element() bool {
+	c.s.ws()
+	if c.s.peek() == 'n' {
+		c.env = rawEnv{}
+		return c.s.literal("null")
 	}
+	return c.s.peek() == '{' && c.s.envelope(&c.env)
+}
+
+// classifyBatch classifies the valid batch of n elements at the scanner:
+// a request if any element has a method, else a response, with each
+// element's method; every element is classified too, so subscriptions
+// opened or answered within a batch are remembered.
+func (c *classifier) classifyBatch(m *event.Message, n int, subs *subscriptions) {
+	s := &c.s
+	s.open(false)
+	c.methods = c.methods[:0]
+	m.Role = event.Role_RESPONSE
+	for range n {
+		s.ws()
+		c.element()
+		method := c.env.methodText()
+		if method != "" {
+			m.Role = event.Role_REQUEST
+		}
+		c.methods = append(c.methods, cleanMethod(method))
+		c.one.Reset()
+		c.classifyOne(&c.one, &c.env, subs)
+		s.ws()
+		s.i++ // the comma or the closing bracket
+	}
+	m.BatchSize = uint32(n)
+	m.BatchMethods = c.methods
+	if cap(c.methods) > 1024 {
+		c.methods = nil // do not keep a huge batch's scratch space
+	}
+}
+
+// classifyOne classifies one JSON-RPC object.
+func (c *classifier) classifyOne(m *event.Message, e *rawEnv, subs *subscriptions) {
+	if e.hasID() {
+		m.RpcId = cleanID(wireString(e.id))
+	}
+	method := e.methodText()
 	switch {
-	case e.Method != "":
-		m.Method = e.Method
+	case method != "":
+		m.Method = cleanMethod(method)
 		m.Role = event.Role_NOTIFICATION
 		if e.hasID() {
 			m.Role = event.Role_REQUEST
 		}
-		switch e.Method {
+		switch method {
 		case "eth_subscribe":
 			if subs != nil && m.Role == event.Role_REQUEST {
 				subs.subscribe(m.RpcId)
 			}
 		case "eth_unsubscribe":
-			var params []json.RawMessage
-			if json.Unmarshal(e.Params, &params) == nil && len(params) > 0 {
-				m.SubscriptionId = idText(params[0])
-			}
+			m.SubscriptionId = c.unsubscribeID(e.params)
 		case "eth_subscription":
-			var params struct {
-				Subscription json.RawMessage `json:"subscription"`
-			}
-			if json.Unmarshal(e.Params, &params) == nil {
-				m.SubscriptionId = idText(params.Subscription)
-			}
+			m.SubscriptionId = c.notificationID(e.params)
 		}
 	case e.isError():
 		m.Role = event.Role_ERROR
 		if subs != nil && m.RpcId != "" {
 			subs.answered(m.RpcId)
 		}
-	case len(e.Result) > 0 || e.hasID():
+	case len(e.result) > 0 || e.hasID():
 		m.Role = event.Role_RESPONSE
 		if subs != nil && m.RpcId != "" && subs.answered(m.RpcId) {
-			m.SubscriptionId = idText(e.Result)
+			m.SubscriptionId = idText(e.result)
 		}
 	}
 }
 
-// idText is a subscription id as text: a JSON string unquoted, anything
-// else (a number) as its JSON text; null or invalid is empty.
-func idText(raw json.RawMessage) string {
+// methodText is e's method decoded, "" if it has none.
+func (e *rawEnv) methodText() string {
+	if e.method == nil {
+		return ""
+	}
+	return wireString(unquote(e.method))
+}
+
+// unsubscribeID is params[0] of eth_unsubscribe as text. params is valid
+// JSON: an array's first element counts; null, an empty array or anything
+// else gives none (encoding/json fails to decode it into a slice).
+func (c *classifier) unsubscribeID(params []byte) string {
+	if len(params) == 0 || params[0] != '[' {
+		return ""
+	}
+	s := &c.sub
+	s.reset(params)
+	s.open(false)
+	if s.ws(); s.peek() == ']' {
+		return ""
+	}
+	v, _ := s.value()
+	return idText(v)
+}
+
+// notificationID is params.subscription of eth_subscription as text: the
+// last key matching "subscription" as encoding/json matches it. params is
+// valid JSON; anything but an object gives none.
+func (c *classifier) notificationID(params []byte) string {
+	if len(params) == 0 || params[0] != '{' {
+		return ""
+	}
+	s := &c.sub
+	s.reset(params)
+	s.open(true)
+	var sub []byte
+	if s.ws(); s.peek() == '}' {
+		return ""
+	}
+	for {
+		tok, escaped, _ := s.key()
+		v, _ := s.value()
+		if isSubscriptionKey(tok, escaped) {
+			sub = v
+		}
+		if s.ws(); s.peek() != ',' {
+			return idText(sub)
+		}
+		s.i++
+	}
+}
+
+func isSubscriptionKey(tok []byte, escaped bool) bool {
+	name := tok[1 : len(tok)-1]
+	if string(name) == "subscription" {
+		return true
+	}
+	if escaped {
+		name = unquote(tok)
+	}
+	return strings.EqualFold(wireString(name), "subscription")
+}
+
+// idText is an id as text: a JSON string decoded, anything else as its
+// JSON text; null or absent is empty. It is cleaned for an event.
+func idText(raw []byte) string {
 	if len(raw) == 0 || isNull(raw) {
 		return ""
 	}
 	if raw[0] == '"' {
-		var s string
-		if json.Unmarshal(raw, &s) == nil {
-			return s
-		}
-		return ""
+		return cleanID(wireString(unquote(raw)))
 	}
-	return string(raw)
+	return cleanID(wireString(raw))
+}
+
+// wireString is b as a string, without copying. Fields of the reused
+// event.Message are set from the payload this way: the recorder encodes
+// (copies) the message before the payload's buffer is reused, and nothing
+// else keeps them (subscriptions clones what it stores).
+func wireString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+
+// cleanMethod and cleanID make a string from the wire fit an event: valid
+// UTF-8 without NUL, cut to the limit (event.CleanText).
+func cleanMethod(s string) string { s, _ = event.CleanText(s, event.MaxMethodLen); return s }
+func cleanID(s string) string     { s, _ = event.CleanText(s, event.MaxIDLen); return s }
+
+// classify classifies with a classifier of its own, for tests.
+func classify(m *event.Message, payload []byte, subs *subscriptions) error {
+	var c classifier
+	return c.classify(m, payload, subs)
 }

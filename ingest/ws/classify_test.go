@@ -2,6 +2,7 @@ package ws
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/relaymeter/relaymeter/ingest/event"
@@ -114,4 +115,30 @@ func FuzzClassify(f *testing.F) {
 			t.Fatal("batch size and methods disagree")
 		}
 	})
+}
+
+// classifyCases are typical messages, for BenchmarkClassify.
+var classifyCases = []struct{ name, payload string }{
+	{"request", `{"jsonrpc":"2.0","id":1234567,"method":"eth_blockNumber","params":[]}`},
+	{"call", `{"jsonrpc":"2.0","id":42,"method":"eth_call","params":[{"to":"0x6b175474e89094c44da98b954eedeac495271d0f","data":"0x70a08231000000000000000000000000ab5801a7d398351b8be11c439e05c5b3259aec9b"},"latest"]}`},
+	{"response", `{"jsonrpc":"2.0","id":1234567,"result":"0x1234abc"}`},
+	{"notification", `{"jsonrpc":"2.0","method":"eth_subscription","params":{"subscription":"0x00000000000000000000000000000001","result":{"number":"0x1000001","hash":"0x0000000000000000000000000000000000000000000000000000000001000001","parentHash":"0x0000000000000000000000000000000000000000000000000000000001000000","timestamp":"0x6740a1b2","gasLimit":"0x1c9c380","gasUsed":"0x0","miner":"0x0000000000000000000000000000000000000000"}}}`},
+	{"batch10", "[" + strings.Repeat(`{"jsonrpc":"2.0","id":1,"method":"eth_getBalance","params":["0xab5801a7d398351b8be11c439e05c5b3259aec9b","latest"]},`, 9) + `{"jsonrpc":"2.0","id":1,"method":"eth_getBalance","params":["0xab5801a7d398351b8be11c439e05c5b3259aec9b","latest"]}]`},
+}
+
+func BenchmarkClassify(b *testing.B) {
+	for _, c := range classifyCases {
+		b.Run(c.name, func(b *testing.B) {
+			p := []byte(c.payload)
+			var subs subscriptions
+			var m event.Message
+			var cls classifier // one per direction, as the edge keeps it
+			b.ReportAllocs()
+			b.SetBytes(int64(len(p)))
+			for b.Loop() {
+				m.Reset()
+				cls.classify(&m, p, &subs)
+			}
+		})
+	}
 }

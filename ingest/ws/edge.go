@@ -16,9 +16,16 @@
 //     both sides with 1009; a side lost without a close frame closes the
 //     other with 1001 (client lost) or 1011 (upstream lost); a recorder
 //     failure closes both with 1011; Edge.Close closes both with 1001.
+//   - Memory is bounded in bytes (docs/ws-edge.md): per connection and
+//     direction by QueueBytes, for the whole edge by BufferBytes, counting
+//     buffer capacities, messages being read included. A full queue stops
+//     the edge reading the side its messages come from; a side that does
+//     not take a write within WriteTimeout ends the connection (a client
+//     with 1008, "client not reading"); a reader that cannot get buffer
+//     space for twice WriteTimeout closes its client with 1013.
 //   - Pings need the peer's pong to be read, so a connection whose reader
-//     is held up by recorder back-pressure for longer than PingInterval is
-//     treated as lost.
+//     is held up by back-pressure (recorder, queue) for longer than
+//     PingInterval is treated as lost.
 //   - The upstream URL's userinfo, path and query may hold API keys: only
 //     its scheme and host are ever logged or recorded.
 package ws
@@ -51,10 +58,11 @@ type Recorder interface {
 type Forwarding int
 
 const (
-	// ForwardAfterAck forwards a message once Kafka has acknowledged its
-	// event: no message ever crosses the edge unrecorded, even if the edge
-	// is killed. It costs latency (a produce round trip), not throughput:
-	// each direction keeps up to 256 messages in flight.
+	// ForwardAfterAck forwards a message once its event is durable (Kafka
+	// acknowledged it): no message ever crosses the edge unrecorded, even if
+	// the edge is killed. It costs latency (a produce round trip), not
+	// throughput: each direction keeps up to QueueBytes of messages in
+	// flight.
 	ForwardAfterAck Forwarding = iota
 	// ForwardAfterQueue forwards a message once its event is queued in the
 	// recorder: lower latency, but a killed edge loses the events still
@@ -74,8 +82,29 @@ type Config struct {
 	// Supplier is who is paid for the traffic.
 	Supplier string
 	// MaxMessageSize is the largest message accepted from either side
-	// (default 1 MiB); a larger one closes both sides with 1009.
+	// (default 1 MiB); a larger one closes both sides with 1009. A message
+	// of n bytes is read into a buffer of the next power of two above
+	// n+512 bytes (4 KiB at least), so a 1 MiB message holds 2 MiB.
 	MaxMessageSize int64
+	// QueueBytes bounds, per connection and direction, the buffers of
+	// messages read from one side and not yet written to the other, while
+	// they wait to be durable or for the socket (default 4 MiB; a message
+	// alone is always admitted). A full queue stops the edge reading the
+	// side the messages come from (back-pressure) until there is room; a
+	// side that stops reading is closed by WriteTimeout, which empties its
+	// queue.
+	QueueBytes int64
+	// BufferBytes bounds the buffers of all connections together: messages
+	// being read, queued and being written (default 256 MiB; at least twice
+	// the buffer of a MaxMessageSize message). A reader that finds it
+	// exhausted waits; one that waits longer than twice WriteTimeout closes
+	// its connection, the client with 1013 (try again later).
+	BufferBytes int64
+	// WriteTimeout bounds each write to either side (default 10s). A client
+	// that does not take a message in time is closed with 1008 ("client not
+	// reading"); an upstream that does not ends the connection, the client
+	// getting 1011.
+	WriteTimeout time.Duration
 	// PayloadCapture is how much of each payload is recorded: negative the
 	// whole payload (up to record.MaxCapture), 0 none (the default), N the
 	// first N bytes. payload_sha256 always covers the whole payload.
@@ -107,6 +136,15 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxMessageSize == 0 {
 		c.MaxMessageSize = 1 << 20
+	}
+	if c.QueueBytes == 0 {
+		c.QueueBytes = 4 << 20
+	}
+	if c.BufferBytes == 0 {
+		c.BufferBytes = 256 << 20
+	}
+	if c.WriteTimeout == 0 {
+		c.WriteTimeout = 10 * time.Second
 	}
 	if c.PingInterval == 0 {
 		c.PingInterval = 30 * time.Second
@@ -141,8 +179,11 @@ func (c Config) Validate() error {
 	if c.Forwarding != ForwardAfterAck && c.Forwarding != ForwardAfterQueue {
 		return fmt.Errorf("ws: config: unknown forwarding mode %d", c.Forwarding)
 	}
-	if c.MaxMessageSize < 0 || c.MaxConnections < 0 || c.DialTimeout < 0 {
+	if c.MaxMessageSize < 0 || c.MaxConnections < 0 || c.DialTimeout < 0 || c.QueueBytes < 0 || c.BufferBytes < 0 || c.WriteTimeout < 0 {
 		return errors.New("ws: config: negative limit")
+	}
+	if need := 2 * bufFor(c.MaxMessageSize); c.BufferBytes < need {
+		return fmt.Errorf("ws: config: buffer bytes %d cannot hold a message of max message size %d (need %d)", c.BufferBytes, c.MaxMessageSize, need)
 	}
 	return nil
 }
@@ -155,29 +196,12 @@ type Edge struct {
 	tlsUp    bool
 	slots    chan struct{}
 	m        metrics
-
-	bufs sync.Pool // *[]byte message buffers
+	bufs     *buffers
 
 	mu      sync.Mutex
 	closed  bool
 	proxies map[*proxy]struct{}
 	wg      sync.WaitGroup
-}
-
-func (e *Edge) getBuf() *[]byte {
-	if b, ok := e.bufs.Get().(*[]byte); ok {
-		return b
-	}
-	b := make([]byte, 0, 512)
-	return &b
-}
-
-// putBuf returns a message buffer for reuse, unless it grew large.
-func (e *Edge) putBuf(b *[]byte) {
-	if cap(*b) <= 64<<10 {
-		*b = (*b)[:0]
-		e.bufs.Put(b)
-	}
 }
 
 // New builds an edge.
@@ -194,8 +218,9 @@ func New(cfg Config) (*Edge, error) {
 		tlsUp:    u.Scheme == "wss",
 		slots:    make(chan struct{}, cfg.MaxConnections),
 		proxies:  map[*proxy]struct{}{},
+		bufs:     newBuffers(cfg.BufferBytes, 2*cfg.WriteTimeout),
 	}
-	if err := e.m.register(cfg.Registerer); err != nil {
+	if err := e.m.register(cfg.Registerer, func() float64 { return float64(e.bufs.used.Load()) }); err != nil {
 		return nil, err
 	}
 	return e, nil
@@ -207,10 +232,12 @@ func redact(u *url.URL) string {
 	return (&url.URL{Scheme: u.Scheme, Host: u.Host}).String()
 }
 
-// ServeHTTP proxies one client connection; the last path segment names the
-// application.
+// ServeHTTP proxies one client connection; the last path segment (percent-
+// decoded, then cleaned with event.CleanText to at most event.MaxIDLen
+// bytes) names the application.
 func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	app := r.URL.Path[strings.LastIndexByte(r.URL.Path, '/')+1:]
+	app, _ = event.CleanText(app, event.MaxIDLen)
 	if app == "" {
 		http.Error(w, "ws: the last path segment must name the application", http.StatusBadRequest)
 		return
@@ -239,7 +266,9 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	ctx := r.Context()
 	dctx, cancel := context.WithTimeout(ctx, e.cfg.DialTimeout)
+	httpClient, upCork := corkingClient(e.bufs, e.m.socketWrites.WithLabelValues("upstream"))
 	up, _, err := websocket.Dial(dctx, e.cfg.Upstream, &websocket.DialOptions{
+		HTTPClient:      httpClient,
 		Subprotocols:    subprotocols(r),
 		CompressionMode: websocket.CompressionDisabled,
 	})
@@ -279,19 +308,22 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if sp := up.Subprotocol(); sp != "" {
 		accepted = []string{sp}
 	}
-	client, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+	cw := &corkingWriter{ResponseWriter: w, bufs: e.bufs, writes: e.m.socketWrites.WithLabelValues("client")}
+	client, err := websocket.Accept(cw, r, &websocket.AcceptOptions{
 		Subprotocols:    accepted,
 		OriginPatterns:  e.cfg.OriginPatterns,
 		CompressionMode: websocket.CompressionDisabled,
 	})
 	if err != nil {
 		up.Close(websocket.StatusGoingAway, "client handshake failed")
-		e.closeStream(stream, &event.StreamClosed{Reason: "client handshake failed"})
+		e.closeStream(stream, &event.StreamClosed{Reason: "client handshake failed",
+			ForwardedToUpstreamThroughSeq: new(uint64(0)), ForwardedToClientThroughSeq: new(uint64(0))})
 		return
 	}
 	client.SetReadLimit(e.cfg.MaxMessageSize + 1)
 
-	p := newProxy(e, stream, client, up)
+	p := newProxy(e, stream, app, client, up)
+	p.client.cork, p.upstream.cork = cw.conn, upCork()
 	e.mu.Lock()
 	e.proxies[p] = struct{}{}
 	closing := e.closed
@@ -306,7 +338,8 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	e.mu.Lock()
 	delete(e.proxies, p)
 	e.mu.Unlock()
-	e.closeStream(stream, &event.StreamClosed{Reason: p.cause.reason, CloseCode: int32(p.cause.code)})
+	e.closeStream(stream, &event.StreamClosed{Reason: p.cause.reason, CloseCode: int32(p.cause.code),
+		ForwardedToUpstreamThroughSeq: new(p.toUp.forwarded), ForwardedToClientThroughSeq: new(p.toClient.forwarded)})
 }
 
 // closeStream records the stream's end, waiting a bounded time for room in
@@ -345,9 +378,6 @@ func (e *Edge) Close(ctx context.Context) error {
 		return fmt.Errorf("ws: close: connections still closing: %w", context.Cause(ctx))
 	}
 }
-
-var shutdownCause = cause{reason: "edge shutting down", code: websocket.StatusGoingAway,
-	toClient: websocket.StatusGoingAway, toUpstream: websocket.StatusGoingAway, text: "edge shutting down"}
 
 // scrub returns err's text without the upstream URL, which may hold keys.
 func (e *Edge) scrub(err error) string {

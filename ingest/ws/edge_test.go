@@ -3,6 +3,8 @@ package ws_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -53,6 +55,7 @@ type env struct {
 	edge    *ws.Edge
 	srv     *httptest.Server
 	logs    *syncBuffer
+	reg     *prometheus.Registry
 	closed  bool
 }
 
@@ -67,7 +70,8 @@ func setup(t testing.TB, mod func(*ws.Config)) *env {
 		t.Fatal(err)
 	}
 	e.up = startUpstream(t)
-	cfg := ws.Config{Recorder: e.rec, Upstream: e.up.url(), Supplier: "sup", PayloadCapture: -1, Logger: log, Registerer: prometheus.NewRegistry()}
+	e.reg = prometheus.NewRegistry()
+	cfg := ws.Config{Recorder: e.rec, Upstream: e.up.url(), Supplier: "sup", PayloadCapture: -1, Logger: log, Registerer: e.reg}
 	if mod != nil {
 		mod(&cfg)
 	}
@@ -83,6 +87,43 @@ func setup(t testing.TB, mod func(*ws.Config)) *env {
 		e.srv.Close()
 	})
 	return e
+}
+
+// metric is the value of the edge's metric name (with the label value, if
+// the metric has one), 0 if it has not been set.
+func (e *env) metric(t testing.TB, name, label string) float64 {
+	t.Helper()
+	mfs, err := e.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if label != "" && (len(m.GetLabel()) == 0 || m.GetLabel()[0].GetValue() != label) {
+				continue
+			}
+			switch {
+			case m.Counter != nil:
+				return m.GetCounter().GetValue()
+			case m.Gauge != nil:
+				return m.GetGauge().GetValue()
+			}
+		}
+	}
+	return 0
+}
+
+// waitFor polls cond until it holds, failing t after 30s.
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited 30s for %s", what)
+		}
+	}
 }
 
 func (e *env) url(app string) string { return "ws" + strings.TrimPrefix(e.srv.URL, "http") + "/" + app }
@@ -150,6 +191,28 @@ func exchange(t *testing.T, c *websocket.Conn, typ websocket.MessageType, req st
 	return out
 }
 
+// read reads one message from c.
+func read(t *testing.T, c *websocket.Conn) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, p, err := c.Read(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(p)
+}
+
+// subscriptionID is the result of an eth_subscribe response.
+func subscriptionID(t *testing.T, response string) string {
+	t.Helper()
+	var r struct{ Result string }
+	if err := json.Unmarshal([]byte(response), &r); err != nil || r.Result == "" {
+		t.Fatalf("eth_subscribe answered %s", response)
+	}
+	return r.Result
+}
+
 type wantMsg struct {
 	dir    event.Direction
 	role   event.Role
@@ -170,30 +233,34 @@ const (
 func TestTranscript(t *testing.T) {
 	e := setup(t, nil)
 	c := e.dial(t, "my-app")
-	steps := []struct {
-		typ  websocket.MessageType
-		send string
-		n    int
-	}{
-		{websocket.MessageText, `{"jsonrpc":"2.0","id":1,"method":"eth_chainId"}`, 1},
-		{websocket.MessageText, `{"jsonrpc":"2.0","id":2,"method":"eth_subscribe","params":["newHeads"]}`, 3},
-		{websocket.MessageText, `{"jsonrpc":"2.0","id":3,"method":"eth_blockNumber"}`, 1},
-		{websocket.MessageText, `{"jsonrpc":"2.0","id":4,"method":"eth_unsubscribe","params":["0xsub1"]}`, 1},
-		{websocket.MessageText, `[{"jsonrpc":"2.0","id":5,"method":"eth_chainId"},{"jsonrpc":"2.0","id":6,"method":"eth_blockNumber"}]`, 1},
-		{websocket.MessageText, `{"jsonrpc":"2.0","id":"x","method":"eth_nope"}`, 1},
-		{websocket.MessageText, `hello`, 1},
-		{websocket.MessageBinary, "\x00\x01\x02", 1},
-	}
 	var sent, recv [2]uint64 // messages, bytes
-	for _, s := range steps {
-		got := exchange(t, c, s.typ, s.send, s.n)
+	count := func(req string, got []string) {
 		sent[0]++
-		sent[1] += uint64(len(s.send))
+		sent[1] += uint64(len(req))
 		for _, g := range got {
 			recv[0]++
 			recv[1] += uint64(len(g))
 		}
 	}
+	step := func(typ websocket.MessageType, req string, n int) []string {
+		got := exchange(t, c, typ, req, n)
+		count(req, got)
+		return got
+	}
+	step(websocket.MessageText, `{"jsonrpc":"2.0","id":1,"method":"eth_chainId"}`, 1)
+	subscribe := `{"jsonrpc":"2.0","id":2,"method":"eth_subscribe","params":["newHeads"]}`
+	sub := subscriptionID(t, step(websocket.MessageText, subscribe, 1)[0])
+	for range 2 { // two heads, pushed to the edge before NewHead returns
+		e.up.node.NewHead(context.Background())
+		recv[0]++
+		recv[1] += uint64(len(read(t, c)))
+	}
+	step(websocket.MessageText, `{"jsonrpc":"2.0","id":3,"method":"eth_blockNumber"}`, 1)
+	step(websocket.MessageText, `{"jsonrpc":"2.0","id":4,"method":"eth_unsubscribe","params":["`+sub+`"]}`, 1)
+	step(websocket.MessageText, `[{"jsonrpc":"2.0","id":5,"method":"eth_chainId"},{"jsonrpc":"2.0","id":6,"method":"eth_blockNumber"}]`, 1)
+	step(websocket.MessageText, `{"jsonrpc":"2.0","id":"x","method":"eth_nope"}`, 1)
+	step(websocket.MessageText, `hello`, 1)
+	step(websocket.MessageBinary, "\x00\x01\x02", 1)
 	if err := c.Close(websocket.StatusNormalClosure, "done"); err != nil {
 		t.Fatal(err)
 	}
@@ -206,12 +273,12 @@ func TestTranscript(t *testing.T) {
 		{dir: up, role: event.Role_REQUEST, method: "eth_chainId", id: "1"},
 		{dir: down, role: event.Role_RESPONSE, id: "1"},
 		{dir: up, role: event.Role_REQUEST, method: "eth_subscribe", id: "2"},
-		{dir: down, role: event.Role_RESPONSE, id: "2", sub: "0xsub1"},
-		{dir: down, role: event.Role_NOTIFICATION, method: "eth_subscription", sub: "0xsub1"},
-		{dir: down, role: event.Role_NOTIFICATION, method: "eth_subscription", sub: "0xsub1"},
+		{dir: down, role: event.Role_RESPONSE, id: "2", sub: sub},
+		{dir: down, role: event.Role_NOTIFICATION, method: "eth_subscription", sub: sub},
+		{dir: down, role: event.Role_NOTIFICATION, method: "eth_subscription", sub: sub},
 		{dir: up, role: event.Role_REQUEST, method: "eth_blockNumber", id: "3"},
 		{dir: down, role: event.Role_RESPONSE, id: "3"},
-		{dir: up, role: event.Role_REQUEST, method: "eth_unsubscribe", id: "4", sub: "0xsub1"},
+		{dir: up, role: event.Role_REQUEST, method: "eth_unsubscribe", id: "4", sub: sub},
 		{dir: down, role: event.Role_RESPONSE, id: "4"},
 		{dir: up, role: event.Role_REQUEST, batch: []string{"eth_chainId", "eth_blockNumber"}},
 		{dir: down, role: event.Role_RESPONSE, batch: []string{"", ""}},
@@ -245,7 +312,7 @@ func TestTranscript(t *testing.T) {
 			t.Fatalf("event %d: sizes %d/%d, payload %d", i+2, m.WireSize, m.PayloadSize, len(m.Payload))
 		}
 	}
-	if p := string(evs[1].GetMessage().Payload); p != steps[0].send {
+	if p := string(evs[1].GetMessage().Payload); p != `{"jsonrpc":"2.0","id":1,"method":"eth_chainId"}` {
 		t.Fatalf("first payload %q", p)
 	}
 	cl := evs[len(evs)-1].GetClosed()
@@ -270,7 +337,7 @@ func TestCloseCodes(t *testing.T) {
 	}
 
 	c = e.dial(t, "app")
-	if err := c.Write(ctx, websocket.MessageText, []byte(`{"jsonrpc":"2.0","id":1,"method":"test_close"}`)); err != nil {
+	if err := c.Write(ctx, websocket.MessageText, []byte(`{"jsonrpc":"2.0","id":1,"method":"ethsim_close","params":[4001,"bye"]}`)); err != nil {
 		t.Fatal(err)
 	}
 	_, _, err := c.Read(ctx)
@@ -311,7 +378,7 @@ func TestMaxMessageSize(t *testing.T) {
 	}
 
 	c = e.dial(t, "app")
-	if err := c.Write(ctx, websocket.MessageText, []byte(`{"jsonrpc":"2.0","id":1,"method":"test_big"}`)); err != nil {
+	if err := c.Write(ctx, websocket.MessageText, []byte(`{"jsonrpc":"2.0","id":1,"method":"ethsim_bytes","params":[65536]}`)); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := c.Read(ctx); websocket.CloseStatus(err) != websocket.StatusMessageTooBig {
@@ -325,10 +392,11 @@ func TestMaxMessageSize(t *testing.T) {
 	var got []string
 	for _, evs := range streams {
 		cl := evs[len(evs)-1].GetClosed()
-		got = append(got, fmt.Sprintf("%s %d %d %d", cl.GetReason(), cl.GetCloseCode(), cl.GetMessagesToUpstream(), cl.GetMessagesToClient()))
+		got = append(got, fmt.Sprintf("%s %d %d %d through %d %d", cl.GetReason(), cl.GetCloseCode(), cl.GetMessagesToUpstream(), cl.GetMessagesToClient(),
+			cl.GetForwardedToUpstreamThroughSeq(), cl.GetForwardedToClientThroughSeq()))
 	}
 	slices.Sort(got)
-	if want := []string{"client message too big 1009 0 0", "upstream message too big 1009 1 0"}; !slices.Equal(got, want) {
+	if want := []string{"client message too big 1009 0 0 through 0 0", "upstream message too big 1009 1 0 through 2 0"}; !slices.Equal(got, want) {
 		t.Fatalf("closes %q, want %q", got, want)
 	}
 }
@@ -417,10 +485,18 @@ func TestConfigValidate(t *testing.T) {
 	}
 }
 
-// TestConcurrentNoLeaks runs connections in parallel, checks each stream is
-// complete, and that the edge's goroutines are gone once they closed.
+// TestConcurrentNoLeaks runs connections in parallel while the edge pings
+// both sides, checks each stream is complete, and that the edge's
+// goroutines are gone once they closed.
+//
+// Every client reads all the time, so it answers pings however the machine
+// schedules it (an earlier version wrote all its requests before reading,
+// and under load missed pongs: the edge rightly dropped it), and stays
+// until the edge has pinged it, so pings are proven to run mid-stream. The
+// interval is a second: a pong is due within it, and a process under the
+// race detector on a loaded machine has been seen to stall for 300ms.
 func TestConcurrentNoLeaks(t *testing.T) {
-	e := setup(t, func(c *ws.Config) { c.PingInterval = 20 * time.Millisecond })
+	e := setup(t, func(c *ws.Config) { c.PingInterval = time.Second })
 	// Warm up: the first connection starts the recorder's partition writers.
 	c := e.dial(t, "warm")
 	exchange(t, c, websocket.MessageText, `{"jsonrpc":"2.0","id":0,"method":"eth_chainId"}`, 1)
@@ -433,34 +509,21 @@ func TestConcurrentNoLeaks(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			c, _, err := websocket.Dial(ctx, e.url(fmt.Sprintf("app%d", i)), nil)
-			if err != nil {
+			if err := pipelined(e.url(fmt.Sprintf("app%d", i)), reqs); err != nil {
 				t.Error(err)
-				return
 			}
-			// Pipelined: all requests first, then all responses.
-			for j := range reqs {
-				if err := c.Write(ctx, websocket.MessageText, fmt.Appendf(nil, `{"jsonrpc":"2.0","id":%d,"method":"net_version"}`, j)); err != nil {
-					t.Error(err)
-					return
-				}
-			}
-			for range reqs {
-				if _, _, err := c.Read(ctx); err != nil {
-					t.Error(err)
-					return
-				}
-			}
-			_ = c.Close(websocket.StatusNormalClosure, "")
 		}()
 	}
 	wg.Wait()
 	for range conns {
-		e.up.closed(t)
+		if code := e.up.closed(t); code != websocket.StatusNormalClosure {
+			t.Errorf("an upstream connection ended with %d, want 1000\n%s", code, e.logs.String())
+		}
 	}
 	settle(t)
+	if n := e.metric(t, "relaymeter_ws_edge_buffer_bytes", ""); n != 0 {
+		t.Fatalf("%v buffer bytes still held after every connection closed", n)
+	}
 
 	streams := e.events(t)
 	if len(streams) != conns+1 {
@@ -471,10 +534,54 @@ func TestConcurrentNoLeaks(t *testing.T) {
 		if evs[0].GetOpened().GetApplication() == "warm" {
 			continue
 		}
-		if cl.GetMessagesToUpstream() != reqs || cl.GetMessagesToClient() != reqs || len(evs) != 2*reqs+2 {
-			t.Fatalf("stream %s: %d events, closed %v", id, len(evs), cl)
+		if cl.GetReason() != "client closed" || cl.GetMessagesToUpstream() != reqs || cl.GetMessagesToClient() != reqs || len(evs) != 2*reqs+2 {
+			t.Fatalf("stream %s: %d events, closed %v\n%s", id, len(evs), cl, e.logs.String())
 		}
 	}
+}
+
+// pipelined sends reqs requests on a new connection to url while reading
+// their responses, waits to be pinged, and closes normally.
+func pipelined(url string, reqs int) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	pinged := make(chan struct{}, 1)
+	c, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{OnPingReceived: func(context.Context, []byte) bool {
+		select {
+		case pinged <- struct{}{}:
+		default:
+		}
+		return true
+	}})
+	if err != nil {
+		return err
+	}
+	defer c.CloseNow()
+	read := make(chan error, 1)
+	go func() {
+		for j := range reqs {
+			if _, _, err := c.Read(ctx); err != nil {
+				read <- fmt.Errorf("response %d: %w", j, err)
+				return
+			}
+		}
+		read <- nil
+	}()
+	for j := range reqs {
+		if err := c.Write(ctx, websocket.MessageText, fmt.Appendf(nil, `{"jsonrpc":"2.0","id":%d,"method":"net_version"}`, j)); err != nil {
+			return err
+		}
+	}
+	if err := <-read; err != nil {
+		return err
+	}
+	c.CloseRead(ctx) // answers pings until the close
+	select {
+	case <-pinged:
+	case <-ctx.Done():
+		return errors.New("never pinged")
+	}
+	return c.Close(websocket.StatusNormalClosure, "")
 }
 
 // settle waits until no goroutine runs code of the edge or the WebSocket
@@ -524,5 +631,64 @@ func TestEdgeClose(t *testing.T) {
 	}
 	if _, resp, err := websocket.Dial(context.Background(), e.url("app"), nil); err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("dial after close: %v, %v; want HTTP 503", err, resp)
+	}
+}
+
+// TestHostileStrings: what a client puts in the path and the envelope
+// reaches the event cleaned (valid UTF-8, no NUL, within the length
+// limits), while the payload and its sha256 keep the bytes as they were.
+func TestHostileStrings(t *testing.T) {
+	e := setup(t, nil)
+	long := func(c byte, n int) string { return strings.Repeat(string(c), n) }
+	ff := "\uFFFD"
+	c := e.dial(t, "%00") // the application: a NUL
+	steps := []struct {
+		send  string
+		req   wantMsg // with its response, as the node echoes the id
+		reply wantMsg
+	}{
+		{`{"jsonrpc":"2.0","id":1,"method":"eth_\u0000"}`,
+			wantMsg{method: "eth_" + ff, id: "1"}, wantMsg{role: event.Role_ERROR, id: "1"}},
+		{"{\"jsonrpc\":\"2.0\",\"id\":\"\xff\xfe\",\"method\":\"eth_\xffx\"}", // invalid UTF-8
+			wantMsg{method: "eth_" + ff + "x", id: `"` + ff + ff + `"`}, wantMsg{role: event.Role_ERROR, id: `"` + ff + ff + `"`}},
+		{`{"jsonrpc":"2.0","id":"` + long('i', 300) + `","method":"` + long('m', 200) + `"}`,
+			wantMsg{method: long('m', event.MaxMethodLen), id: `"` + long('i', event.MaxIDLen-1)},
+			wantMsg{role: event.Role_ERROR, id: `"` + long('i', event.MaxIDLen-1)}},
+		{`{"jsonrpc":"2.0","id":5,"method":"eth_unsubscribe","params":["0x\u0000\u0000"]}`,
+			wantMsg{method: "eth_unsubscribe", id: "5", sub: "0x" + ff + ff}, wantMsg{role: event.Role_RESPONSE, id: "5"}},
+		{`{"jsonrpc":"2.0","id":6,"method":"eth_unsubscribe","params":["` + long('s', 300) + `"]}`,
+			wantMsg{method: "eth_unsubscribe", id: "6", sub: long('s', event.MaxIDLen)}, wantMsg{role: event.Role_RESPONSE, id: "6"}},
+		{`[{"jsonrpc":"2.0","id":7,"method":"eth_\u0000"},{"jsonrpc":"2.0","id":8,"method":"` + long('b', 129) + `"}]`,
+			wantMsg{batch: []string{"eth_" + ff, long('b', event.MaxMethodLen)}}, wantMsg{role: event.Role_RESPONSE, batch: []string{"", ""}}},
+	}
+	var replies []string
+	for _, s := range steps {
+		replies = append(replies, exchange(t, c, websocket.MessageText, s.send, 1)[0])
+	}
+	_ = c.Close(websocket.StatusNormalClosure, "")
+	e.up.closed(t)
+	evs := only(t, e.events(t))
+	if app := evs[0].GetOpened().GetApplication(); app != ff {
+		t.Fatalf("application %q, want %q", app, ff)
+	}
+	if len(evs) != 2*len(steps)+2 {
+		t.Fatalf("%d events, want %d", len(evs), 2*len(steps)+2)
+	}
+	for i, s := range steps {
+		s.req.dir, s.reply.dir = up, down
+		if s.req.role == 0 {
+			s.req.role = event.Role_REQUEST
+		}
+		for j, w := range []wantMsg{s.req, s.reply} {
+			m := evs[1+2*i+j].GetMessage()
+			got := wantMsg{dir: m.Direction, role: m.Role, method: m.Method, id: m.RpcId, sub: m.SubscriptionId, batch: m.BatchMethods}
+			if got.dir != w.dir || got.role != w.role || got.method != w.method || got.id != w.id || got.sub != w.sub || !slices.Equal(got.batch, w.batch) {
+				t.Errorf("step %d message %d: got %#v\nwant %#v", i, j, got, w)
+			}
+			raw := []string{s.send, replies[i]}[j]
+			if sum := sha256.Sum256([]byte(raw)); string(m.Payload) != raw || !bytes.Equal(m.PayloadSha256, sum[:]) {
+				t.Errorf("step %d message %d: payload %q (sha256 %x), want the bytes sent", i, j, m.Payload, m.PayloadSha256)
+			}
+		}
 	}
 }

@@ -12,9 +12,13 @@ type metrics struct {
 	active                      prometheus.Gauge
 	messages                    *prometheus.CounterVec
 	toUpstream, toClient        prometheus.Counter
+	notReading                  *prometheus.CounterVec
+	socketWrites                *prometheus.CounterVec
+	overloaded                  prometheus.Counter
+	buffered                    prometheus.GaugeFunc
 }
 
-func (m *metrics) register(reg prometheus.Registerer) error {
+func (m *metrics) register(reg prometheus.Registerer, buffered func() float64) error {
 	opts := func(name, help string) prometheus.CounterOpts {
 		return prometheus.CounterOpts{Namespace: "relaymeter", Subsystem: "ws_edge", Name: name, Help: help}
 	}
@@ -25,10 +29,15 @@ func (m *metrics) register(reg prometheus.Registerer) error {
 	m.messages = prometheus.NewCounterVec(opts("messages_total", "Messages forwarded, by direction."), []string{"direction"})
 	m.toUpstream = m.messages.WithLabelValues("to_upstream")
 	m.toClient = m.messages.WithLabelValues("to_client")
+	m.notReading = prometheus.NewCounterVec(opts("not_reading_total", "Connections ended because a side did not take what the edge wrote (write timeout or queue over its bound), by side."), []string{"side"})
+	m.socketWrites = prometheus.NewCounterVec(opts("socket_writes_total", "Writes to the connections of each side; fewer than messages forwarded when several were sent together."), []string{"side"})
+	m.overloaded = prometheus.NewCounter(opts("overloaded_total", "Connections ended with 1013 because the edge's buffer budget stayed exhausted."))
+	m.buffered = prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "relaymeter", Subsystem: "ws_edge", Name: "buffer_bytes",
+		Help: "Bytes of message buffers held against the edge's budget (BufferBytes): messages being read, queued or being written."}, buffered)
 	if reg == nil {
 		return nil
 	}
-	for _, c := range []prometheus.Collector{m.conns, m.rejected, m.dialErrors, m.active, m.messages} {
+	for _, c := range []prometheus.Collector{m.conns, m.rejected, m.dialErrors, m.active, m.messages, m.notReading, m.socketWrites, m.overloaded, m.buffered} {
 		if err := reg.Register(c); err != nil {
 			return fmt.Errorf("ws: register metrics: %w", err)
 		}

@@ -3,8 +3,9 @@ package ws
 import (
 	"context"
 	"errors"
-	"io"
+	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -20,6 +21,41 @@ type side struct {
 	conn    *websocket.Conn
 	dir     event.Direction // of the messages read from this side
 	counter prometheus.Counter
+
+	// writing is set while a message is being written to this side; the
+	// deadline timer, armed for each write, ends the connection when a
+	// write takes longer than Config.WriteTimeout.
+	writing  atomic.Bool
+	timeout  time.Duration
+	deadline *time.Timer
+	// cork holds writes back so that several messages go out together
+	// (nil: writes go out one by one).
+	cork *corkConn
+}
+
+// write writes f to s within the write timeout. Writes take no context: a
+// cancellable one costs allocations per call in the library; the deadline
+// timer ends a stuck write by closing the connection.
+func (s *side) write(f *msgBuf) error {
+	s.writing.Store(true)
+	s.deadline.Reset(s.timeout)
+	err := s.conn.Write(context.Background(), f.typ, f.b.Bytes())
+	s.deadline.Stop()
+	s.writing.Store(false)
+	return err
+}
+
+// flush sends what writes held back, within the write timeout.
+func (s *side) flush() error {
+	if s.cork == nil {
+		return nil
+	}
+	s.writing.Store(true)
+	s.deadline.Reset(s.timeout)
+	err := s.cork.flush()
+	s.deadline.Stop()
+	s.writing.Store(false)
+	return err
 }
 
 // cause is why a proxied connection ended and how each side is closed.
@@ -32,30 +68,59 @@ type cause struct {
 	text                 string // close reason sent
 }
 
-// proxy is one client connection and its upstream. It runs three
-// goroutines: one pump per direction and one pinger.
+var (
+	shutdownCause = cause{reason: "edge shutting down", code: websocket.StatusGoingAway,
+		toClient: websocket.StatusGoingAway, toUpstream: websocket.StatusGoingAway, text: "edge shutting down"}
+	recorderFailedCause = cause{reason: "recorder failed", code: websocket.StatusInternalError,
+		toClient: websocket.StatusInternalError, toUpstream: websocket.StatusInternalError, text: "metering unavailable"}
+	// rejectedCause ends a connection one of whose events will never be
+	// durable: its message must not cross.
+	rejectedCause = cause{reason: "event rejected", code: websocket.StatusInternalError,
+		toClient: websocket.StatusInternalError, toUpstream: websocket.StatusInternalError, text: "metering unavailable"}
+	overloadedCause = cause{reason: "edge overloaded", code: websocket.StatusTryAgainLater,
+		toClient: websocket.StatusTryAgainLater, toUpstream: websocket.StatusGoingAway, text: "edge overloaded, try again later"}
+)
+
+// proxy is one client connection and its upstream. It runs five
+// goroutines: a pump per direction, a forwarder per direction under
+// ForwardAfterAck, and a pinger.
 type proxy struct {
 	e        *Edge
 	stream   *record.Stream
+	app      string
 	client   side
 	upstream side
+	toUp     dir // client → upstream
+	toClient dir // upstream → client
 	subs     subscriptions
 
 	ctx    context.Context
 	cancel context.CancelFunc
+	ending atomic.Bool // finish has begun
 	wg     sync.WaitGroup
 	once   sync.Once
 	cause  cause
 }
 
-func newProxy(e *Edge, s *record.Stream, client, up *websocket.Conn) *proxy {
+func newProxy(e *Edge, s *record.Stream, app string, client, up *websocket.Conn) *proxy {
 	p := &proxy{
 		e:        e,
 		stream:   s,
+		app:      app,
 		client:   side{name: "client", conn: client, dir: event.Direction_CLIENT_TO_UPSTREAM, counter: e.m.toUpstream},
 		upstream: side{name: "upstream", conn: up, dir: event.Direction_UPSTREAM_TO_CLIENT, counter: e.m.toClient},
 	}
 	p.ctx, p.cancel = context.WithCancel(context.Background())
+	for _, s := range []*side{&p.client, &p.upstream} {
+		s.timeout = e.cfg.WriteTimeout
+		s.deadline = time.AfterFunc(time.Hour, func() { p.finish(p.notReading(s)) })
+		s.deadline.Stop()
+	}
+	p.toUp = dir{p: p, src: &p.client, dst: &p.upstream}
+	p.toClient = dir{p: p, src: &p.upstream, dst: &p.client}
+	if e.cfg.Forwarding == ForwardAfterAck {
+		p.toUp.q, p.toClient.q = newQueue(), newQueue()
+	}
 	return p
 }
 
@@ -63,147 +128,16 @@ func newProxy(e *Edge, s *record.Stream, client, up *websocket.Conn) *proxy {
 // closed and the goroutines have returned; p.cause then says why.
 func (p *proxy) run() {
 	p.wg.Add(2)
-	go p.pump(&p.client, &p.upstream)
-	go p.pump(&p.upstream, &p.client)
+	go p.toUp.pump()
+	go p.toClient.pump()
 	if p.e.cfg.PingInterval > 0 {
 		p.wg.Add(1)
 		go p.ping()
 	}
 	p.wg.Wait()
 	p.cancel()
-}
-
-// forwardWindow is how many messages of one direction may wait for their
-// acknowledgement under ForwardAfterAck: one stream's throughput is this
-// window per produce round trip.
-const forwardWindow = 256
-
-// frame is a message read from one side, recorded as seq, on its way to
-// the other side.
-type frame struct {
-	typ websocket.MessageType
-	buf *[]byte
-	seq uint64
-}
-
-// pump reads messages from src and records each, then forwards it to dst:
-// inline after queueing it (ForwardAfterQueue), or through a forwarder
-// goroutine that first waits for Kafka to acknowledge it (ForwardAfterAck).
-// Either way a direction's seq order is its forwarding order.
-func (p *proxy) pump(src, dst *side) {
-	defer p.wg.Done()
-	var (
-		m   event.Message
-		sum [32]byte
-		lr  io.LimitedReader
-	)
-	afterAck := p.e.cfg.Forwarding == ForwardAfterAck
-	var (
-		fwd  chan frame
-		done chan struct{}
-	)
-	if afterAck {
-		fwd, done = make(chan frame, forwardWindow), make(chan struct{})
-		go p.forward(dst, fwd, done)
-	}
-	// drain waits until the frames already read have been forwarded (or
-	// the connection is ending), so a client's last request before its
-	// close still reaches the upstream.
-	drain := func() {
-		if fwd != nil {
-			close(fwd)
-			<-done
-			fwd = nil
-		}
-	}
-	defer drain()
-	end := func(c cause) {
-		drain()
-		p.finish(c)
-	}
-	maxSize, capture := p.e.cfg.MaxMessageSize, p.e.cfg.PayloadCapture
-	buf := p.e.getBuf()
-	for {
-		// Reads and writes take no deadline (a cancellable context costs
-		// allocations per call in the library): finish unblocks them by
-		// closing the connections.
-		typ, rd, err := src.conn.Reader(context.Background())
-		if err != nil {
-			end(p.lost(src, err))
-			return
-		}
-		lr.R, lr.N = rd, maxSize+1
-		*buf, err = readAll(&lr, (*buf)[:0])
-		if err != nil {
-			end(p.lost(src, err))
-			return
-		}
-		if int64(len(*buf)) > maxSize {
-			end(cause{reason: src.name + " message too big", code: websocket.StatusMessageTooBig,
-				toClient: websocket.StatusMessageTooBig, toUpstream: websocket.StatusMessageTooBig, text: "message too big"})
-			return
-		}
-		m = event.Message{
-			Direction:   src.dir,
-			WireSize:    uint64(len(*buf)),
-			PayloadSize: uint64(len(*buf)),
-			Binary:      typ == websocket.MessageBinary,
-		}
-		classify(&m, *buf, &p.subs)
-		m.Payload, sum = record.Payload(capture, *buf)
-		m.PayloadSha256 = sum[:]
-		seq, err := p.stream.Append(p.ctx, &m)
-		if errors.Is(err, record.ErrEventTooLarge) {
-			// A huge batch's method list with a large capture: keep the
-			// metering fields, drop the captured bytes (sha256 remains).
-			m.Payload = nil
-			seq, err = p.stream.Append(p.ctx, &m)
-		}
-		if err != nil {
-			if p.ctx.Err() == nil {
-				p.e.log.Error("ws: record", "stream", p.stream.ID(), "err", err)
-			}
-			p.finish(cause{reason: "recorder failed", code: websocket.StatusInternalError,
-				toClient: websocket.StatusInternalError, toUpstream: websocket.StatusInternalError, text: "metering unavailable"})
-			return
-		}
-		if afterAck {
-			select {
-			case fwd <- frame{typ: typ, buf: buf, seq: seq}:
-			case <-p.ctx.Done():
-				return
-			}
-			src.counter.Inc()
-			buf = p.e.getBuf()
-			continue
-		}
-		if err := dst.conn.Write(context.Background(), typ, *buf); err != nil {
-			p.finish(p.lost(dst, err))
-			return
-		}
-		src.counter.Inc()
-		if cap(*buf) > 64<<10 {
-			buf = p.e.getBuf() // do not hold a large buffer for the connection's life
-		}
-	}
-}
-
-// forward writes frames to dst in order, each once Kafka has acknowledged
-// its event. It drains fwd until pump closes it.
-func (p *proxy) forward(dst *side, fwd <-chan frame, done chan<- struct{}) {
-	defer close(done)
-	failed := false
-	for f := range fwd {
-		if !failed {
-			if err := p.stream.WaitDurable(p.ctx, f.seq); err != nil {
-				failed = true
-			} else if err := dst.conn.Write(context.Background(), f.typ, *f.buf); err != nil {
-				p.finish(p.lost(dst, err))
-				failed = true
-			}
-		}
-		p.e.putBuf(f.buf)
-	}
+	p.client.deadline.Stop()
+	p.upstream.deadline.Stop()
 }
 
 // ping pings both sides every interval; a side that does not answer within
@@ -220,11 +154,23 @@ func (p *proxy) ping() {
 		case <-t.C:
 		}
 		for _, s := range []*side{&p.client, &p.upstream} {
-			ctx, cancel := context.WithTimeout(p.ctx, iv)
+			// Not derived from p.ctx: the library closes a connection
+			// whose write context ends mid-write, and finish cancels
+			// p.ctx before it sends its close frames.
+			ctx, cancel := context.WithTimeout(context.Background(), iv)
 			err := s.conn.Ping(ctx)
 			cancel()
+			if errors.Is(err, net.ErrClosed) {
+				// Closed by a close handshake or by finish: the pump
+				// reading s reports why, not the ping that raced it.
+				return
+			}
 			if err != nil {
-				p.finish(p.lost(s, err))
+				c := p.lost(s, err)
+				if s.writing.Load() {
+					c = p.notReading(s) // the ping waited behind a stuck write
+				}
+				p.finish(c)
 				return
 			}
 		}
@@ -245,7 +191,7 @@ func (p *proxy) lost(s *side, err error) cause {
 		}
 		return c
 	}
-	if p.ctx.Err() == nil {
+	if !p.ending.Load() {
 		p.e.log.Info("ws: connection lost", "side", s.name, "stream", p.stream.ID(), "err", err)
 	}
 	if s == &p.client {
@@ -254,14 +200,64 @@ func (p *proxy) lost(s *side, err error) cause {
 	return cause{reason: "upstream lost", code: websocket.StatusAbnormalClosure, toClient: websocket.StatusInternalError, text: "upstream connection lost"}
 }
 
-// finish ends the connection for c unless it is already ending: it closes
-// both sides with c's codes (concurrently, each handshake bounded by the
-// library), then stops the goroutines.
+// notReading is the cause when s does not take what the edge writes: a
+// write to it (or a ping behind one) did not complete in time. A client is
+// closed with 1008; an upstream's client with 1011.
+func (p *proxy) notReading(s *side) cause {
+	if !p.ending.Load() {
+		p.e.log.Warn("ws: "+s.name+" not reading, closing", "stream", p.stream.ID(), "application", p.app)
+		p.e.m.notReading.WithLabelValues(s.name).Inc()
+	}
+	if s == &p.client {
+		return cause{reason: "client not reading", code: websocket.StatusPolicyViolation,
+			toClient: websocket.StatusPolicyViolation, toUpstream: websocket.StatusGoingAway, text: "client not reading"}
+	}
+	return cause{reason: "upstream not reading", code: websocket.StatusInternalError,
+		toClient: websocket.StatusInternalError, toUpstream: websocket.StatusPolicyViolation, text: "upstream not reading"}
+}
+
+// readFailed is the cause when reading a message from s into a buffer, or
+// classifying it, failed with err; nil when the connection is ending anyway.
+func (p *proxy) readFailed(s *side, err error) *cause {
+	var c cause
+	switch {
+	case errors.Is(err, errTooBig):
+		c = cause{reason: s.name + " message too big", code: websocket.StatusMessageTooBig,
+			toClient: websocket.StatusMessageTooBig, toUpstream: websocket.StatusMessageTooBig, text: "message too big"}
+	case errors.Is(err, errBatchTooLarge):
+		c = cause{reason: s.name + " batch too large", code: websocket.StatusMessageTooBig,
+			toClient: websocket.StatusMessageTooBig, toUpstream: websocket.StatusMessageTooBig, text: "batch too large"}
+	case errors.Is(err, errOverloaded):
+		if !p.ending.Load() {
+			p.e.m.overloaded.Inc()
+		}
+		p.e.log.Warn("ws: edge buffers exhausted, closing", "stream", p.stream.ID(), "application", p.app, "err", err)
+		c = overloadedCause
+	case p.ctx.Err() != nil:
+		return nil
+	default:
+		c = p.lost(s, err)
+	}
+	return &c
+}
+
+// finish ends the connection for c unless it is already ending: it stops
+// the goroutines' waits, releases the queued frames, then closes both sides
+// with c's codes (concurrently, each handshake bounded by the library).
 func (p *proxy) finish(c cause) {
 	won := false
 	p.once.Do(func() { p.cause, won = c, true })
 	if !won {
 		return
+	}
+	p.ending.Store(true)
+	p.cancel()
+	for _, d := range []*dir{&p.toUp, &p.toClient} {
+		if d.q != nil {
+			for _, f := range d.q.drop() {
+				p.e.bufs.put(f)
+			}
+		}
 	}
 	done := make(chan struct{})
 	go func() {
@@ -270,7 +266,6 @@ func (p *proxy) finish(c cause) {
 	}()
 	closeSide(p.client.conn, c.toClient, c.text)
 	<-done
-	p.cancel()
 }
 
 func closeSide(c *websocket.Conn, code websocket.StatusCode, text string) {
@@ -279,21 +274,4 @@ func closeSide(c *websocket.Conn, code websocket.StatusCode, text string) {
 		return
 	}
 	_ = c.Close(code, text)
-}
-
-// readAll appends everything r yields to buf.
-func readAll(r io.Reader, buf []byte) ([]byte, error) {
-	for {
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
-		}
-		n, err := r.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if err == io.EOF {
-			return buf, nil
-		}
-		if err != nil {
-			return buf, err
-		}
-	}
 }

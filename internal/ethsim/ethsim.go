@@ -3,6 +3,11 @@
 // eth_call, eth_subscribe / eth_unsubscribe with newHeads notifications and
 // a rate-driven test stream (StreamKind), and JSON-RPC batches. It keeps no
 // chain; heads and call results are synthesised.
+//
+// For tests of proxies it can also misbehave on request (Config.TestMethods):
+// answer with a message of any size, or close with a chosen code; echo what
+// is not JSON-RPC (Config.Echo); and report how each connection ended
+// (Config.OnClose).
 package ethsim
 
 import (
@@ -12,6 +17,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,6 +37,28 @@ type Config struct {
 	MaxBatch int
 	// Logger receives connection errors (nil: discarded).
 	Logger *slog.Logger
+
+	// TestMethods enables two methods for tests: ethsim_bytes [n] answers
+	// with a result string of n bytes (at most MaxBytes), so the response
+	// message is n bytes plus its envelope; ethsim_close [code, reason]
+	// closes the connection with that close code and reason.
+	TestMethods bool
+	// MaxBytes bounds ethsim_bytes (default 16 MiB).
+	MaxBytes int
+	// Echo answers a binary message, and a text message that is not a JSON
+	// object or array, with the message itself (default: binary messages
+	// are ignored and such text is a parse error).
+	Echo bool
+	// ReadLimit is the largest message read (default 1 MiB); a larger one
+	// closes the connection with 1009.
+	ReadLimit int64
+	// WriteTimeout bounds each write (default 5s); a connection whose peer
+	// does not take a message in time is dropped, as nodes do.
+	WriteTimeout time.Duration
+	// OnClose, when set, is called once as each connection ends, with the
+	// close code the peer sent, the code the node closed with
+	// (ethsim_close), or -1 when the connection ended without a close frame.
+	OnClose func(code websocket.StatusCode)
 }
 
 // Node serves JSON-RPC over WebSocket at any path.
@@ -58,6 +86,15 @@ func New(cfg Config) *Node {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.MaxBytes == 0 {
+		cfg.MaxBytes = 16 << 20
+	}
+	if cfg.ReadLimit == 0 {
+		cfg.ReadLimit = 1 << 20
+	}
+	if cfg.WriteTimeout == 0 {
+		cfg.WriteTimeout = 5 * time.Second
 	}
 	n := &Node{cfg: cfg, subs: map[string]*conn{}, tick: make(chan struct{}, 1)}
 	n.head.Store(0x1000000)
@@ -102,7 +139,11 @@ func (n *Node) Subscriptions() int {
 	return len(n.subs) + int(n.streams)
 }
 
-func (n *Node) newHead(ctx context.Context) {
+// NewHead makes a head now and returns its number once it has been sent to
+// every newHeads subscriber.
+func (n *Node) NewHead(ctx context.Context) uint64 { return n.newHead(ctx) }
+
+func (n *Node) newHead(ctx context.Context) uint64 {
 	h := n.head.Add(1)
 	n.mu.Lock()
 	targets := make(map[string]*conn, len(n.subs))
@@ -115,6 +156,7 @@ func (n *Node) newHead(ctx context.Context) {
 			id, h, h, h-1, time.Now().Unix())
 		c.send(ctx, []byte(msg))
 	}
+	return h
 }
 
 // ServeHTTP accepts a WebSocket connection and serves JSON-RPC on it.
@@ -123,24 +165,42 @@ func (n *Node) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return
 	}
-	ws.SetReadLimit(1 << 20)
+	ws.SetReadLimit(n.cfg.ReadLimit)
 	ctx, cancel := context.WithCancel(r.Context())
-	c := &conn{ws: ws, mine: map[string]bool{}, streams: map[string]context.CancelFunc{}, ctx: ctx}
+	c := &conn{ws: ws, mine: map[string]bool{}, streams: map[string]context.CancelFunc{}, ctx: ctx,
+		timeout: n.cfg.WriteTimeout}
+	code := websocket.StatusCode(-1)
 	defer cancel()
-	defer n.drop(c)
+	defer func() {
+		n.drop(c)
+		if n.cfg.OnClose != nil {
+			n.cfg.OnClose(code)
+		}
+	}()
 	for {
 		typ, data, err := ws.Read(ctx)
 		if err != nil {
+			code = websocket.CloseStatus(err)
 			return
 		}
-		if typ != websocket.MessageText {
-			continue
+		// The write lock is held from handling the message until its
+		// answer is written, so a head made meanwhile waits: no
+		// notification overtakes (or misses) the response that carries
+		// its subscription id.
+		c.wmu.Lock()
+		a := n.handle(c, typ, data)
+		if a.out != nil {
+			err = c.writeLocked(ctx, a.typ, a.out)
 		}
-		if out := n.handle(c, data); out != nil {
-			if err := c.send(ctx, out); err != nil {
-				n.cfg.Logger.Debug("ethsim: write", "err", err)
-				return
-			}
+		c.wmu.Unlock()
+		if err != nil {
+			n.cfg.Logger.Debug("ethsim: write", "err", err)
+			return
+		}
+		if a.closeCode != 0 {
+			code = a.closeCode
+			_ = ws.Close(a.closeCode, a.closeText)
+			return
 		}
 		for _, f := range c.after {
 			f()
@@ -169,6 +229,7 @@ type conn struct {
 	mine    map[string]bool               // guarded by Node.mu
 	streams map[string]context.CancelFunc // StreamKind subscriptions; guarded by Node.mu
 	ctx     context.Context               // ends with the connection
+	timeout time.Duration                 // of each write
 	// after holds what starts once the frame being answered has been
 	// written: a stream's first notification never precedes the subscribe
 	// response that names it. Only the connection's read loop touches it.
@@ -178,9 +239,14 @@ type conn struct {
 func (c *conn) send(ctx context.Context, b []byte) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	return c.writeLocked(ctx, websocket.MessageText, b)
+}
+
+// writeLocked writes b; the caller holds c.wmu.
+func (c *conn) writeLocked(ctx context.Context, typ websocket.MessageType, b []byte) error {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	return c.ws.Write(ctx, websocket.MessageText, b)
+	return c.ws.Write(ctx, typ, b)
 }
 
 type request struct {
@@ -195,6 +261,36 @@ type response struct {
 	ID      json.RawMessage `json:"id"`
 	Result  any             `json:"result,omitempty"`
 	Error   *rpcError       `json:"error,omitempty"`
+	big     int             // ethsim_bytes: a result string of this many bytes
+	isBig   bool
+}
+
+// filler is what ethsim_bytes answers with, repeated.
+var filler = []byte(strings.Repeat("0123456789abcdef", 64))
+
+// encode is the response as a message; an ethsim_bytes answer is built
+// directly rather than marshalled, as it may be megabytes.
+func (r response) encode() []byte {
+	if !r.isBig {
+		return mustJSON(r)
+	}
+	b := make([]byte, 0, r.big+len(r.ID)+40)
+	b = append(b, `{"jsonrpc":"2.0","id":`...)
+	b = append(b, r.ID...)
+	b = append(b, `,"result":"`...)
+	for left := r.big; left > 0; left -= len(filler) {
+		b = append(b, filler[:min(left, len(filler))]...)
+	}
+	return append(b, `"}`...)
+}
+
+// MarshalJSON encodes an ethsim_bytes answer inside a batch.
+func (r response) MarshalJSON() ([]byte, error) {
+	if r.isBig {
+		return r.encode(), nil
+	}
+	type plain response
+	return json.Marshal(plain(r))
 }
 
 type rpcError struct {
@@ -202,44 +298,72 @@ type rpcError struct {
 	Message string `json:"message"`
 }
 
-// handle answers one frame: a call, a notification (no answer) or a batch.
-func (n *Node) handle(c *conn, data []byte) []byte {
-	for _, b := range data {
-		if b == ' ' || b == '\t' || b == '\r' || b == '\n' {
-			continue
-		}
-		if b == '[' {
-			var batch []json.RawMessage
-			if err := json.Unmarshal(data, &batch); err != nil {
-				return mustJSON(response{Version: "2.0", ID: json.RawMessage("null"), Error: &rpcError{-32700, "parse error"}})
-			}
-			if len(batch) == 0 {
-				return mustJSON(response{Version: "2.0", ID: json.RawMessage("null"), Error: &rpcError{-32600, "empty batch"}})
-			}
-			if len(batch) > n.cfg.MaxBatch {
-				return mustJSON(response{Version: "2.0", ID: json.RawMessage("null"), Error: &rpcError{-32600, "batch too large"}})
-			}
-			var out []response
-			for _, item := range batch {
-				if r, ok := n.call(c, item); ok {
-					out = append(out, r)
-				}
-			}
-			if len(out) == 0 {
-				return nil
-			}
-			return mustJSON(out)
-		}
-		break
-	}
-	r, ok := n.call(c, data)
-	if !ok {
-		return nil
-	}
-	return mustJSON(r)
+// answer is what the node does with one message.
+type answer struct {
+	typ       websocket.MessageType
+	out       []byte // nil: no answer
+	closeCode websocket.StatusCode
+	closeText string // with closeCode: close after out
 }
 
-func (n *Node) call(c *conn, data []byte) (response, bool) {
+// handle answers one message: a call, a notification (no answer), a batch,
+// or, with Echo, anything else.
+func (n *Node) handle(c *conn, typ websocket.MessageType, data []byte) answer {
+	a := answer{typ: websocket.MessageText}
+	first := firstByte(data)
+	if n.cfg.Echo && (typ == websocket.MessageBinary || first != '{' && first != '[') {
+		a.typ, a.out = typ, data
+		return a
+	}
+	if typ != websocket.MessageText {
+		return a
+	}
+	if first != '[' {
+		r, ok := n.call(c, data, &a)
+		if ok && a.closeCode == 0 {
+			a.out = r.encode()
+		}
+		return a
+	}
+	var batch []json.RawMessage
+	if err := json.Unmarshal(data, &batch); err != nil {
+		a.out = mustJSON(response{Version: "2.0", ID: json.RawMessage("null"), Error: &rpcError{-32700, "parse error"}})
+		return a
+	}
+	if len(batch) == 0 {
+		a.out = mustJSON(response{Version: "2.0", ID: json.RawMessage("null"), Error: &rpcError{-32600, "empty batch"}})
+		return a
+	}
+	if len(batch) > n.cfg.MaxBatch {
+		a.out = mustJSON(response{Version: "2.0", ID: json.RawMessage("null"), Error: &rpcError{-32600, "batch too large"}})
+		return a
+	}
+	var out []response
+	var inBatch answer
+	for _, item := range batch {
+		if r, ok := n.call(c, item, &inBatch); ok {
+			out = append(out, r)
+		}
+	}
+	// a close asked for in a batch is ignored
+	if len(out) > 0 {
+		a.out = mustJSON(out)
+	}
+	return a
+}
+
+func firstByte(data []byte) byte {
+	for _, b := range data {
+		if b != ' ' && b != '\t' && b != '\r' && b != '\n' {
+			return b
+		}
+	}
+	return 0
+}
+
+// call answers one request, noting in a the close it asks for; ok is false
+// for a notification, which has no answer.
+func (n *Node) call(c *conn, data []byte, a *answer) (r response, ok bool) {
 	var req request
 	if err := json.Unmarshal(data, &req); err != nil {
 		return response{Version: "2.0", ID: json.RawMessage("null"), Error: &rpcError{-32700, "parse error"}}, true
@@ -310,9 +434,40 @@ func (n *Node) call(c *conn, data []byte) (response, bool) {
 		n.mu.Unlock()
 		res.Result = ok
 	default:
-		res.Error = &rpcError{-32601, "the method " + req.Method + " does not exist/is not available"}
+		if !n.cfg.TestMethods || !n.testMethod(&req, &res, a) {
+			res.Error = &rpcError{-32601, "the method " + req.Method + " does not exist/is not available"}
+		}
 	}
 	return res, true
+}
+
+// testMethod answers the methods of Config.TestMethods, reporting whether
+// req is one.
+func (n *Node) testMethod(req *request, res *response, a *answer) bool {
+	var args [2]json.RawMessage
+	copy(args[:], req.Params)
+	switch req.Method {
+	case "ethsim_bytes":
+		var size int
+		if json.Unmarshal(args[0], &size) != nil || size < 0 || size > n.cfg.MaxBytes {
+			res.Error = &rpcError{-32602, fmt.Sprintf("ethsim_bytes: want a size from 0 to %d", n.cfg.MaxBytes)}
+			return true
+		}
+		res.big, res.isBig = size, true
+	case "ethsim_close":
+		var code int
+		var text string
+		if json.Unmarshal(args[0], &code) != nil || code < 1000 || code > 4999 {
+			res.Error = &rpcError{-32602, "ethsim_close: want a close code"}
+			return true
+		}
+		_ = json.Unmarshal(args[1], &text)
+		a.closeCode, a.closeText = websocket.StatusCode(code), text
+		res.Result = true // answered only inside a batch, where the close is ignored
+	default:
+		return false
+	}
+	return true
 }
 
 func mustJSON(v any) []byte {

@@ -70,11 +70,11 @@ func TestBatchLimit(t *testing.T) {
 	for range 3 {
 		batch = append(batch, `{"jsonrpc":"2.0","id":1,"method":"eth_chainId"}`)
 	}
-	out := n.handle(&conn{mine: map[string]bool{}}, []byte("["+strings.Join(batch, ",")+"]"))
+	out := n.handle(&conn{mine: map[string]bool{}}, websocket.MessageText, []byte("["+strings.Join(batch, ",")+"]")).out
 	if !strings.Contains(string(out), "-32600") || strings.HasPrefix(string(out), "[") {
 		t.Fatalf("oversized batch answered %s, want one -32600 error object", out)
 	}
-	out = n.handle(&conn{mine: map[string]bool{}}, []byte("["+strings.Join(batch[:2], ",")+"]"))
+	out = n.handle(&conn{mine: map[string]bool{}}, websocket.MessageText, []byte("["+strings.Join(batch[:2], ",")+"]")).out
 	var rs []map[string]any
 	if err := json.Unmarshal(out, &rs); err != nil || len(rs) != 2 {
 		t.Fatalf("batch of 2 answered %s", out)
@@ -213,13 +213,15 @@ func TestStream(t *testing.T) {
 func TestStreamParams(t *testing.T) {
 	n := New(Config{HeadInterval: -1})
 	for _, p := range []string{``, `,{"rate":0,"count":5}`, `,{"rate":10,"count":0}`, `,{"rate":1e7,"count":1}`, `,"x"`} {
-		out := n.handle(&conn{mine: map[string]bool{}}, []byte(`{"jsonrpc":"2.0","id":1,"method":"eth_subscribe","params":["`+StreamKind+`"`+p+`]}`))
+		out := n.handle(&conn{mine: map[string]bool{}}, websocket.MessageText,
+			[]byte(`{"jsonrpc":"2.0","id":1,"method":"eth_subscribe","params":["`+StreamKind+`"`+p+`]}`)).out
 		if !strings.Contains(string(out), "-32602") {
 			t.Errorf("params %q answered %s, want -32602", p, out)
 		}
 	}
 	c := &conn{mine: map[string]bool{}}
-	out := n.handle(c, []byte(`{"jsonrpc":"2.0","id":1,"method":"eth_subscribe","params":["`+StreamKind+`",{"rate":10,"count":3}]}`))
+	out := n.handle(c, websocket.MessageText,
+		[]byte(`{"jsonrpc":"2.0","id":1,"method":"eth_subscribe","params":["`+StreamKind+`",{"rate":10,"count":3}]}`)).out
 	if strings.Contains(string(out), "error") || len(c.after) != 1 || n.Subscriptions() != 1 {
 		t.Fatalf("valid stream answered %s with %d pending starts, %d subscriptions", out, len(c.after), n.Subscriptions())
 	}
@@ -254,5 +256,197 @@ func TestClientSubscribeFirstNotification(t *testing.T) {
 			}
 		}
 		c.Close()
+	}
+}
+
+// dialRaw connects a plain WebSocket client to a node serving cfg.
+func dialRaw(t *testing.T, cfg Config) (*Node, *websocket.Conn) {
+	t.Helper()
+	n := New(cfg)
+	srv := httptest.NewServer(n)
+	t.Cleanup(srv.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadLimit(32 << 20)
+	t.Cleanup(func() { c.CloseNow() })
+	return n, c
+}
+
+func roundTrip(t *testing.T, c *websocket.Conn, typ websocket.MessageType, req string) (websocket.MessageType, []byte) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := c.Write(ctx, typ, []byte(req)); err != nil {
+		t.Fatal(err)
+	}
+	rt, p, err := c.Read(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rt, p
+}
+
+// TestBytes: ethsim_bytes answers with a result of exactly the size asked
+// for, and refuses sizes over MaxBytes.
+func TestBytes(t *testing.T) {
+	_, c := dialRaw(t, Config{HeadInterval: -1, TestMethods: true, MaxBytes: 3 << 20})
+	for _, size := range []int{0, 1, 1023, 1024, 1025, 3 << 20} {
+		_, p := roundTrip(t, c, websocket.MessageText, fmt.Sprintf(`{"jsonrpc":"2.0","id":"b","method":"ethsim_bytes","params":[%d]}`, size))
+		var r struct {
+			ID     string
+			Result string
+		}
+		if err := json.Unmarshal(p, &r); err != nil || r.ID != "b" || len(r.Result) != size {
+			t.Fatalf("ethsim_bytes %d: %d-byte result, id %q, %v", size, len(r.Result), r.ID, err)
+		}
+		if want := size + len(`{"jsonrpc":"2.0","id":"b","result":""}`); len(p) != want {
+			t.Fatalf("ethsim_bytes %d: message of %d bytes, want %d", size, len(p), want)
+		}
+	}
+	_, p := roundTrip(t, c, websocket.MessageText, `{"jsonrpc":"2.0","id":1,"method":"ethsim_bytes","params":[3145729]}`)
+	if !strings.Contains(string(p), "-32602") {
+		t.Fatalf("over MaxBytes answered %.100s, want -32602", p)
+	}
+	_, p = roundTrip(t, c, websocket.MessageText, `[{"jsonrpc":"2.0","id":1,"method":"ethsim_bytes","params":[5]}]`)
+	if string(p) != `[{"jsonrpc":"2.0","id":1,"result":"01234"}]` {
+		t.Fatalf("ethsim_bytes in a batch: %s", p)
+	}
+}
+
+// TestTestMethodsOff: without TestMethods the test methods do not exist.
+func TestTestMethodsOff(t *testing.T) {
+	_, c := dialRaw(t, Config{HeadInterval: -1})
+	for _, m := range []string{"ethsim_bytes", "ethsim_close"} {
+		_, p := roundTrip(t, c, websocket.MessageText, `{"jsonrpc":"2.0","id":1,"method":"`+m+`","params":[1000]}`)
+		if !strings.Contains(string(p), "-32601") {
+			t.Fatalf("%s answered %s, want -32601", m, p)
+		}
+	}
+}
+
+// TestCloseAndOnClose: ethsim_close closes, unanswered, with the code and
+// reason asked for, and OnClose reports it; a client's close code is reported too.
+func TestCloseAndOnClose(t *testing.T) {
+	closes := make(chan websocket.StatusCode, 2)
+	n := New(Config{HeadInterval: -1, TestMethods: true, OnClose: func(code websocket.StatusCode) { closes <- code }})
+	srv := httptest.NewServer(n)
+	defer srv.Close()
+	url := "ws" + strings.TrimPrefix(srv.URL, "http")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	c, _, err := websocket.Dial(ctx, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Write(ctx, websocket.MessageText, []byte(`{"jsonrpc":"2.0","id":1,"method":"ethsim_close","params":[4001,"bye"]}`)); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = c.Read(ctx)
+	var ce websocket.CloseError
+	if !errors.As(err, &ce) || ce.Code != 4001 || ce.Reason != "bye" {
+		t.Fatalf("read after ethsim_close: %v, want close 4001 bye", err)
+	}
+	if code := <-closes; code != 4001 {
+		t.Fatalf("OnClose(%d), want 4001", code)
+	}
+
+	c, _, err = websocket.Dial(ctx, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Close(4002, "client bye"); err != nil {
+		t.Fatal(err)
+	}
+	if code := <-closes; code != 4002 {
+		t.Fatalf("OnClose(%d), want 4002", code)
+	}
+}
+
+// TestEcho: with Echo, binary messages and text that is not JSON-RPC come
+// back as they were; without it, text that is not JSON is a parse error.
+func TestEcho(t *testing.T) {
+	_, c := dialRaw(t, Config{HeadInterval: -1, Echo: true})
+	for _, m := range []struct {
+		typ websocket.MessageType
+		p   string
+	}{{websocket.MessageBinary, "\x00\x01\x02"}, {websocket.MessageText, "hello"}, {websocket.MessageText, ""}, {websocket.MessageBinary, `{"id":1}`}} {
+		if typ, p := roundTrip(t, c, m.typ, m.p); typ != m.typ || string(p) != m.p {
+			t.Fatalf("echo of %v %q: %v %q", m.typ, m.p, typ, p)
+		}
+	}
+	if _, p := roundTrip(t, c, websocket.MessageText, `{"jsonrpc":"2.0","id":1,"method":"eth_chainId"}`); string(p) != `{"jsonrpc":"2.0","id":1,"result":"0x1"}` {
+		t.Fatalf("with Echo, a call answered %s", p)
+	}
+	_, c = dialRaw(t, Config{HeadInterval: -1})
+	if _, p := roundTrip(t, c, websocket.MessageText, "hello"); !strings.Contains(string(p), "-32700") {
+		t.Fatalf("without Echo, text answered %s, want -32700", p)
+	}
+}
+
+// TestSubscribeResponseFirst: heads made while eth_subscribe is answered
+// never reach the client before the response that names the subscription.
+func TestSubscribeResponseFirst(t *testing.T) {
+	n, c := dialRaw(t, Config{HeadInterval: -1})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	stop := make(chan struct{})
+	heads := make(chan struct{})
+	go func() {
+		defer close(heads)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				n.NewHead(ctx)
+			}
+		}
+	}()
+	defer func() { close(stop); <-heads }()
+	known := map[string]bool{}
+	// next reads until the response to id, checking each notification
+	// on the way names a subscription already answered.
+	next := func(id int) string {
+		for {
+			_, p, err := c.Read(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var m struct {
+				ID     *int
+				Result any
+				Params struct{ Subscription string }
+			}
+			if err := json.Unmarshal(p, &m); err != nil {
+				t.Fatal(err)
+			}
+			if m.ID == nil {
+				if !known[m.Params.Subscription] {
+					t.Fatalf("notification for %q before its eth_subscribe response", m.Params.Subscription)
+				}
+				continue
+			}
+			if *m.ID != id {
+				t.Fatalf("response to %d, want %d", *m.ID, id)
+			}
+			s, _ := m.Result.(string)
+			return s
+		}
+	}
+	for i := 0; i < 400; i += 2 {
+		if err := c.Write(ctx, websocket.MessageText, fmt.Appendf(nil, `{"jsonrpc":"2.0","id":%d,"method":"eth_subscribe","params":["newHeads"]}`, i)); err != nil {
+			t.Fatal(err)
+		}
+		id := next(i)
+		known[id] = true
+		if err := c.Write(ctx, websocket.MessageText, fmt.Appendf(nil, `{"jsonrpc":"2.0","id":%d,"method":"eth_unsubscribe","params":[%q]}`, i+1, id)); err != nil {
+			t.Fatal(err)
+		}
+		next(i + 1)
 	}
 }
