@@ -156,7 +156,7 @@ func runChild(raw string) error {
 		}()
 	}
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	rec, err := record.New(record.Config{Brokers: cfg.Brokers, EdgeID: "child", BatchTimeout: time.Millisecond, Logger: log})
+	rec, err := record.New(record.Config{Brokers: cfg.Brokers, EdgeID: "child", Logger: log})
 	if err != nil {
 		return err
 	}
