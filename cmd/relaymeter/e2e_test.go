@@ -139,3 +139,58 @@ func gqlPost(t *testing.T, ctx context.Context, base, key, query string, out any
 		t.Fatalf("graphql: %v: %s", err, b)
 	}
 }
+// TestHostileStringsEndToEnd: a client that names the application "%00"
+// and calls a method with a NUL in it, beside a well-behaved one, stops
+// nobody: both are metered exactly, the hostile strings stored cleaned, and
+// nothing is quarantined.
+func TestHostileStringsEndToEnd(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	node := ethsim.New(ethsim.Config{HeadInterval: -1})
+	up, err := listen("node", "127.0.0.1:0", node)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := startTestStack(t, ctx, "hostile", "ws://"+up.addr()+"/", up.serve)
+	send := func(path string, reqs ...string) {
+		t.Helper()
+		conn, _, err := websocket.Dial(ctx, "ws://"+ts.edge+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range reqs {
+			if err := conn.Write(ctx, websocket.MessageText, []byte(r)); err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := conn.Read(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		conn.Close(websocket.StatusNormalClosure, "")
+	}
+	send("/%00", `{"jsonrpc":"2.0","id":1,"method":"eth_\u0000"}`, `{"jsonrpc":"2.0","id":"\u0000\u0000","method":"eth_chainId"}`)
+	send("/good-app", `{"jsonrpc":"2.0","id":1,"method":"eth_chainId"}`, `{"jsonrpc":"2.0","id":2,"method":"eth_blockNumber"}`)
+	ts.settled(t)
+	waitMetered(t, ts.pool, ts.cluster.Brokers, "relaymeter-meter")
+	for _, c := range []struct {
+		q    string
+		want int64
+	}{
+		{`SELECT count(*) FROM messages`, 8},
+		{`SELECT coalesce(sum(messages), 0) FROM usage_minutes WHERE application = 'good-app'`, 4},
+		{`SELECT coalesce(sum(messages), 0) FROM usage_minutes WHERE application = '` + "\uFFFD" + `'`, 4},
+		{`SELECT count(*) FROM messages WHERE method = 'eth_` + "\uFFFD" + `'`, 1},
+		{`SELECT count(*) FROM messages WHERE rpc_id = '"` + "\uFFFD\uFFFD" + `"' OR rpc_id LIKE '"\\u0000%'`, 2},
+		{`SELECT count(*) FROM quarantine`, 0},
+		{`SELECT count(*) FROM findings`, 0},
+		{`SELECT count(*) FROM streams WHERE complete`, 2},
+	} {
+		var n int64
+		if err := ts.pool.QueryRow(ctx, c.q).Scan(&n); err != nil {
+			t.Fatalf("%s: %v", c.q, err)
+		}
+		if n != c.want {
+			t.Errorf("%s = %d, want %d", c.q, n, c.want)
+		}
+	}
+}
