@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/relaymeter/relaymeter/ingest/event"
@@ -223,5 +224,55 @@ func TestCoalescedWrites(t *testing.T) {
 	cl := evs[len(evs)-1].GetClosed()
 	if cl.GetForwardedToUpstreamThroughSeq() != lastSeq(evs, up) || cl.GetForwardedToClientThroughSeq() != lastSeq(evs, down) {
 		t.Fatalf("closed %v; last seqs %d and %d", cl, lastSeq(evs, up), lastSeq(evs, down))
+	}
+}
+
+// TestRejectedNotForwarded: a message whose event Kafka refuses for good
+// (the topic's max.message.bytes lowered under a running edge) is never
+// forwarded: its connection closes with 1011, the messages before it
+// crossed, and other connections go on.
+func TestRejectedNotForwarded(t *testing.T) {
+	e := setup(t, nil)
+	other := e.dial(t, "other")
+	defer other.CloseNow()
+	c := e.dial(t, "app")
+	defer c.CloseNow()
+	exchange(t, c, websocket.MessageText, `{"jsonrpc":"2.0","id":1,"method":"eth_chainId"}`, 1)
+	setTopicMaxBytes(t, e.cluster.Brokers, topic, 4096)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	big := `{"jsonrpc":"2.0","id":2,"method":"eth_chainId","params":["` + strings.Repeat("x", 8000) + `"]}`
+	if err := c.Write(ctx, websocket.MessageText, []byte(big)); err != nil {
+		t.Fatal(err)
+	}
+	_, p, err := c.Read(ctx)
+	if code := websocket.CloseStatus(err); code != websocket.StatusInternalError {
+		t.Fatalf("after a rejected message: read %q, %v; want a close with 1011", p, err)
+	}
+	// The other connection still works.
+	exchange(t, other, websocket.MessageText, `{"jsonrpc":"2.0","id":3,"method":"eth_chainId"}`, 1)
+	if n := e.up.node.Calls(); n != 2 {
+		t.Fatalf("the node received %d requests, want 2: the rejected one must not cross", n)
+	}
+	if n := e.rec.Stats().Rejected; n != 1 {
+		t.Fatalf("%d events rejected, want the one", n)
+	}
+}
+
+// setTopicMaxBytes lowers a topic's max.message.bytes on the cluster.
+func setTopicMaxBytes(t *testing.T, brokers []string, topic string, n int) {
+	t.Helper()
+	cl := &kafka.Client{Addr: kafka.TCP(brokers...)}
+	res, err := cl.IncrementalAlterConfigs(context.Background(), &kafka.IncrementalAlterConfigsRequest{
+		Resources: []kafka.IncrementalAlterConfigsRequestResource{{ResourceType: kafka.ResourceTypeTopic, ResourceName: topic,
+			Configs: []kafka.IncrementalAlterConfigsRequestConfig{{Name: "max.message.bytes", Value: fmt.Sprint(n),
+				ConfigOperation: kafka.ConfigOperationSet}}}},
+	})
+	if err == nil && len(res.Resources) == 1 {
+		err = res.Resources[0].Error
+	}
+	if err != nil {
+		t.Fatal(err)
 	}
 }

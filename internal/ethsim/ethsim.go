@@ -66,6 +66,7 @@ type Node struct {
 	cfg    Config
 	head   atomic.Uint64
 	nextID atomic.Uint64
+	calls  atomic.Uint64
 
 	mu      sync.Mutex
 	subs    map[string]*conn // newHeads subscription id → connection
@@ -127,6 +128,10 @@ func (n *Node) Tick() {
 	default:
 	}
 }
+
+// Calls returns the JSON-RPC calls (and notifications) the node has
+// received, batch elements one by one.
+func (n *Node) Calls() uint64 { return n.calls.Load() }
 
 // Head returns the current block number.
 func (n *Node) Head() uint64 { return n.head.Load() }
@@ -364,6 +369,7 @@ func firstByte(data []byte) byte {
 // call answers one request, noting in a the close it asks for; ok is false
 // for a notification, which has no answer.
 func (n *Node) call(c *conn, data []byte, a *answer) (r response, ok bool) {
+	n.calls.Add(1)
 	var req request
 	if err := json.Unmarshal(data, &req); err != nil {
 		return response{Version: "2.0", ID: json.RawMessage("null"), Error: &rpcError{-32700, "parse error"}}, true
