@@ -19,6 +19,7 @@ type partitionWorker struct {
 	m         *Meter
 	partition int32
 	bl        *builder
+	recs      []kafka.Message
 
 	// Narrowing down a batch Postgres refused: while the stored offset is
 	// below until, batches take at most limit records; a refused batch of
@@ -155,8 +156,19 @@ func (w *partitionWorker) session(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	f := startFetcher(ctx, m, w.partition, start)
-	defer f.stop()
+	r := kafka.NewReader(kafka.ReaderConfig{
+		Brokers:       m.cfg.Brokers,
+		Topic:         m.cfg.Topic,
+		Partition:     int(w.partition),
+		MinBytes:      1,
+		MaxBytes:      16 << 20,
+		MaxWait:       m.cfg.BatchWait,
+		QueueCapacity: min(m.cfg.BatchSize, 10000),
+	})
+	defer r.Close()
+	if err := r.SetOffset(start); err != nil {
+		return fmt.Errorf("meter: partition %d: seek to %d: %w", w.partition, start, err)
+	}
 	m.log.Info("meter: partition assigned", "partition", w.partition, "offset", from, "open_streams", len(w.bl.streams))
 	// Batch k+1 is fetched and built while batch k commits; batches commit
 	// one at a time, in order, each moving the offset from where the one
@@ -178,7 +190,7 @@ func (w *partitionWorker) session(ctx context.Context) error {
 	defer settle()
 	swept := time.Now()
 	for {
-		recs, err := f.next(ctx, w.batchLimit(from), m.cfg.BatchWait)
+		recs, err := w.fetch(ctx, r, w.batchLimit(from))
 		if err != nil {
 			return fmt.Errorf("meter: partition %d: fetch: %w", w.partition, err)
 		}
@@ -281,6 +293,39 @@ func (w *partitionWorker) bounds(ctx context.Context, from int64) (start int64, 
 	m.log.Error("meter: stored offset outside the log", "partition", w.partition, "stored", from, "log_start", first, "log_end", last)
 	f.Offset = some(first)
 	return first, &f, nil
+}
+
+// fetch returns the next records: as many as arrive within BatchWait of
+// the first, up to limit; none when no record arrived within idleWait.
+func (w *partitionWorker) fetch(ctx context.Context, r *kafka.Reader, limit int) ([]kafka.Message, error) {
+	recs := w.recs[:0]
+	fctx, cancel := context.WithTimeout(ctx, idleWait)
+	first, err := r.FetchMessage(fctx)
+	cancel()
+	if err != nil {
+		if ctx.Err() == nil && fctx.Err() != nil {
+			return recs, nil
+		}
+		return nil, err
+	}
+	recs = append(recs, first)
+	wctx, cancel := context.WithTimeout(ctx, w.m.cfg.BatchWait)
+	defer cancel()
+	for len(recs) < limit {
+		msg, err := r.FetchMessage(wctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			if wctx.Err() != nil {
+				break
+			}
+			return nil, err
+		}
+		recs = append(recs, msg)
+	}
+	w.recs = recs
+	return recs, nil
 }
 
 // idleWait is how long a fetch waits for a first record before the
