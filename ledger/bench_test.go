@@ -59,11 +59,36 @@ func benchBatches(p int32, policyID int64, n, size int) []*Batch {
 	return out
 }
 
-// BenchmarkCommit measures Store.Commit alone: b.N messages (and as many
-// relays) in batches of 5000, committed by 4 partitions concurrently.
+// BenchmarkCommit measures Store.Commit alone: b.N messages in batches of
+// 5000, committed by 4 partitions concurrently.
 //
-//	go test ./ledger -run '^$' -bench Commit -benchtime 300000x
+//	go test ./ledger -run '^$' -bench 'Commit|RawCopy' -benchtime 300000x
 func BenchmarkCommit(b *testing.B) {
+	benchWrites(b, func(ctx context.Context, s *Store, bt *Batch) error { return s.Commit(ctx, bt) })
+}
+
+// BenchmarkRawCopy is the reference for BenchmarkCommit: the same messages
+// rows written with pgx's CopyFrom in transactions of 5000, by 4
+// connections concurrently, and nothing else (no offsets, streams or
+// rollups).
+func BenchmarkRawCopy(b *testing.B) {
+	benchWrites(b, func(ctx context.Context, s *Store, bt *Batch) error {
+		rows := make([][]any, len(bt.Messages))
+		for i, m := range bt.Messages {
+			rows[i] = []any{m.StreamID, m.Seq, m.ObservedAt, m.Direction, m.Role, m.Method, m.BatchSize, m.RPCID,
+				m.SubscriptionID, m.WireSize, m.PayloadSize, m.Units, ptr(m.CounterpartSeq)}
+		}
+		return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+			_, err := tx.CopyFrom(ctx, pgx.Identifier{"messages"}, messageColumns, pgx.CopyFromRows(rows))
+			return err
+		})
+	})
+}
+
+// benchWrites writes b.N messages in batches of 5000 with write, from 4
+// partitions concurrently, and reports messages/s, WAL bytes and Postgres
+// CPU per message.
+func benchWrites(b *testing.B, write func(context.Context, *Store, *Batch) error) {
 	const size, parts = 5000, 4
 	pool, _ := pgtest.DB(b)
 	s, ctx := New(pool), context.Background()
@@ -81,65 +106,8 @@ func BenchmarkCommit(b *testing.B) {
 	for p := range parts {
 		wg.Go(func() {
 			for _, bt := range batches[p] {
-				if err := s.Commit(ctx, bt); err != nil {
+				if err := write(ctx, s, bt); err != nil {
 					errs[p] = fmt.Errorf("partition %d: %w", p, err)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	elapsed := time.Since(began)
-	pg1, wal1 := pgtest.ServerCPU(ctx, pool), walBytes(ctx, b, pool)
-	b.StopTimer()
-	for _, err := range errs {
-		if err != nil {
-			b.Fatal(err)
-		}
-	}
-	n := float64(per * size * parts)
-	b.ReportMetric(n/elapsed.Seconds(), "messages/s")
-	b.ReportMetric(float64(wal1-wal0)/n, "WAL-B/message")
-	if pg0 >= 0 && pg1 >= 0 {
-		b.ReportMetric((pg1-pg0).Seconds()*1e6/n, "pg-µs/message")
-	}
-}
-
-// BenchmarkRawCopy is the reference for BenchmarkCommit: the same messages
-// rows written with pgx's CopyFrom in transactions of 5000, by 4
-// connections concurrently, and nothing else (no offsets, streams or
-// rollups).
-//
-//	go test ./ledger -run '^$' -bench 'Commit|RawCopy' -benchtime 300000x
-func BenchmarkRawCopy(b *testing.B) {
-	const size, parts = 5000, 4
-	pool, _ := pgtest.DB(b)
-	ctx := context.Background()
-	policyID := benchPolicy(b, pool)
-	per := max(1, b.N/size/parts)
-	batches := make([][]*Batch, parts)
-	for p := range batches {
-		batches[p] = benchBatches(int32(p), policyID, per, size)
-	}
-	b.ResetTimer()
-	pg0, wal0 := pgtest.ServerCPU(ctx, pool), walBytes(ctx, b, pool)
-	began := time.Now()
-	var wg sync.WaitGroup
-	errs := make([]error, parts)
-	for p := range parts {
-		wg.Go(func() {
-			for _, bt := range batches[p] {
-				rows := make([][]any, len(bt.Messages))
-				for i, m := range bt.Messages {
-					rows[i] = []any{m.StreamID, m.Seq, m.ObservedAt, m.Direction, m.Role, m.Method, m.BatchSize, m.RPCID,
-						m.SubscriptionID, m.WireSize, m.PayloadSize, m.Units, ptr(m.CounterpartSeq)}
-				}
-				err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-					_, err := tx.CopyFrom(ctx, pgx.Identifier{"messages"}, messageColumns, pgx.CopyFromRows(rows))
-					return err
-				})
-				if err != nil {
-					errs[p] = err
 					return
 				}
 			}
