@@ -327,7 +327,9 @@ fi
 # ---- relaymeter edge ws alone, into dev's embedded Kafka --------------------
 start_edge() { # name forwarding [binary]
 	local name=$1 fwd=$2 bin=${3:-$RM} addr
-	start "$name" "$bin" edge ws --listen 127.0.0.1:0 --upstream "$UP_URL/" --kafka "$KAFKA" \
+	# Each edge its own spool directory: one recorder per directory.
+	mkdir -p "$WORK/$name-spool"
+	start "$name" "$bin" edge ws --listen 127.0.0.1:0 --upstream "$UP_URL/" --kafka "$KAFKA" --spool-dir "$WORK/$name-spool" \
 		--service eth --supplier bench --edge-id "bench-$name" --forwarding "$fwd" --log-level info
 	PID[$name]=$LAST
 	CHILDREN[$name]=0
