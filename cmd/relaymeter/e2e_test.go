@@ -139,6 +139,7 @@ func gqlPost(t *testing.T, ctx context.Context, base, key, query string, out any
 		t.Fatalf("graphql: %v: %s", err, b)
 	}
 }
+
 // TestHostileStringsEndToEnd: a client that names the application "%00"
 // and calls a method with a NUL in it, beside a well-behaved one, stops
 // nobody: both are metered exactly, the hostile strings stored cleaned, and
