@@ -27,6 +27,9 @@ func (m *Meter) Run(ctx context.Context) error {
 		RebalanceTimeout:  m.cfg.SessionTimeout,
 		HeartbeatInterval: m.cfg.SessionTimeout / 3,
 		JoinGroupBackoff:  time.Second,
+		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) {
+			m.log.Warn("meter: consumer group", "group", m.cfg.GroupID, "err", fmt.Sprintf(msg, args...))
+		}),
 	})
 	if err != nil {
 		return fmt.Errorf("meter: consumer group: %w", err)

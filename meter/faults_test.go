@@ -8,15 +8,18 @@ import (
 	"math/rand/v2"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kmsg"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/relaymeter/relaymeter/ingest/event"
+	"github.com/relaymeter/relaymeter/internal/kafkatest"
 	"github.com/relaymeter/relaymeter/internal/pgtest"
 	"github.com/relaymeter/relaymeter/ledger"
 	"github.com/relaymeter/relaymeter/meter/policy"
@@ -557,5 +560,35 @@ func TestPolicyPanics(t *testing.T) {
 	}
 	if n := e.count(t, `SELECT count(*) FROM findings WHERE kind = 'policy_error' AND detail LIKE '%panic: index out of range%'`); n != 1 {
 		t.Fatalf("policy_error findings: %s", e.findingKinds(t))
+	}
+}
+
+// TestSlowBroker: a broker that takes longer than BatchWait to answer
+// each fetch (a loaded broker, a fetch of a long backlog, a slow link)
+// still gets every record metered. The reader's deadline once came from
+// BatchWait: every answer then arrived after it, the same fetch failed on
+// every retry, and the partition stood still while it looked idle.
+func TestSlowBroker(t *testing.T) {
+	e := newEnv(t, 0)
+	kc := kafkatest.Start(t, kafkatest.Options{Partitions: 1, Topics: []string{e.topic}})
+	e.brokers, e.partitions = kc.Brokers, 1
+	e.services(t)
+	recs, tot := traffic(4, 100, 33)
+	e.produce(t, recs...)
+	const delay = 300 * time.Millisecond
+	var fetches atomic.Int64
+	kc.Fake.ControlKey(int16(kmsg.Fetch), func(kmsg.Request) (kmsg.Response, error, bool) {
+		kc.Fake.KeepControl()
+		fetches.Add(1)
+		kc.Fake.SleepControl(func() { time.Sleep(delay) })
+		return nil, nil, false
+	})
+	m := e.meter(t, func(c *Config) { c.BatchWait = 20 * time.Millisecond })
+	r := start(m)
+	e.waitCommitted(t, tot.records)
+	r.stop(t)
+	e.checkTotals(t, tot, 4, 0)
+	if fetches.Load() == 0 {
+		t.Fatal("no fetch went through the slow broker")
 	}
 }

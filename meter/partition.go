@@ -162,10 +162,18 @@ func (w *partitionWorker) session(ctx context.Context) error {
 		Partition:     int(w.partition),
 		MinBytes:      1,
 		MaxBytes:      16 << 20,
-		MaxWait:       m.cfg.BatchWait,
+		MaxWait:       fetchMaxWait,
 		QueueCapacity: min(m.cfg.BatchSize, 10000),
+		// The reader retries what goes wrong on its own; say so, or a
+		// partition that cannot read looks merely idle.
+		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) {
+			m.log.Warn("meter: kafka reader", "partition", w.partition, "err", fmt.Sprintf(msg, args...))
+		}),
 	})
-	defer r.Close()
+	// Close waits for the reader's fetch under way (up to fetchMaxWait):
+	// let it finish on its own, so that a rebalance or a retry is not
+	// held up by it. The reader commits nothing.
+	defer func() { go r.Close() }()
 	if err := r.SetOffset(start); err != nil {
 		return fmt.Errorf("meter: partition %d: seek to %d: %w", w.partition, start, err)
 	}
@@ -327,6 +335,15 @@ func (w *partitionWorker) fetch(ctx context.Context, r *kafka.Reader, limit int)
 	w.recs = recs
 	return recs, nil
 }
+
+// fetchMaxWait is how long the broker may hold a fetch that finds no
+// record, and so (kafka-go sets the connection's deadline from it) how long
+// the answer to any fetch may take to arrive. It must be far longer than
+// a fetch of MaxBytes takes on a loaded broker or link: a deadline shorter
+// than that fails the same fetch on every retry, and the partition stops
+// for good while it looks idle. Batches are bounded by BatchWait in fetch,
+// not by this.
+const fetchMaxWait = 2 * time.Second
 
 // idleWait is how long a fetch waits for a first record before the
 // partition counts as caught up.
