@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -59,17 +60,48 @@ type process struct {
 	exited chan struct{}
 }
 
+// startProcess starts bin with args. Its output goes to a file, shown (the
+// last lines of it) only when the test fails.
 func startProcess(t *testing.T, bin string, args ...string) *process {
 	t.Helper()
+	out, err := os.CreateTemp(t.TempDir(), "process-*.log")
+	if err != nil {
+		t.Fatal(err)
+	}
 	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	p := &process{cmd: cmd, exited: make(chan struct{})}
 	go func() { cmd.Wait(); close(p.exited) }()
-	t.Cleanup(p.kill)
+	t.Cleanup(func() {
+		if t.Failed() {
+			// A process still running when the test failed shows where
+			// each of its goroutines is.
+			cmd.Process.Signal(syscall.SIGQUIT)
+			select {
+			case <-p.exited:
+			case <-time.After(5 * time.Second):
+			}
+		}
+		p.kill()
+		out.Close()
+		if t.Failed() {
+			t.Logf("%s %s (pid %d), last lines of its output:\n%s", bin, args[0], cmd.Process.Pid, tail(out.Name(), 400))
+		}
+	})
 	return p
+}
+
+// tail is the last n lines of the file at path.
+func tail(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
 
 // kill ends the process with SIGKILL: nothing of it runs after.
@@ -248,25 +280,14 @@ const crossedSQLForTests = `CASE WHEN m.direction = 2 THEN s.forwarded_to_client
 // topic.
 func waitMetered(t *testing.T, pool *pgxpool.Pool, brokers []string, group string) {
 	t.Helper()
-	client := &kafka.Client{Addr: kafka.TCP(brokers...)}
 	deadline := time.Now().Add(3 * time.Minute)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		meta, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topicMessages}})
-		var end int64
-		if err == nil && len(meta.Topics) == 1 {
-			var reqs []kafka.OffsetRequest
-			for _, p := range meta.Topics[0].Partitions {
-				reqs = append(reqs, kafka.LastOffsetOf(p.ID))
-			}
-			var res *kafka.ListOffsetsResponse
-			if res, err = client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{topicMessages: reqs}}); err == nil {
-				for _, po := range res.Topics[topicMessages] {
-					end += po.LastOffset
-				}
-			}
+		var end, stored int64
+		ends, err := logEnds(ctx, brokers)
+		for _, e := range ends {
+			end += e
 		}
-		var stored int64
 		if err == nil {
 			err = pool.QueryRow(ctx, `SELECT coalesce(sum(next_offset), 0) FROM consumer_offsets WHERE group_id = $1`, group).Scan(&stored)
 		}
@@ -275,10 +296,67 @@ func waitMetered(t *testing.T, pool *pgxpool.Pool, brokers []string, group strin
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("metered to offset %d of %d (%v)", stored, end, err)
+			t.Fatalf("metered to offset %d of %d (%v); per partition, stored/end: %s", stored, end, err,
+				partitionOffsets(pool, brokers, group))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// logEnds is each partition's end offset in the events topic.
+func logEnds(ctx context.Context, brokers []string) (map[int]int64, error) {
+	client := &kafka.Client{Addr: kafka.TCP(brokers...)}
+	meta, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topicMessages}})
+	if err != nil {
+		return nil, err
+	}
+	if len(meta.Topics) != 1 {
+		return nil, fmt.Errorf("metadata: %d topics", len(meta.Topics))
+	}
+	var reqs []kafka.OffsetRequest
+	for _, p := range meta.Topics[0].Partitions {
+		reqs = append(reqs, kafka.LastOffsetOf(p.ID))
+	}
+	res, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{topicMessages: reqs}})
+	if err != nil {
+		return nil, err
+	}
+	ends := make(map[int]int64)
+	for _, po := range res.Topics[topicMessages] {
+		ends[po.Partition] = po.LastOffset
+	}
+	return ends, nil
+}
+
+// partitionOffsets says, per partition, the group's stored next offset
+// and the log's end: what a test that waited in vain shows.
+func partitionOffsets(pool *pgxpool.Pool, brokers []string, group string) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ends, err := logEnds(ctx, brokers)
+	if err != nil {
+		return err.Error()
+	}
+	rows, err := pool.Query(ctx, `SELECT kafka_partition, next_offset FROM consumer_offsets WHERE group_id = $1`, group)
+	if err != nil {
+		return err.Error()
+	}
+	stored, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (kv [2]int64, err error) {
+		err = r.Scan(&kv[0], &kv[1])
+		return kv, err
+	})
+	if err != nil {
+		return err.Error()
+	}
+	byPart := make(map[int]int64)
+	for _, kv := range stored {
+		byPart[int(kv[0])] = kv[1]
+	}
+	var b strings.Builder
+	for p := range len(ends) {
+		fmt.Fprintf(&b, " %d: %d/%d", p, byPart[p], ends[p])
+	}
+	return b.String()
 }
 
 // storedOffsets is the sum of a group's stored next offsets.
@@ -339,7 +417,7 @@ func TestChaosMeterKill(t *testing.T) {
 	cs, wg := callers(cctx, 6, "ws://"+es.addr())
 
 	meterArgs := []string{"meter", "--kafka", strings.Join(kc.Brokers, ","), "--database-url", dbURL,
-		"--group-session-timeout", "6s", "--log-level", "error"}
+		"--group-session-timeout", "6s", "--log-level", "info"}
 	for range *chaosTrials {
 		// Kill each meter at a random point once it meters: a killed
 		// member holds its partitions until its session times out (6 s,
