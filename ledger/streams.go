@@ -27,6 +27,7 @@ type Stream struct {
 	EdgeID       string
 	ClientAddr   string
 	UpstreamAddr string
+	APIKeyID     string // the id of the key the client presented; "" with open access
 	PolicyID     int64 // the policies row the stream is priced with, for its whole life
 	ComputeUnits int64 // the weight of each of its relays
 	OpenedAt     time.Time
@@ -104,7 +105,7 @@ const streamColumns = `stream_id, topic, kafka_partition, protocol, service, app
 	edge_id, client_addr, upstream_addr, policy_id, compute_units, opened_at, state_version, last_seq, chain,
 	last_observed_at, gaps, last_request_seq, last_response_seq, first_counterpart_seq, policy_state,
 	messages_to_upstream, bytes_to_upstream, messages_to_client, bytes_to_client, relays, duplicates,
-	closed_at, close_reason, close_code, complete, forwarded_to_upstream_seq, forwarded_to_client_seq`
+	closed_at, close_reason, close_code, complete, forwarded_to_upstream_seq, forwarded_to_client_seq, api_key_id`
 
 // scanStream reads a row of streamColumns.
 func scanStream(row pgx.CollectableRow) (Stream, error) {
@@ -115,7 +116,7 @@ func scanStream(row pgx.CollectableRow) (Stream, error) {
 		&v.LastSeq, &v.Chain, &v.LastObservedAt, &gaps, &v.LastRequestSeq, &v.LastResponseSeq,
 		&v.FirstCounterpartSeq, &v.PolicyState, &v.MessagesToUpstream, &v.BytesToUpstream, &v.MessagesToClient,
 		&v.BytesToClient, &v.Relays, &v.Duplicates, &v.ClosedAt, &v.CloseReason, &v.CloseCode, &v.Complete,
-		&v.ForwardedToUpstreamSeq, &v.ForwardedToClientSeq)
+		&v.ForwardedToUpstreamSeq, &v.ForwardedToClientSeq, &v.APIKeyID)
 	if err != nil {
 		return v, err
 	}
@@ -155,6 +156,7 @@ func (s *Store) queryStreams(ctx context.Context, q string, args ...any) ([]Stre
 type streamArrays struct {
 	ids                                       []uuid.UUID
 	topic, proto, svc, app, sup, edge, ca, ua []string
+	key                                       []string
 	part                                      []int32
 	policy, cu, version, last                 []int64
 	mu, bu, mc, bc, relays, dups              []int64
@@ -172,6 +174,7 @@ func (a *streamArrays) add(v *Stream) {
 	a.topic, a.part, a.proto = append(a.topic, v.Topic), append(a.part, v.Partition), append(a.proto, v.Protocol)
 	a.svc, a.app, a.sup = append(a.svc, v.Service), append(a.app, v.Application), append(a.sup, v.Supplier)
 	a.edge, a.ca, a.ua = append(a.edge, v.EdgeID), append(a.ca, v.ClientAddr), append(a.ua, v.UpstreamAddr)
+	a.key = append(a.key, v.APIKeyID)
 	a.policy, a.cu, a.opened = append(a.policy, v.PolicyID), append(a.cu, v.ComputeUnits), append(a.opened, v.OpenedAt)
 	a.version, a.last, a.chain = append(a.version, v.Version), append(a.last, v.LastSeq), append(a.chain, v.Chain)
 	a.observed, a.gaps = append(a.observed, v.LastObservedAt), append(a.gaps, encodeGaps(v.Gaps))
@@ -200,11 +203,11 @@ func insertStreams(ctx context.Context, tx pgx.Tx, streams []*Stream) error {
 			$8::text[], $9::text[], $10::text[], $11::bigint[], $12::bigint[], $13::timestamptz[], $14::bigint[],
 			$15::bigint[], $16::bytea[], $17::timestamptz[], $18::bytea[], $19::bigint[], $20::bigint[], $21::bigint[],
 			$22::bytea[], $23::bigint[], $24::bigint[], $25::bigint[], $26::bigint[], $27::bigint[], $28::bigint[],
-			$29::timestamptz[], $30::text[], $31::int[], $32::boolean[], $33::bigint[], $34::bigint[])
+			$29::timestamptz[], $30::text[], $31::int[], $32::boolean[], $33::bigint[], $34::bigint[], $35::text[])
 		ON CONFLICT (stream_id) DO NOTHING`,
 		a.ids, a.topic, a.part, a.proto, a.svc, a.app, a.sup, a.edge, a.ca, a.ua, a.policy, a.cu, a.opened, a.version,
 		a.last, a.chain, a.observed, a.gaps, a.lreq, a.lresp, a.first, a.carry, a.mu, a.bu, a.mc, a.bc, a.relays, a.dups,
-		a.closed, a.reason, a.code, a.complete, a.fwdUp, a.fwdDown)
+		a.closed, a.reason, a.code, a.complete, a.fwdUp, a.fwdDown, a.key)
 	if err != nil {
 		return fmt.Errorf("ledger: insert streams: %w", err)
 	}

@@ -32,7 +32,7 @@ func (bl *builder) open(ctx context.Context, id uuid.UUID, rec *kafka.Message) (
 			fmt.Sprintf("first event of the stream is seq %d, not a StreamOpened; metered as service %q", seq, unknown))
 	} else {
 		s.Protocol, s.Service, s.Application, s.Supplier = o.Protocol.String(), o.Service, o.Application, o.Supplier
-		s.ClientAddr, s.UpstreamAddr = o.ClientAddr, o.UpstreamAddr
+		s.ClientAddr, s.UpstreamAddr, s.APIKeyID = o.ClientAddr, o.UpstreamAddr, o.ApiKeyId
 		if err := bl.price(ctx, s, seq); err != nil {
 			return nil, err
 		}
@@ -143,6 +143,7 @@ func cleanEvent(ev *event.Event) string {
 		clean("supplier", &o.Supplier, event.MaxIDLen)
 		clean("client_addr", &o.ClientAddr, event.MaxIDLen)
 		clean("upstream_addr", &o.UpstreamAddr, event.MaxIDLen)
+		clean("api_key_id", &o.ApiKeyId, event.MaxIDLen)
 	case *event.Event_Message:
 		m := b.Message
 		clean("method", &m.Method, event.MaxMethodLen)

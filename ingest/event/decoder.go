@@ -168,6 +168,8 @@ func (o *StreamOpened) bytes(num protowire.Number, raw []byte) error {
 		o.ClientAddr = string(raw)
 	case 6:
 		o.UpstreamAddr = string(raw)
+	case 10:
+		o.ApiKeyId = string(raw)
 	}
 	return nil
 }

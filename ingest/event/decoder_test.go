@@ -39,7 +39,7 @@ func seedEvents(t testing.TB) [][]byte {
 	one, two := uint32(1), uint64(2)
 	return sealed(t,
 		&Event{StreamId: id, Seq: 1, EdgeId: "edge-1", ObservedAt: 1e18, Body: &Event_Opened{Opened: &StreamOpened{
-			Protocol: Protocol_STRATUM_V2, Service: "s", Application: "a", Supplier: "u", ClientAddr: "c", UpstreamAddr: "up",
+			Protocol: Protocol_STRATUM_V2, Service: "s", Application: "a", ApiKeyId: "key_1", Supplier: "u", ClientAddr: "c", UpstreamAddr: "up",
 			ClientSecurity: Security_TLS, UpstreamSecurity: Security_NOISE, PayloadCapture: -1}}},
 		&Event{StreamId: id, Seq: 2, EdgeId: "edge-1", ObservedAt: -5, Body: &Event_Message{Message: &Message{
 			Direction: Direction_UPSTREAM_TO_CLIENT, Role: Role_NOTIFICATION, Method: "eth_subscription", BatchSize: 2,

@@ -405,7 +405,8 @@ type StreamOpened struct {
 	Protocol Protocol               `protobuf:"varint,1,opt,name=protocol,proto3,enum=relaymeter.event.v1.Protocol" json:"protocol,omitempty"`
 	// The service being metered (configuration picks its policy and tariff).
 	Service string `protobuf:"bytes,2,opt,name=service,proto3" json:"service,omitempty"`
-	// Who pays: the application named by the client.
+	// Who pays: the application id the client's API key belongs to, or, on
+	// an edge with open access, the application the client named.
 	Application string `protobuf:"bytes,3,opt,name=application,proto3" json:"application,omitempty"`
 	// Who is paid: the relay operator running the edge and the upstream.
 	Supplier         string   `protobuf:"bytes,4,opt,name=supplier,proto3" json:"supplier,omitempty"`
@@ -416,8 +417,11 @@ type StreamOpened struct {
 	// How payloads of this stream are captured: 0 none, negative whole,
 	// positive the first N bytes.
 	PayloadCapture int64 `protobuf:"varint,9,opt,name=payload_capture,json=payloadCapture,proto3" json:"payload_capture,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// The id (never the secret) of the API key the client presented; empty on
+	// an edge with open access.
+	ApiKeyId      string `protobuf:"bytes,10,opt,name=api_key_id,json=apiKeyId,proto3" json:"api_key_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *StreamOpened) Reset() {
@@ -511,6 +515,13 @@ func (x *StreamOpened) GetPayloadCapture() int64 {
 		return x.PayloadCapture
 	}
 	return 0
+}
+
+func (x *StreamOpened) GetApiKeyId() string {
+	if x != nil {
+		return x.ApiKeyId
+	}
+	return ""
 }
 
 // Message is one protocol message (one frame, one line) in one direction.
@@ -810,7 +821,7 @@ const file_event_proto_rawDesc = "" +
 	"\amessage\x18\v \x01(\v2\x1c.relaymeter.event.v1.MessageH\x00R\amessage\x12;\n" +
 	"\x06closed\x18\f \x01(\v2!.relaymeter.event.v1.StreamClosedH\x00R\x06closed\x12\x14\n" +
 	"\x05chain\x18\x0f \x01(\fR\x05chainB\x06\n" +
-	"\x04body\"\xa4\x03\n" +
+	"\x04body\"\xc2\x03\n" +
 	"\fStreamOpened\x129\n" +
 	"\bprotocol\x18\x01 \x01(\x0e2\x1d.relaymeter.event.v1.ProtocolR\bprotocol\x12\x18\n" +
 	"\aservice\x18\x02 \x01(\tR\aservice\x12 \n" +
@@ -821,7 +832,10 @@ const file_event_proto_rawDesc = "" +
 	"\rupstream_addr\x18\x06 \x01(\tR\fupstreamAddr\x12F\n" +
 	"\x0fclient_security\x18\a \x01(\x0e2\x1d.relaymeter.event.v1.SecurityR\x0eclientSecurity\x12J\n" +
 	"\x11upstream_security\x18\b \x01(\x0e2\x1d.relaymeter.event.v1.SecurityR\x10upstreamSecurity\x12'\n" +
-	"\x0fpayload_capture\x18\t \x01(\x03R\x0epayloadCapture\"\xd3\x04\n" +
+	"\x0fpayload_capture\x18\t \x01(\x03R\x0epayloadCapture\x12\x1c\n" +
+	"\n" +
+	"api_key_id\x18\n" +
+	" \x01(\tR\bapiKeyId\"\xd3\x04\n" +
 	"\aMessage\x12<\n" +
 	"\tdirection\x18\x01 \x01(\x0e2\x1e.relaymeter.event.v1.DirectionR\tdirection\x12-\n" +
 	"\x04role\x18\x02 \x01(\x0e2\x19.relaymeter.event.v1.RoleR\x04role\x12\x16\n" +
