@@ -28,8 +28,8 @@ type Stream struct {
 	ClientAddr   string
 	UpstreamAddr string
 	APIKeyID     string // the id of the key the client presented; "" with open access
-	PolicyID     int64 // the policies row the stream is priced with, for its whole life
-	ComputeUnits int64 // the weight of each of its relays
+	PolicyID     int64  // the policies row the stream is priced with, for its whole life
+	ComputeUnits int64  // the weight of each of its relays
 	OpenedAt     time.Time
 
 	// Version counts the batches that wrote the row; a batch writes a
