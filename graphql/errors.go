@@ -12,8 +12,12 @@ import (
 
 // The codes in errors' extensions.code: stable, for clients to branch on.
 const (
-	// CodeUnauthenticated: the admin key is missing or wrong.
+	// CodeUnauthenticated: the API key is missing, unknown, revoked or
+	// expired.
 	CodeUnauthenticated = "UNAUTHENTICATED"
+	// CodeUnavailable: the key registry cannot be reached for a key not
+	// seen recently; retry.
+	CodeUnavailable = "UNAVAILABLE"
 	// CodeBadUserInput: an argument is invalid (cursor, filter, id, page
 	// size).
 	CodeBadUserInput = "BAD_USER_INPUT"

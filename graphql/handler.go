@@ -8,7 +8,6 @@ package graphql
 
 import (
 	"crypto/sha256"
-	"crypto/subtle"
 	"embed"
 	"encoding/json"
 	"errors"
@@ -50,9 +49,13 @@ const (
 type Config struct {
 	// Store is the ledger the API reads. Required.
 	Store *ledger.Store
-	// AdminKey is the bearer token every /graphql request must carry.
-	// Required.
+	// AdminKey is a bearer token that stands for an admin (the key of
+	// serve --admin-key and dev). Optional when Keys is set.
 	AdminKey string
+	// Keys resolves every other bearer token: the keys of the identity
+	// registry, usually through an identity.Cache. Optional when AdminKey
+	// is set.
+	Keys Keys
 	// Logger receives server failures; nil discards them.
 	Logger *slog.Logger
 	// MaxDepth bounds the nesting of a query's selections; 0 means
@@ -71,8 +74,8 @@ func (c Config) Validate() error {
 	switch {
 	case c.Store == nil:
 		return errors.New("graphql: config: no store")
-	case c.AdminKey == "":
-		return errors.New("graphql: config: empty admin key")
+	case c.AdminKey == "" && c.Keys == nil:
+		return errors.New("graphql: config: neither an admin key nor a key registry")
 	case c.MaxDepth < 0 || c.MaxQueryLength < 0 || c.MaxBodyBytes < 0:
 		return errors.New("graphql: config: negative limit")
 	}
@@ -83,6 +86,8 @@ func (c Config) Validate() error {
 type handler struct {
 	schema   *gql.Schema
 	keyHash  [sha256.Size]byte
+	adminKey bool
+	keys     Keys
 	log      *slog.Logger
 	maxQuery int
 	maxBody  int64
@@ -120,6 +125,8 @@ func NewHandler(cfg Config) (http.Handler, error) {
 	h := &handler{
 		schema:   schema,
 		keyHash:  sha256.Sum256([]byte(cfg.AdminKey)),
+		adminKey: cfg.AdminKey != "",
+		keys:     cfg.Keys,
 		log:      cfg.Logger,
 		maxQuery: cfg.MaxQueryLength,
 		maxBody:  cfg.MaxBodyBytes,
@@ -149,9 +156,10 @@ type request struct {
 }
 
 func (h *handler) serveGraphQL(w http.ResponseWriter, r *http.Request) {
-	if !h.authorized(r) {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="relaymeter"`)
-		writeError(w, http.StatusUnauthorized, CodeUnauthenticated, "missing or wrong admin key: send Authorization: Bearer <admin key>")
+	token, _ := bearer(r)
+	who, err := h.authenticate(r.Context(), token)
+	if err != nil {
+		authError(w, err)
 		return
 	}
 	var req request
@@ -186,7 +194,7 @@ func (h *handler) serveGraphQL(w http.ResponseWriter, r *http.Request) {
 			fmt.Sprintf("query length %d exceeds %d bytes", len(req.Query), h.maxQuery))
 		return
 	}
-	resp := h.schema.Exec(withStreamCache(r.Context()), req.Query, req.OperationName, req.Variables)
+	resp := h.schema.Exec(withStreamCache(withPrincipal(r.Context(), who)), req.Query, req.OperationName, req.Variables)
 	classify(resp.Errors)
 	out, err := json.Marshal(resp)
 	if err != nil {
@@ -196,17 +204,6 @@ func (h *handler) serveGraphQL(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Write(out)
-}
-
-// authorized reports whether r carries the admin key. Comparing hashes
-// keeps the comparison constant-time whatever the lengths.
-func (h *handler) authorized(r *http.Request) bool {
-	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return false
-	}
-	got := sha256.Sum256([]byte(strings.TrimSpace(token)))
-	return subtle.ConstantTimeCompare(got[:], h.keyHash[:]) == 1
 }
 
 // writeError writes a GraphQL-shaped error response.
