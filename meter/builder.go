@@ -222,6 +222,7 @@ func (bl *builder) sweep() bool {
 		s.ClosedAt = some(s.LastObservedAt)
 		s.CloseReason = some(reasonAbandoned)
 		s.closedIn = bl.seq
+		bl.remainder(s, s.LastSeq, s.LastObservedAt.UnixNano())
 		any = true
 	}
 	return any

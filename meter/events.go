@@ -10,6 +10,7 @@ import (
 
 	"github.com/relaymeter/relaymeter/ingest/event"
 	"github.com/relaymeter/relaymeter/ledger"
+	"github.com/relaymeter/relaymeter/meter/policy"
 )
 
 // open creates the state of a stream first seen at rec: from its
@@ -76,7 +77,7 @@ func (bl *builder) price(ctx context.Context, s *stream, seq int64) error {
 // message meters a Message: its row, its units, its pairing, the stream's
 // counts.
 func (bl *builder) message(s *stream, seq, observed int64, m *event.Message) {
-	units, next, err := s.pricing.units(s.PolicyState, m)
+	units, next, err := s.pricing.units(s.policyStream(), s.PolicyState, m)
 	if err != nil {
 		bl.streamFinding(FindingPolicyError, s.StreamID, seq, observed,
 			fmt.Sprintf("policy %s v%d: %v; message metered with 0 units", s.pricing.policy.Name(), s.pricing.policy.Version(), err))
@@ -120,6 +121,20 @@ func (bl *builder) close(s *stream, seq, observed int64, c *event.StreamClosed) 
 			"closed says to upstream %d messages %d bytes, to client %d messages %d bytes; metered %d/%d, %d/%d",
 			c.MessagesToUpstream, c.BytesToUpstream, c.MessagesToClient, c.BytesToClient,
 			s.MessagesToUpstream, s.BytesToUpstream, s.MessagesToClient, s.BytesToClient))
+	}
+	bl.remainder(s, seq, observed)
+}
+
+// remainder reports what the policy of s still carries unfinished at its
+// close (a record without its delimiter): it is not a unit and not billed.
+func (bl *builder) remainder(s *stream, seq, observed int64) {
+	f, ok := s.pricing.policy.(policy.Finisher)
+	if !ok || len(s.PolicyState) == 0 {
+		return
+	}
+	if r := f.Remainder(s.PolicyState); r != "" {
+		bl.streamFinding(FindingRemainder, s.StreamID, seq, observed,
+			fmt.Sprintf("policy %s v%d: %s at close; not a unit, not billed", s.pricing.policy.Name(), s.pricing.policy.Version(), r))
 	}
 }
 

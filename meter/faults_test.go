@@ -524,7 +524,7 @@ type panicky struct{}
 
 func (panicky) Name() string { return "test-panicky" }
 func (panicky) Version() int { return 1 }
-func (panicky) Units(_ []byte, m *event.Message) (uint64, []byte, error) {
+func (panicky) Units(_ *policy.Stream, _ []byte, m *event.Message) (uint64, []byte, error) {
 	if m.Method == "boom" {
 		panic("index out of range")
 	}

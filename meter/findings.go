@@ -51,4 +51,8 @@ const (
 	// tracking its oldest gap; an event that would have filled it counts
 	// as a duplicate.
 	FindingGapsUntracked = "gaps_untracked"
+	// FindingRemainder: a stream closed while its policy carried an
+	// unfinished unit (a record still waiting for its delimiter); the
+	// detail says what, and none of it is billed.
+	FindingRemainder = "remainder"
 )

@@ -3,6 +3,7 @@ package meter
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -176,5 +177,36 @@ func TestMeterEndToEnd(t *testing.T) {
 	}
 	if got := counter(t, m.cfg.Registerer.(prometheus.Gatherer), "relaymeter_meter_relays_total"); got != 7 {
 		t.Fatalf("relays_total = %v, want 7", got)
+	}
+}
+
+// TestRemainder: a stream that closes while its policy carries a partial
+// record gets a remainder finding saying so, and the partial record is no
+// unit.
+func TestRemainder(t *testing.T) {
+	e := newEnv(t, 1)
+	ctx := context.Background()
+	if err := e.store.PutService(ctx, ledger.Service{ID: "lines", Protocol: "WEBSOCKET_JSONRPC", Policy: ledger.Policy{Name: policytest.LinesName}, ComputeUnitsPerRelay: 1}); err != nil {
+		t.Fatal(err)
+	}
+	a, b := newGen(1), newGen(2)
+	e.produce(t, a.open("lines", "app", "sup"), a.msg(up, 1, 10, "one\ntw"), a.msg(up, 1, 10, "o\nthr"), a.close(),
+		b.open("lines", "app", "sup"), b.msg(up, 1, 10, "x\n"), b.close())
+	m := e.meter(t, nil)
+	r := start(m)
+	e.waitCommitted(t, 7)
+	r.stop(t)
+	var detail string
+	if err := e.pool.QueryRow(ctx, `SELECT detail FROM findings WHERE kind = $1 AND stream_id = $2`, FindingRemainder, uuidString(a.id)).Scan(&detail); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(detail, "3 bytes after the last newline") {
+		t.Fatalf("remainder detail %q", detail)
+	}
+	if n := e.count(t, `SELECT count(*) FROM findings`); n != 1 {
+		t.Fatalf("%d findings, want only the one remainder (stream b ended on a newline)", n)
+	}
+	if n := e.count(t, `SELECT relays FROM streams WHERE stream_id = $1`, uuidString(a.id)); n != 2 {
+		t.Fatalf("stream a has %d relays, want 2: the partial record is no unit", n)
 	}
 }

@@ -24,13 +24,13 @@ type pricing struct {
 
 // units prices m with the stream's carry state, turning a policy's panic
 // into an error: a policy someone plugged in must not stop a partition.
-func (p pricing) units(state []byte, m *event.Message) (units uint64, next []byte, err error) {
+func (p pricing) units(s *policy.Stream, state []byte, m *event.Message) (units uint64, next []byte, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			units, next, err = 0, nil, fmt.Errorf("panic: %v", r)
 		}
 	}()
-	return p.policy.Units(state, m)
+	return p.policy.Units(s, state, m)
 }
 
 // services caches the services table and the policies built from the

@@ -8,6 +8,7 @@ import (
 
 	"github.com/relaymeter/relaymeter/ingest/event"
 	"github.com/relaymeter/relaymeter/ledger"
+	"github.com/relaymeter/relaymeter/meter/policy"
 )
 
 // stream is a partition's in-memory state of one stream: its ledger row as
@@ -16,6 +17,8 @@ import (
 type stream struct {
 	ledger.Stream
 	pricing pricing
+	// ps is the stream as its policy sees it, filled on first use.
+	ps *policy.Stream
 
 	// stored: the row exists in Postgres, or in a batch committing before
 	// the one being built (which then writes over it).
@@ -23,6 +26,14 @@ type stream struct {
 	// batch is the seq of the last batch that touched the stream, closedIn
 	// that of the batch that closed it.
 	batch, closedIn int64
+}
+
+// policyStream returns the stream as its policy sees it.
+func (s *stream) policyStream() *policy.Stream {
+	if s.ps == nil {
+		s.ps = &policy.Stream{Protocol: s.Protocol, Service: s.Service, Application: s.Application}
+	}
+	return s.ps
 }
 
 // maxGaps bounds the gaps tracked per stream; beyond it the oldest is

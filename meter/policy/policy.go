@@ -35,12 +35,29 @@ type Policy interface {
 	// Version is the version of the pricing rule; relays record it so a
 	// replay prices exactly as the original run did.
 	Version() int
-	// Units returns the units of work of m given the stream's carry state
-	// (nil at the start of a stream) and the carry after m (nil for none).
-	// Each unit becomes one relay of uniform weight. It must not retain m,
-	// state or the returned state's backing array beyond the call's caller
-	// persisting it.
-	Units(state []byte, m *event.Message) (units uint64, newState []byte, err error)
+	// Units returns the units of work of m, a message of stream s, given
+	// the stream's carry state (nil at the start of a stream) and the carry
+	// after m (nil for none). Each unit becomes one relay of uniform
+	// weight. It must not retain s, m, state or the returned state's
+	// backing array beyond the call's caller persisting it.
+	Units(s *Stream, state []byte, m *event.Message) (units uint64, newState []byte, err error)
+}
+
+// Stream is what a policy may know of the stream a message belongs to.
+type Stream struct {
+	// Protocol is the stream's protocol by its enum name
+	// (WEBSOCKET_JSONRPC, STRATUM_V2, BEAM).
+	Protocol    string
+	Service     string
+	Application string
+}
+
+// Finisher is a policy whose carry can hold an unfinished unit when its
+// stream closes (a record still waiting for its delimiter). Remainder
+// describes that carry, "" when nothing is unfinished; the meter reports
+// it with the stream's close and bills none of it.
+type Finisher interface {
+	Remainder(state []byte) string
 }
 
 // Definition describes a registered policy.

@@ -108,7 +108,7 @@ func TestMessageUnits(t *testing.T) {
 	}
 	for _, d := range []event.Direction{event.Direction_CLIENT_TO_UPSTREAM, event.Direction_UPSTREAM_TO_CLIENT} {
 		for r := event.Role_ROLE_UNSPECIFIED; r <= event.Role_OTHER; r++ {
-			units, state, err := p.Units([]byte("ignored"), &event.Message{Direction: d, Role: r, WireSize: 100})
+			units, state, err := p.Units(nil, []byte("ignored"), &event.Message{Direction: d, Role: r, WireSize: 100})
 			if err != nil || units != 1 || state != nil {
 				t.Fatalf("%v %v: units %d state %q err %v, want 1, nil, nil", d, r, units, state, err)
 			}
@@ -131,7 +131,7 @@ func TestCarryShape(t *testing.T) {
 	} {
 		var state []byte
 		for i, part := range tc.parts {
-			u, s, err := p.Units(state, &event.Message{Payload: []byte(part)})
+			u, s, err := p.Units(nil, state, &event.Message{Payload: []byte(part)})
 			if err != nil || u != tc.units[i] {
 				t.Fatalf("%q part %d: units %d err %v, want %d", tc.parts, i, u, err, tc.units[i])
 			}
@@ -152,7 +152,7 @@ func TestVersions(t *testing.T) {
 		if err != nil || p.Version() != v {
 			t.Fatalf("v%d: %v, %v", v, p, err)
 		}
-		if u, _, _ := p.Units(nil, &event.Message{}); u != 3 {
+		if u, _, _ := p.Units(nil, nil, &event.Message{}); u != 3 {
 			t.Fatalf("v%d: %d units, want 3", v, u)
 		}
 	}

@@ -6,6 +6,7 @@ package policytest
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"sync"
 
 	"github.com/relaymeter/relaymeter/ingest/event"
@@ -26,7 +27,7 @@ func (Lines) Name() string { return LinesName }
 func (Lines) Version() int { return 1 }
 
 // Units counts the records the carry and m's payload complete.
-func (Lines) Units(state []byte, m *event.Message) (uint64, []byte, error) {
+func (Lines) Units(_ *policy.Stream, state []byte, m *event.Message) (uint64, []byte, error) {
 	buf := append(append([]byte(nil), state...), m.Payload...)
 	n := bytes.Count(buf, []byte{'\n'})
 	rest := buf[bytes.LastIndexByte(buf, '\n')+1:]
@@ -36,7 +37,15 @@ func (Lines) Units(state []byte, m *event.Message) (uint64, []byte, error) {
 	return uint64(n), rest, nil
 }
 
-var _ policy.Policy = Lines{}
+// Remainder describes the partial record carried at close.
+func (Lines) Remainder(state []byte) string {
+	return fmt.Sprintf("%d bytes after the last newline", len(state))
+}
+
+var (
+	_ policy.Policy   = Lines{}
+	_ policy.Finisher = Lines{}
+)
 
 var once sync.Once
 
@@ -77,7 +86,7 @@ func (Scaled) Name() string { return ScaledName }
 func (s Scaled) Version() int { return s.version }
 
 // Units returns N.
-func (s Scaled) Units([]byte, *event.Message) (uint64, []byte, error) { return s.N, nil, nil }
+func (s Scaled) Units(*policy.Stream, []byte, *event.Message) (uint64, []byte, error) { return s.N, nil, nil }
 
 var _ policy.Policy = Scaled{}
 
