@@ -39,6 +39,8 @@ func (Message) Name() string { return MessageName }
 func (Message) Version() int { return MessageVersion }
 
 // Units returns 1 for every message; the policy carries no state.
-func (Message) Units(_ *Stream, _ []byte, _ *event.Message) (uint64, []byte, error) { return 1, nil, nil }
+func (Message) Units(_ *Stream, _ []byte, _ *event.Message) (uint64, []byte, error) {
+	return 1, nil, nil
+}
 
 var _ Policy = Message{}

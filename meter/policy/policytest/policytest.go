@@ -86,7 +86,9 @@ func (Scaled) Name() string { return ScaledName }
 func (s Scaled) Version() int { return s.version }
 
 // Units returns N.
-func (s Scaled) Units(*policy.Stream, []byte, *event.Message) (uint64, []byte, error) { return s.N, nil, nil }
+func (s Scaled) Units(*policy.Stream, []byte, *event.Message) (uint64, []byte, error) {
+	return s.N, nil, nil
+}
 
 var _ policy.Policy = Scaled{}
 
