@@ -44,7 +44,7 @@ func (r *resolver) admin(ctx context.Context) (Registry, error) {
 // registryFail turns a registry error into what the client may see.
 func (r *resolver) registryFail(ctx context.Context, op string, err error) error {
 	if errors.Is(err, identity.ErrNotFound) {
-		return &codedError{msg: strings.TrimPrefix(err.Error(), "identity: "), code: CodeNotFound}
+		return &codedError{msg: op + ": no such application, supplier or key", code: CodeNotFound}
 	}
 	return fail(ctx, r.log, op, err)
 }
