@@ -3,6 +3,7 @@ package graphql
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 
 	gqlerrors "github.com/graph-gophers/graphql-go/errors"
@@ -34,6 +35,18 @@ const (
 	CodePayloadTooLarge = "PAYLOAD_TOO_LARGE"
 	// CodeInternal: the server failed; details are in its log only.
 	CodeInternal = "INTERNAL"
+	// CodeForbidden: the caller's key is valid but its role may not do
+	// this (a mutation, an admin list, the quarantine).
+	CodeForbidden = "FORBIDDEN"
+	// CodeNotFound: a mutation names an application, supplier or key
+	// that does not exist.
+	CodeNotFound = "NOT_FOUND"
+	// CodeResultTooLarge: usageSeries would return more rows than its
+	// bound; narrow the range, the filter, the window or groupBy.
+	CodeResultTooLarge = "RESULT_TOO_LARGE"
+	// CodeRateLimited: the caller's key sent more requests than its rate
+	// allows (HTTP 429); retry after the Retry-After header's seconds.
+	CodeRateLimited = "RATE_LIMITED"
 )
 
 // codedError is a resolver error with a code extension.
@@ -58,6 +71,11 @@ func fail(ctx context.Context, log *slog.Logger, op string, err error) error {
 	var in *ledger.InvalidInputError
 	if errors.As(err, &in) {
 		return badInput("invalid " + in.Field + ": " + in.Reason)
+	}
+	var tooMany *ledger.TooManyRowsError
+	if errors.As(err, &tooMany) {
+		return &codedError{code: CodeResultTooLarge, msg: fmt.Sprintf(
+			"the answer has more than %d rows: narrow filter.from and filter.to, the filter, the window or groupBy", tooMany.Limit)}
 	}
 	level := slog.LevelError
 	if ctx.Err() != nil {

@@ -1,6 +1,8 @@
 // Package graphql is relaymeter's GraphQL API over the ledger: the schema
 // (schema.graphqls, embedded), thin resolvers over ledger.Store, and the
-// HTTP handler that serves it behind the admin key, with GraphiQL at "/".
+// HTTP handler that serves it behind API keys, with GraphiQL at "/".
+// Every resolver answers within the caller's scope (scope.go): an
+// application or supplier key sees its own rows only.
 //
 // Errors carry a stable extensions.code (see the Code constants); a
 // server failure is logged and shown to the client only as INTERNAL.
@@ -67,6 +69,19 @@ type Config struct {
 	// MaxBodyBytes bounds a request body; 0 means DefaultMaxBodyBytes
 	// (1 MiB).
 	MaxBodyBytes int64
+	// Registry serves the admin mutations and lists, and the names of
+	// viewer; usually the *identity.Registry behind Keys. Optional:
+	// without it those answer UNAVAILABLE.
+	Registry Registry
+	// RateLimit is the requests per second each key may send, on
+	// average; 0 means DefaultRateLimit (20), a negative rate no limit.
+	RateLimit float64
+	// RateBurst is how many requests a key may send at once; 0 means
+	// DefaultRateBurst (40).
+	RateBurst int
+	// MaxUsageRows bounds the rows of usageSeries; 0 means
+	// DefaultMaxUsageRows (10,000).
+	MaxUsageRows int
 }
 
 // Validate reports what is missing or wrong in c.
@@ -76,7 +91,7 @@ func (c Config) Validate() error {
 		return errors.New("graphql: config: no store")
 	case c.AdminKey == "" && c.Keys == nil:
 		return errors.New("graphql: config: neither an admin key nor a key registry")
-	case c.MaxDepth < 0 || c.MaxQueryLength < 0 || c.MaxBodyBytes < 0:
+	case c.MaxDepth < 0 || c.MaxQueryLength < 0 || c.MaxBodyBytes < 0 || c.RateBurst < 0 || c.MaxUsageRows < 0:
 		return errors.New("graphql: config: negative limit")
 	}
 	return nil
@@ -91,11 +106,12 @@ type handler struct {
 	log      *slog.Logger
 	maxQuery int
 	maxBody  int64
+	limit    *limiter // nil: no rate limit
 }
 
 // NewHandler returns the API's HTTP handler: POST (or GET ?query=)
-// /graphql behind "Authorization: Bearer <admin key>", GraphiQL at GET /,
-// and GET /healthz.
+// /graphql behind "Authorization: Bearer <key>", rate limited per key,
+// GraphiQL at GET /, and GET /healthz.
 func NewHandler(cfg Config) (http.Handler, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -112,7 +128,11 @@ func NewHandler(cfg Config) (http.Handler, error) {
 	if cfg.MaxBodyBytes == 0 {
 		cfg.MaxBodyBytes = DefaultMaxBodyBytes
 	}
-	schema, err := gql.ParseSchema(schemaSDL, &resolver{store: cfg.Store, log: cfg.Logger},
+	if cfg.MaxUsageRows == 0 {
+		cfg.MaxUsageRows = DefaultMaxUsageRows
+	}
+	root := &resolver{store: cfg.Store, registry: cfg.Registry, log: cfg.Logger, maxRows: cfg.MaxUsageRows}
+	schema, err := gql.ParseSchema(schemaSDL, root,
 		gql.UseStringDescriptions(),
 		gql.MaxDepth(cfg.MaxDepth),
 		gql.MaxQueryLength(cfg.MaxQueryLength),
@@ -130,6 +150,7 @@ func NewHandler(cfg Config) (http.Handler, error) {
 		log:      cfg.Logger,
 		maxQuery: cfg.MaxQueryLength,
 		maxBody:  cfg.MaxBodyBytes,
+		limit:    newLimiter(cfg.RateLimit, cfg.RateBurst, 0),
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /graphql", h.serveGraphQL)
@@ -160,6 +181,9 @@ func (h *handler) serveGraphQL(w http.ResponseWriter, r *http.Request) {
 	who, err := h.authenticate(r.Context(), token)
 	if err != nil {
 		authError(w, err)
+		return
+	}
+	if !h.limit.allow(w, who.KeyID) {
 		return
 	}
 	var req request

@@ -19,6 +19,7 @@ import (
 	gql "github.com/graph-gophers/graphql-go"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/relaymeter/relaymeter/internal/pgtest"
 	"github.com/relaymeter/relaymeter/ledger"
@@ -53,7 +54,8 @@ func TestSchemaParses(t *testing.T) {
 	for _, f := range got.Schema.QueryType.Fields {
 		names = append(names, f.Name)
 	}
-	if want := []string{"usage", "relays", "streams", "stream", "findings", "quarantine", "services"}; !reflect.DeepEqual(names, want) {
+	if want := []string{"usage", "usageSeries", "relays", "streams", "stream", "findings", "quarantine", "services",
+		"viewer", "applications", "suppliers", "apiKeys"}; !reflect.DeepEqual(names, want) {
 		t.Errorf("query fields %v, want %v", names, want)
 	}
 }
@@ -65,6 +67,8 @@ func TestConfigValidate(t *testing.T) {
 		{Store: store},
 		{Store: store, AdminKey: "k", MaxDepth: -1},
 		{Store: store, AdminKey: "k", MaxBodyBytes: -1},
+		{Store: store, AdminKey: "k", RateBurst: -1},
+		{Store: store, AdminKey: "k", MaxUsageRows: -1},
 	} {
 		if _, err := NewHandler(c); err == nil {
 			t.Errorf("NewHandler(%+v): no error", c)
@@ -77,6 +81,13 @@ func TestConfigValidate(t *testing.T) {
 
 // server seeds a database and serves the API over it on loopback.
 func server(t *testing.T, cfg Config) *httptest.Server {
+	t.Helper()
+	return serve(t, seeded(t), cfg)
+}
+
+// seeded returns a fresh database with the streams, messages, usage,
+// findings and quarantine the tests expect.
+func seeded(t *testing.T) *pgxpool.Pool {
 	t.Helper()
 	pool, _ := pgtest.DB(t)
 	ctx := context.Background()
@@ -119,6 +130,12 @@ func server(t *testing.T, cfg Config) *httptest.Server {
 			t.Fatalf("seed: %v", err)
 		}
 	}
+	return pool
+}
+
+// serve serves the API over pool on loopback, with the admin key.
+func serve(t *testing.T, pool *pgxpool.Pool, cfg Config) *httptest.Server {
+	t.Helper()
 	cfg.Store = ledger.New(pool)
 	cfg.AdminKey = adminKey
 	h, err := NewHandler(cfg)

@@ -20,9 +20,14 @@ const defaultFirst = 50
 
 // resolver is the root resolver: it holds the store, and every child
 // resolver holds it and a row (or a key) and loads what it links lazily.
+// Every root field reads as the caller of its context (principalFrom):
+// the ledger applies scope(ctx) in its SQL, and the admin-only fields
+// refuse other roles.
 type resolver struct {
-	store *ledger.Store
-	log   *slog.Logger
+	store    *ledger.Store
+	registry Registry // nil: no mutations, no admin lists
+	log      *slog.Logger
+	maxRows  int // usageSeries' bound on rows
 }
 
 // pageArgs are a connection's arguments.
@@ -115,13 +120,21 @@ type usageFilterInput struct {
 	From, To                                 *Time
 }
 
-func (r *resolver) Usage(ctx context.Context, args struct{ Filter *usageFilterInput }) (*usageResolver, error) {
-	var f ledger.UsageFilter
-	if in := args.Filter; in != nil {
-		f = ledger.UsageFilter{Service: str(in.Service), Application: str(in.Application), Supplier: str(in.Supplier),
-			Protocol: str(in.Protocol), From: timeOf(in.From).Time, To: timeOf(in.To).Time}
+// usageFilter is in as the ledger takes it, in the caller's scope.
+func usageFilter(ctx context.Context, in *usageFilterInput) ledger.UsageFilter {
+	f := ledger.UsageFilter{Scope: scope(ctx)}
+	if in != nil {
+		f.Service, f.Application, f.Supplier, f.Protocol = str(in.Service), str(in.Application), str(in.Supplier), str(in.Protocol)
+		f.From, f.To = timeOf(in.From).Time, timeOf(in.To).Time
 	}
-	u, err := r.store.Usage(ctx, f)
+	return f
+}
+
+// Usage answers the usage query: the totals of the usage args.Filter
+// selects within the scope of the caller of ctx (zero for a caller who
+// may see none of it, as for usage that does not exist).
+func (r *resolver) Usage(ctx context.Context, args struct{ Filter *usageFilterInput }) (*usageResolver, error) {
+	u, err := r.store.Usage(ctx, usageFilter(ctx, args.Filter))
 	if err != nil {
 		return nil, fail(ctx, r.log, "usage", err)
 	}
@@ -149,13 +162,13 @@ func (r *resolver) Relays(ctx context.Context, args struct {
 	After  *string
 	Filter *relayFilterInput
 }) (*connection[*relayResolver], error) {
-	var f ledger.RelayFilter
+	f := ledger.RelayFilter{Scope: scope(ctx)}
 	if in := args.Filter; in != nil {
 		id, err := streamID(in.Stream)
 		if err != nil {
 			return nil, err
 		}
-		f = ledger.RelayFilter{Service: str(in.Service), Application: str(in.Application), Supplier: str(in.Supplier),
+		f = ledger.RelayFilter{Scope: f.Scope, Service: str(in.Service), Application: str(in.Application), Supplier: str(in.Supplier),
 			Protocol: str(in.Protocol), StreamID: id, From: timeOf(in.From).Time, To: timeOf(in.To).Time,
 			Pairing: ledger.Pairing(str(in.Pairing))}
 	}
@@ -209,9 +222,9 @@ func (r *resolver) Streams(ctx context.Context, args struct {
 	After  *string
 	Filter *streamFilterInput
 }) (*connection[*streamResolver], error) {
-	var f ledger.StreamFilter
+	f := ledger.StreamFilter{Scope: scope(ctx)}
 	if in := args.Filter; in != nil {
-		f = ledger.StreamFilter{Service: str(in.Service), Application: str(in.Application), Supplier: str(in.Supplier),
+		f = ledger.StreamFilter{Scope: f.Scope, Service: str(in.Service), Application: str(in.Application), Supplier: str(in.Supplier),
 			Protocol: str(in.Protocol), From: timeOf(in.From).Time, To: timeOf(in.To).Time, Open: in.Open}
 	}
 	first, after := pageArgs{args.First, args.After}.page()
@@ -234,7 +247,7 @@ func (r *resolver) Stream(ctx context.Context, args struct{ ID gql.ID }) (*strea
 // stream is loaded once however many relays or findings link to it.
 func (r *resolver) stream(ctx context.Context, id uuid.UUID) (*streamResolver, error) {
 	load := func() (*streamResolver, error) {
-		row, found, err := r.store.StreamByID(ctx, id)
+		row, found, err := r.store.StreamByID(ctx, scope(ctx), id)
 		if err != nil {
 			return nil, fail(ctx, r.log, "stream", err)
 		}
@@ -292,6 +305,12 @@ func (s *streamResolver) Supplier() string     { return s.s.Supplier }
 func (s *streamResolver) EdgeID() string       { return s.s.EdgeID }
 func (s *streamResolver) ClientAddr() string   { return s.s.ClientAddr }
 func (s *streamResolver) UpstreamAddr() string { return s.s.UpstreamAddr }
+func (s *streamResolver) APIKeyID() *string {
+	if s.s.APIKeyID == "" {
+		return nil
+	}
+	return &s.s.APIKeyID
+}
 func (s *streamResolver) Policy(ctx context.Context) (string, error) {
 	p, err := s.policy(ctx)
 	return p.Name, err
@@ -345,7 +364,7 @@ func (s *streamResolver) ForwardedToClientThroughSeq() *Long {
 }
 func (s *streamResolver) Messages(ctx context.Context, args pageArgs) (*connection[*messageResolver], error) {
 	first, after := args.page()
-	p, err := s.root.store.ListMessages(ctx, s.s.StreamID, first, after)
+	p, err := s.root.store.ListMessages(ctx, scope(ctx), s.s.StreamID, first, after)
 	if err != nil {
 		return nil, fail(ctx, s.root.log, "messages", err)
 	}
@@ -384,13 +403,13 @@ func (r *resolver) Findings(ctx context.Context, args struct {
 	After  *string
 	Filter *findingFilterInput
 }) (*connection[*findingResolver], error) {
-	var f ledger.FindingFilter
+	f := ledger.FindingFilter{Scope: scope(ctx)}
 	if in := args.Filter; in != nil {
 		id, err := streamID(in.Stream)
 		if err != nil {
 			return nil, err
 		}
-		f = ledger.FindingFilter{Kind: str(in.Kind), StreamID: id, Open: in.Open}
+		f = ledger.FindingFilter{Scope: f.Scope, Kind: str(in.Kind), StreamID: id, Open: in.Open}
 	}
 	first, after := pageArgs{args.First, args.After}.page()
 	p, err := r.store.ListFindings(ctx, f, first, after)
@@ -431,7 +450,12 @@ func (f *findingResolver) ResolvedAt() *Time { return optTime(f.f.ResolvedAt) }
 
 // Quarantine.
 
+// Quarantine is for admins only: quarantined records belong to no tenant
+// until decoded.
 func (r *resolver) Quarantine(ctx context.Context, args pageArgs) (*connection[*quarantinedResolver], error) {
+	if err := requireAdmin(ctx); err != nil {
+		return nil, err
+	}
 	first, after := args.page()
 	p, err := r.store.ListQuarantine(ctx, first, after)
 	if err != nil {
@@ -465,7 +489,12 @@ func (h *headerResolver) Value() string { return base64.StdEncoding.EncodeToStri
 
 // Services.
 
+// Services are readable by every role (their prices are what each pays
+// or is paid), and by no caller without one.
 func (r *resolver) Services(ctx context.Context) ([]*serviceResolver, error) {
+	if scope(ctx).Nothing {
+		return []*serviceResolver{}, nil
+	}
 	rows, err := r.store.ListServices(ctx)
 	if err != nil {
 		return nil, fail(ctx, r.log, "services", err)

@@ -179,7 +179,7 @@ func TestCommitRoundTrip(t *testing.T) {
 	if fmt.Sprintf("%+v", g) != fmt.Sprintf("%+v", st) {
 		t.Errorf("stream:\n got %+v\nwant %+v", g, st)
 	}
-	page, err := e.s.ListMessages(ctx, st.StreamID, 10, "")
+	page, err := e.s.ListMessages(ctx, All, st.StreamID, 10, "")
 	if err != nil || len(page.Items) != 3 {
 		t.Fatalf("messages: %v, %v", page, err)
 	}

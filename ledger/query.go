@@ -155,6 +155,8 @@ func checkTimeRange(field string, from, to time.Time) error {
 // UsageFilter selects usage rollups. Empty strings and zero times match
 // everything.
 type UsageFilter struct {
+	// Scope is whose usage may be counted, whatever the rest selects.
+	Scope                                    Scope
 	Service, Application, Supplier, Protocol string
 	// From and To are truncated to the minute, the rollups' granularity:
 	// usage counts the minutes m with From ≤ m < To, so From is inclusive
@@ -176,6 +178,20 @@ func (s *Store) Usage(ctx context.Context, f UsageFilter) (Usage, error) {
 		return Usage{}, err
 	}
 	var w sqlWhere
+	f.where(&w)
+	q := `SELECT coalesce(sum(messages), 0)::bigint, coalesce(sum(relays), 0)::bigint,
+		coalesce(sum(units), 0)::bigint, coalesce(sum(bytes), 0)::bigint
+		FROM usage_minutes` + w.sql()
+	var u Usage
+	if err := s.pool.QueryRow(ctx, q, w.args...).Scan(&u.Messages, &u.Relays, &u.Units, &u.Bytes); err != nil {
+		return Usage{}, fmt.Errorf("ledger: usage: %w", err)
+	}
+	return u, nil
+}
+
+// where adds f's conditions on usage_minutes to w, its scope first.
+func (f UsageFilter) where(w *sqlWhere) {
+	f.Scope.apply(w, "application", "supplier")
 	if !f.From.IsZero() {
 		w.add("minute >= ?", f.From.UTC().Truncate(time.Minute))
 	}
@@ -186,14 +202,6 @@ func (s *Store) Usage(ctx context.Context, f UsageFilter) (Usage, error) {
 	w.eq("application", f.Application)
 	w.eq("supplier", f.Supplier)
 	w.eq("protocol", f.Protocol)
-	q := `SELECT coalesce(sum(messages), 0)::bigint, coalesce(sum(relays), 0)::bigint,
-		coalesce(sum(units), 0)::bigint, coalesce(sum(bytes), 0)::bigint
-		FROM usage_minutes` + w.sql()
-	var u Usage
-	if err := s.pool.QueryRow(ctx, q, w.args...).Scan(&u.Messages, &u.Relays, &u.Units, &u.Bytes); err != nil {
-		return Usage{}, fmt.Errorf("ledger: usage: %w", err)
-	}
-	return u, nil
 }
 
 // ServiceRow is a configured service as the API shows it.

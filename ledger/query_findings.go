@@ -11,6 +11,10 @@ import (
 // FindingFilter selects findings. An empty kind, a nil stream id and a nil
 // Open match everything.
 type FindingFilter struct {
+	// Scope is whose findings may be returned, whatever the rest
+	// selects: a restricted scope sees only findings of streams it may
+	// see, never a finding without a stream.
+	Scope    Scope
 	Kind     string
 	StreamID *uuid.UUID
 	// Open, if set, selects findings not resolved (true) or resolved
@@ -37,6 +41,10 @@ func (s *Store) ListFindings(ctx context.Context, f FindingFilter, first int, af
 		return Page[Finding]{}, err
 	}
 	var w sqlWhere
+	if !f.Scope.Unrestricted() {
+		w.add("stream_id IS NOT NULL")
+		w.add(streamVisible(&w, f.Scope, "findings.stream_id"))
+	}
 	if afterID > 0 {
 		w.add("id > ?", afterID)
 	}

@@ -41,6 +41,8 @@ func RelayID(streamID uuid.UUID, seq uint64, unitIndex uint32) [32]byte {
 // RelayFilter selects relays. Empty strings, zero times, a nil stream id
 // and an empty pairing match everything.
 type RelayFilter struct {
+	// Scope is whose relays may be returned, whatever the rest selects.
+	Scope                                    Scope
 	Service, Application, Supplier, Protocol string
 	StreamID                                 *uuid.UUID
 	// From (inclusive) and To (exclusive) bound observed_at.
@@ -98,6 +100,7 @@ func (s *Store) ListRelays(ctx context.Context, f RelayFilter, first int, after 
 		return Page[Relay]{}, err
 	}
 	var w sqlWhere
+	f.Scope.apply(&w, "s.application", "s.supplier")
 	w.add("m.units > 0")
 	w.add(crossedSQL)
 	key, err := decodeCursor(relayCursor, after)

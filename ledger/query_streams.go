@@ -15,6 +15,8 @@ import (
 // StreamFilter selects streams. Empty strings, zero times and a nil Open
 // match everything.
 type StreamFilter struct {
+	// Scope is whose streams may be returned, whatever the rest selects.
+	Scope                                    Scope
 	Service, Application, Supplier, Protocol string
 	// From (inclusive) and To (exclusive) bound opened_at.
 	From, To time.Time
@@ -40,6 +42,7 @@ func (s *Store) ListStreams(ctx context.Context, f StreamFilter, first int, afte
 		return Page[Stream]{}, err
 	}
 	var w sqlWhere
+	f.Scope.apply(&w, "application", "supplier")
 	key, err := decodeCursor(streamCursor, after)
 	if err != nil {
 		return Page[Stream]{}, err
@@ -77,10 +80,14 @@ func (s *Store) ListStreams(ctx context.Context, f StreamFilter, first int, afte
 	return listPage(ctx, s, "streams", q, w.args, first, scanStream)
 }
 
-// StreamByID returns the stream with the given id; found is false if there is
-// none.
-func (s *Store) StreamByID(ctx context.Context, id uuid.UUID) (r Stream, found bool, err error) {
-	rows, err := s.pool.Query(ctx, "SELECT "+streamColumns+" FROM streams WHERE stream_id = $1", id)
+// StreamByID returns the stream with the given id if scope lets it be seen;
+// found is false if there is none, or none the scope lets through (the
+// two look alike).
+func (s *Store) StreamByID(ctx context.Context, scope Scope, id uuid.UUID) (r Stream, found bool, err error) {
+	var w sqlWhere
+	scope.apply(&w, "application", "supplier")
+	w.add("stream_id = ?", id)
+	rows, err := s.pool.Query(ctx, "SELECT "+streamColumns+" FROM streams"+w.sql(), w.args...)
 	if err != nil {
 		return Stream{}, false, fmt.Errorf("ledger: stream: %w", err)
 	}
@@ -103,8 +110,9 @@ func (m Message) Cursor() string {
 
 // ListMessages returns up to first messages of the stream, in seq order,
 // starting after the message whose cursor is after ("" for the first
-// page). A cursor from another stream is invalid input.
-func (s *Store) ListMessages(ctx context.Context, streamID uuid.UUID, first int, after string) (Page[Message], error) {
+// page); none if scope does not let the stream be seen. A cursor from
+// another stream is invalid input.
+func (s *Store) ListMessages(ctx context.Context, scope Scope, streamID uuid.UUID, first int, after string) (Page[Message], error) {
 	if err := checkPageSize(first); err != nil {
 		return Page[Message]{}, err
 	}
@@ -114,6 +122,10 @@ func (s *Store) ListMessages(ctx context.Context, streamID uuid.UUID, first int,
 	}
 	var w sqlWhere
 	w.add("stream_id = ?", streamID)
+	if !scope.Unrestricted() {
+		// The stream's own scope decides for all its messages.
+		w.add(streamVisible(&w, scope, "messages.stream_id"))
+	}
 	if key != "" {
 		id, seqText, _ := strings.Cut(key, "_")
 		seq, err := strconv.ParseInt(seqText, 10, 64)

@@ -278,11 +278,11 @@ func TestInvalidInput(t *testing.T) {
 	if _, err := s.ListFindings(ctx, FindingFilter{}, 10, b64("relay:1")); !IsInvalidInput(err) {
 		t.Errorf("finding cursor: got %v", err)
 	}
-	msgs, err := s.ListMessages(ctx, s1, 1, "")
+	msgs, err := s.ListMessages(ctx, All, s1, 1, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.ListMessages(ctx, s3, 10, msgs.EndCursor()); !IsInvalidInput(err) {
+	if _, err := s.ListMessages(ctx, All, s3, 10, msgs.EndCursor()); !IsInvalidInput(err) {
 		t.Errorf("cursor of another stream's messages: got %v", err)
 	}
 }
@@ -341,7 +341,7 @@ func TestListStreams(t *testing.T) {
 func TestStreamAndMessages(t *testing.T) {
 	s := seed(t)
 	ctx := context.Background()
-	st, found, err := s.StreamByID(ctx, s1)
+	st, found, err := s.StreamByID(ctx, All, s1)
 	if err != nil || !found {
 		t.Fatalf("stream: found %v, %v", found, err)
 	}
@@ -350,13 +350,13 @@ func TestStreamAndMessages(t *testing.T) {
 		!st.FirstCounterpartSeq.Valid || st.FirstCounterpartSeq.V != 2 || st.Version != 3 {
 		t.Errorf("stream: %+v", st)
 	}
-	if _, found, err := s.StreamByID(ctx, uuid.New()); err != nil || found {
+	if _, found, err := s.StreamByID(ctx, All, uuid.New()); err != nil || found {
 		t.Errorf("unknown stream: found %v, %v", found, err)
 	}
 	var seqs []int64
 	after := ""
 	for range 5 {
-		p, err := s.ListMessages(ctx, s1, 2, after)
+		p, err := s.ListMessages(ctx, All, s1, 2, after)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -371,7 +371,7 @@ func TestStreamAndMessages(t *testing.T) {
 	if want := []int64{1, 2, 3, 4, 5}; !reflect.DeepEqual(seqs, want) {
 		t.Fatalf("messages: %v, want %v", seqs, want)
 	}
-	p, err := s.ListMessages(ctx, s1, 1, "")
+	p, err := s.ListMessages(ctx, All, s1, 1, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -390,7 +390,7 @@ func TestStreamAndMessages(t *testing.T) {
 			t.Errorf("Crossed(%v, %d) = %v", c.response, c.seq, got)
 		}
 	}
-	if p, err := s.ListMessages(ctx, s2, 10, ""); err != nil || len(p.Items) != 0 || p.HasNextPage {
+	if p, err := s.ListMessages(ctx, All, s2, 10, ""); err != nil || len(p.Items) != 0 || p.HasNextPage {
 		t.Errorf("stream without messages: %+v, %v", p, err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/relaymeter/relaymeter/graphql"
+	"github.com/relaymeter/relaymeter/identity"
 	"github.com/relaymeter/relaymeter/ingest/record"
 	"github.com/relaymeter/relaymeter/ingest/ws"
 	"github.com/relaymeter/relaymeter/ledger"
@@ -28,6 +29,8 @@ type stackConfig struct {
 	wsUpstream, service, supplier string
 	forwarding                    ws.Forwarding
 	spoolDir                      string // the recorder's spool ("": none)
+	apiRate                       float64
+	apiBurst                      int
 }
 
 // stack is every component of relaymeter in one process.
@@ -54,12 +57,21 @@ func newStack(c stackConfig) (*stack, error) {
 		rec.Close(context.Background())
 		return nil, err
 	}
-	api, err := graphql.NewHandler(graphql.Config{Store: c.store, AdminKey: c.adminKey, Logger: c.log})
+	api, err := graphql.NewHandler(apiConfig(c.store, c.adminKey, c.log, c.apiRate, c.apiBurst))
 	if err != nil {
 		rec.Close(context.Background())
 		return nil, err
 	}
 	return &stack{rec: rec, edge: edge, meter: m, api: api}, nil
+}
+
+// apiConfig is the API's configuration in serve and dev: the admin key,
+// and the keys of the identity registry in the ledger's database, through
+// a cache, with the registry behind the admin mutations.
+func apiConfig(store *ledger.Store, adminKey string, log *slog.Logger, rate float64, burst int) graphql.Config {
+	ids := identity.NewRegistry(store.Pool())
+	return graphql.Config{Store: store, AdminKey: adminKey, Logger: log,
+		Keys: identity.NewCache(ids, identity.CacheConfig{}), Registry: ids, RateLimit: rate, RateBurst: burst}
 }
 
 // run starts the stack's servers and workers in g.

@@ -22,6 +22,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/relaymeter/relaymeter/graphql"
 	"github.com/relaymeter/relaymeter/internal/ethsim"
 	"github.com/relaymeter/relaymeter/internal/pgserver"
 )
@@ -37,6 +38,8 @@ type devFlags struct {
 	kafkaListen                                                string
 	demo                                                       bool
 	demoClients                                                int
+	apiRate                                                    float64
+	apiBurst                                                   int
 }
 
 func runDev(ctx context.Context, args []string, sio stdio) error {
@@ -57,6 +60,8 @@ func runDev(ctx context.Context, args []string, sio stdio) error {
 	fs.StringVar(&f.forwarding, "forwarding", "after-ack", "when the edge forwards a recorded message: after-ack or after-queue")
 	fs.BoolVar(&f.demo, "demo", false, "run built-in clients that make traffic through the edge")
 	fs.IntVar(&f.demoClients, "demo-clients", 3, "clients --demo runs")
+	fs.Float64Var(&f.apiRate, "api-rate", graphql.DefaultRateLimit, "API requests per second each key may send on average (negative: no limit)")
+	fs.IntVar(&f.apiBurst, "api-burst", graphql.DefaultRateBurst, "API requests each key may send at once")
 	fs.String("config", "", "YAML configuration file")
 	fc, err := parseConfig(fs, args)
 	if err != nil {
@@ -134,7 +139,7 @@ func runDev(ctx context.Context, args []string, sio stdio) error {
 	st, err := newStack(stackConfig{
 		brokers: brokers, store: store, reg: reg, log: log, adminKey: key,
 		edgeID: "dev", wsUpstream: f.wsUpstream, service: f.service, supplier: f.supplier, forwarding: forwarding,
-		spoolDir: filepath.Join(f.dataDir, "spool"),
+		spoolDir: filepath.Join(f.dataDir, "spool"), apiRate: f.apiRate, apiBurst: f.apiBurst,
 	})
 	if err != nil {
 		return err

@@ -17,6 +17,8 @@ func runServe(ctx context.Context, args []string, sio stdio) error {
 	httpAddr := fs.String("http", "127.0.0.1:8080", "listen address")
 	dbURL := fs.String("database-url", "", "Postgres URL (required)")
 	key := fs.String("admin-key", "", "API admin key clients send as Authorization: Bearer (required)")
+	apiRate := fs.Float64("api-rate", graphql.DefaultRateLimit, "API requests per second each key may send on average (negative: no limit)")
+	apiBurst := fs.Int("api-burst", graphql.DefaultRateBurst, "API requests each key may send at once")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	fs.String("config", "", "YAML configuration file")
 	if _, err := parseConfig(fs, args); err != nil {
@@ -35,7 +37,7 @@ func runServe(ctx context.Context, args []string, sio stdio) error {
 	}
 	defer store.Pool().Close()
 	reg := newRegistry()
-	api, err := graphql.NewHandler(graphql.Config{Store: store, AdminKey: *key, Logger: log})
+	api, err := graphql.NewHandler(apiConfig(store, *key, log, *apiRate, *apiBurst))
 	if err != nil {
 		return err
 	}
