@@ -492,7 +492,7 @@ func (h *headerResolver) Value() string { return base64.StdEncoding.EncodeToStri
 // Services are readable by every role (their prices are what each pays
 // or is paid), and by no caller without one.
 func (r *resolver) Services(ctx context.Context) ([]*serviceResolver, error) {
-	if scope(ctx).Nothing {
+	if scope(ctx).Empty() {
 		return []*serviceResolver{}, nil
 	}
 	rows, err := r.store.ListServices(ctx)

@@ -260,7 +260,7 @@ func TestNoPrincipalSeesNothing(t *testing.T) {
 		t.Errorf("usage of app2 as app1: %+v, %v", own, err)
 	}
 	// A key of a role without its owner sees nothing either.
-	if s := scopeOf(identity.Principal{Role: identity.RoleApplication}); !s.Nothing {
+	if s := scopeOf(identity.Principal{Role: identity.RoleApplication}); !s.Empty() {
 		t.Errorf("application key without application: %+v", s)
 	}
 	streams, err := r.Streams(ctx, struct {

@@ -245,7 +245,7 @@ func TestCommitTakesBackUncrossed(t *testing.T) {
 	if n := e.count(t, `SELECT count(*) FROM messages`); n != 4 {
 		t.Fatalf("%d messages, want 4: uncrossed messages stay", n)
 	}
-	p, err := e.s.ListRelays(ctx, RelayFilter{}, 10, "")
+	p, err := e.s.ListRelays(ctx, RelayFilter{Scope: All}, 10, "")
 	if err != nil || len(p.Items) != 2 {
 		t.Fatalf("relays %+v, %v: want the 2 that crossed", p.Items, err)
 	}

@@ -60,7 +60,7 @@ func TestMessagesAreTheRelaysMigration(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := New(pool)
-	p, err := s.ListRelays(ctx, RelayFilter{}, 100, "")
+	p, err := s.ListRelays(ctx, RelayFilter{Scope: All}, 100, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +79,7 @@ func TestMessagesAreTheRelaysMigration(t *testing.T) {
 	if err != nil || len(svcs) != 2 || svcs[1].Policy.Name != "bytes" || string(svcs[1].Policy.Params) != `{"block": 100}` {
 		t.Fatalf("services after 00003: %+v, %v", svcs, err)
 	}
-	streams, err := s.ListStreams(ctx, StreamFilter{}, 10, "")
+	streams, err := s.ListStreams(ctx, StreamFilter{Scope: All}, 10, "")
 	if err != nil || len(streams.Items) != 2 {
 		t.Fatalf("streams: %+v, %v", streams, err)
 	}

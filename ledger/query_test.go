@@ -99,19 +99,19 @@ func TestUsage(t *testing.T) {
 		f    UsageFilter
 		want Usage
 	}{
-		{"all", UsageFilter{}, Usage{1111, 2222, 3333, 9000000000444}},
-		{"service", UsageFilter{Service: "eth"}, Usage{1011, 2022, 3033, 9000000000044}},
-		{"application", UsageFilter{Application: "app2"}, Usage{10, 20, 30, 40}},
-		{"supplier", UsageFilter{Supplier: "supB"}, Usage{1100, 2200, 3300, 9000000000400}},
-		{"protocol", UsageFilter{Protocol: "STRATUM_V2"}, Usage{100, 200, 300, 400}},
-		{"combined", UsageFilter{Service: "eth", Application: "app1", Supplier: "supA"}, Usage{1, 2, 3, 4}},
+		{"all", UsageFilter{Scope: All}, Usage{1111, 2222, 3333, 9000000000444}},
+		{"service", UsageFilter{Scope: All, Service: "eth"}, Usage{1011, 2022, 3033, 9000000000044}},
+		{"application", UsageFilter{Scope: All, Application: "app2"}, Usage{10, 20, 30, 40}},
+		{"supplier", UsageFilter{Scope: All, Supplier: "supB"}, Usage{1100, 2200, 3300, 9000000000400}},
+		{"protocol", UsageFilter{Scope: All, Protocol: "STRATUM_V2"}, Usage{100, 200, 300, 400}},
+		{"combined", UsageFilter{Scope: All, Service: "eth", Application: "app1", Supplier: "supA"}, Usage{1, 2, 3, 4}},
 		// From rounds down to its minute and is inclusive.
-		{"from", UsageFilter{From: t0.Add(90 * time.Second)}, Usage{1110, 2220, 3330, 9000000000440}},
+		{"from", UsageFilter{Scope: All, From: t0.Add(90 * time.Second)}, Usage{1110, 2220, 3330, 9000000000440}},
 		// To rounds down to its minute and is exclusive.
-		{"to", UsageFilter{To: t0.Add(2*time.Minute + 59*time.Second)}, Usage{11, 22, 33, 44}},
-		{"from to", UsageFilter{From: t0.Add(time.Minute), To: t0.Add(3 * time.Minute)}, Usage{110, 220, 330, 440}},
-		{"empty range", UsageFilter{From: t0, To: t0.Add(30 * time.Second)}, Usage{}},
-		{"no match", UsageFilter{Service: "nope"}, Usage{}},
+		{"to", UsageFilter{Scope: All, To: t0.Add(2*time.Minute + 59*time.Second)}, Usage{11, 22, 33, 44}},
+		{"from to", UsageFilter{Scope: All, From: t0.Add(time.Minute), To: t0.Add(3 * time.Minute)}, Usage{110, 220, 330, 440}},
+		{"empty range", UsageFilter{Scope: All, From: t0, To: t0.Add(30 * time.Second)}, Usage{}},
+		{"no match", UsageFilter{Scope: All, Service: "nope"}, Usage{}},
 	} {
 		got, err := s.Usage(ctx, tc.f)
 		if err != nil {
@@ -121,7 +121,7 @@ func TestUsage(t *testing.T) {
 			t.Errorf("%s: got %+v, want %+v", tc.name, got, tc.want)
 		}
 	}
-	if _, err := s.Usage(ctx, UsageFilter{From: t0, To: t0.Add(-time.Minute)}); !IsInvalidInput(err) {
+	if _, err := s.Usage(ctx, UsageFilter{Scope: All, From: t0, To: t0.Add(-time.Minute)}); !IsInvalidInput(err) {
 		t.Errorf("to before from: got %v, want invalid input", err)
 	}
 }
@@ -146,7 +146,7 @@ func TestListRelaysPagination(t *testing.T) {
 	var all []string
 	after, pages := "", 0
 	for {
-		p, err := s.ListRelays(ctx, RelayFilter{}, 3, after)
+		p, err := s.ListRelays(ctx, RelayFilter{Scope: All}, 3, after)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -166,16 +166,16 @@ func TestListRelaysPagination(t *testing.T) {
 		t.Fatalf("walked %v in %d pages, want %v in 4", all, pages, allRelays)
 	}
 	// After the last row: an empty last page.
-	last, err := s.ListRelays(ctx, RelayFilter{}, len(allRelays), "")
+	last, err := s.ListRelays(ctx, RelayFilter{Scope: All}, len(allRelays), "")
 	if err != nil || len(last.Items) != len(allRelays) || last.HasNextPage {
 		t.Fatalf("all: %d items, next %v, %v", len(last.Items), last.HasNextPage, err)
 	}
-	p, err := s.ListRelays(ctx, RelayFilter{}, 3, last.EndCursor())
+	p, err := s.ListRelays(ctx, RelayFilter{Scope: All}, 3, last.EndCursor())
 	if err != nil || len(p.Items) != 0 || p.HasNextPage || p.EndCursor() != "" {
 		t.Fatalf("after the end: %+v, %v", p, err)
 	}
 	// first = 0: no rows, but whether there are any.
-	p, err = s.ListRelays(ctx, RelayFilter{}, 0, "")
+	p, err = s.ListRelays(ctx, RelayFilter{Scope: All}, 0, "")
 	if err != nil || len(p.Items) != 0 || !p.HasNextPage {
 		t.Fatalf("first 0: %+v, %v", p, err)
 	}
@@ -189,19 +189,19 @@ func TestListRelaysFilters(t *testing.T) {
 		f    RelayFilter
 		want []string
 	}{
-		{"service", RelayFilter{Service: "pool"}, []string{"3/1/0", "3/1/1", "3/1/2"}},
-		{"application", RelayFilter{Application: "app1"}, allRelays},
-		{"other application", RelayFilter{Application: "app2"}, nil},
-		{"supplier", RelayFilter{Supplier: "supA"}, []string{"1/2/0", "1/3/0", "1/4/0", "1/4/1"}},
-		{"protocol", RelayFilter{Protocol: "STRATUM_V2"}, []string{"3/1/0", "3/1/1", "3/1/2"}},
-		{"stream", RelayFilter{StreamID: &s1}, []string{"1/2/0", "1/3/0", "1/4/0", "1/4/1"}},
-		{"stream without messages", RelayFilter{StreamID: &s2}, nil},
-		{"from inclusive", RelayFilter{From: t0.Add(7 * time.Minute)}, []string{"4/1/0", "4/2/0", "4/3/0", "5/1/0"}},
-		{"to exclusive", RelayFilter{To: t0.Add(4 * time.Minute)}, []string{"1/2/0", "1/3/0"}},
-		{"paired", RelayFilter{Pairing: PairingPaired}, []string{"1/2/0", "1/3/0", "1/4/0", "1/4/1", "4/1/0", "4/2/0", "4/3/0"}},
-		{"pending", RelayFilter{Pairing: PairingPending}, []string{"3/1/0", "3/1/1", "3/1/2"}},
-		{"unpaired", RelayFilter{Pairing: PairingUnpaired}, []string{"5/1/0"}},
-		{"combined", RelayFilter{StreamID: &s4, Pairing: PairingPaired, To: t0.Add(9 * time.Minute)}, []string{"4/1/0", "4/2/0"}},
+		{"service", RelayFilter{Scope: All, Service: "pool"}, []string{"3/1/0", "3/1/1", "3/1/2"}},
+		{"application", RelayFilter{Scope: All, Application: "app1"}, allRelays},
+		{"other application", RelayFilter{Scope: All, Application: "app2"}, nil},
+		{"supplier", RelayFilter{Scope: All, Supplier: "supA"}, []string{"1/2/0", "1/3/0", "1/4/0", "1/4/1"}},
+		{"protocol", RelayFilter{Scope: All, Protocol: "STRATUM_V2"}, []string{"3/1/0", "3/1/1", "3/1/2"}},
+		{"stream", RelayFilter{Scope: All, StreamID: &s1}, []string{"1/2/0", "1/3/0", "1/4/0", "1/4/1"}},
+		{"stream without messages", RelayFilter{Scope: All, StreamID: &s2}, nil},
+		{"from inclusive", RelayFilter{Scope: All, From: t0.Add(7 * time.Minute)}, []string{"4/1/0", "4/2/0", "4/3/0", "5/1/0"}},
+		{"to exclusive", RelayFilter{Scope: All, To: t0.Add(4 * time.Minute)}, []string{"1/2/0", "1/3/0"}},
+		{"paired", RelayFilter{Scope: All, Pairing: PairingPaired}, []string{"1/2/0", "1/3/0", "1/4/0", "1/4/1", "4/1/0", "4/2/0", "4/3/0"}},
+		{"pending", RelayFilter{Scope: All, Pairing: PairingPending}, []string{"3/1/0", "3/1/1", "3/1/2"}},
+		{"unpaired", RelayFilter{Scope: All, Pairing: PairingUnpaired}, []string{"5/1/0"}},
+		{"combined", RelayFilter{Scope: All, StreamID: &s4, Pairing: PairingPaired, To: t0.Add(9 * time.Minute)}, []string{"4/1/0", "4/2/0"}},
 	} {
 		p, err := s.ListRelays(ctx, tc.f, 100, "")
 		if err != nil {
@@ -212,16 +212,16 @@ func TestListRelaysFilters(t *testing.T) {
 		}
 	}
 	// A page of a filtered list continues within the filter.
-	p, err := s.ListRelays(ctx, RelayFilter{Service: "eth"}, 3, "")
+	p, err := s.ListRelays(ctx, RelayFilter{Scope: All, Service: "eth"}, 3, "")
 	if err != nil || !p.HasNextPage {
 		t.Fatalf("first page: %+v, %v", p, err)
 	}
-	p, err = s.ListRelays(ctx, RelayFilter{Service: "eth"}, 3, p.EndCursor())
+	p, err = s.ListRelays(ctx, RelayFilter{Scope: All, Service: "eth"}, 3, p.EndCursor())
 	if got := relayKeys(p); err != nil || !reflect.DeepEqual(got, []string{"1/4/1", "4/1/0", "4/2/0"}) || !p.HasNextPage {
 		t.Fatalf("second page: %v (next %v), %v", got, p.HasNextPage, err)
 	}
 	// Every field of a relay, derived from its message and stream.
-	all, err := s.ListRelays(ctx, RelayFilter{}, 100, "")
+	all, err := s.ListRelays(ctx, RelayFilter{Scope: All}, 100, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,29 +253,29 @@ func TestInvalidInput(t *testing.T) {
 	s := seed(t)
 	ctx := context.Background()
 	b64 := func(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
-	findings, err := s.ListFindings(ctx, FindingFilter{}, 1, "")
+	findings, err := s.ListFindings(ctx, FindingFilter{Scope: All}, 1, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, after := range []string{"!!!", "cmVsYXk6MQ==", b64("relay"), b64("relay:"), b64("relay:x"), b64("relay:-1"),
 		b64("relay:1"), b64("relay:1_-1"), b64("relay:" + s1.String() + "_1"), b64("relay:" + s1.String() + "_1_x"),
 		b64("relay:" + s1.String() + "_-1_0"), b64("relay:x_1_0"), b64("stream:1"), findings.EndCursor()} {
-		if _, err := s.ListRelays(ctx, RelayFilter{}, 10, after); !IsInvalidInput(err) {
+		if _, err := s.ListRelays(ctx, RelayFilter{Scope: All}, 10, after); !IsInvalidInput(err) {
 			t.Errorf("relays after %q: got %v, want invalid input", after, err)
 		}
 	}
 	for _, first := range []int{-1, MaxPageSize + 1} {
-		if _, err := s.ListRelays(ctx, RelayFilter{}, first, ""); !IsInvalidInput(err) {
+		if _, err := s.ListRelays(ctx, RelayFilter{Scope: All}, first, ""); !IsInvalidInput(err) {
 			t.Errorf("first %d: got %v, want invalid input", first, err)
 		}
 	}
-	if _, err := s.ListRelays(ctx, RelayFilter{Pairing: "SOMETIMES"}, 10, ""); !IsInvalidInput(err) {
+	if _, err := s.ListRelays(ctx, RelayFilter{Scope: All, Pairing: "SOMETIMES"}, 10, ""); !IsInvalidInput(err) {
 		t.Errorf("unknown pairing: got %v", err)
 	}
-	if _, err := s.ListStreams(ctx, StreamFilter{}, 10, b64("stream:12_notauuid")); !IsInvalidInput(err) {
+	if _, err := s.ListStreams(ctx, StreamFilter{Scope: All}, 10, b64("stream:12_notauuid")); !IsInvalidInput(err) {
 		t.Errorf("stream cursor: got %v", err)
 	}
-	if _, err := s.ListFindings(ctx, FindingFilter{}, 10, b64("relay:1")); !IsInvalidInput(err) {
+	if _, err := s.ListFindings(ctx, FindingFilter{Scope: All}, 10, b64("relay:1")); !IsInvalidInput(err) {
 		t.Errorf("finding cursor: got %v", err)
 	}
 	msgs, err := s.ListMessages(ctx, All, s1, 1, "")
@@ -293,7 +293,7 @@ func TestListStreams(t *testing.T) {
 	var got []uuid.UUID
 	after := ""
 	for range 10 {
-		p, err := s.ListStreams(ctx, StreamFilter{}, 1, after)
+		p, err := s.ListStreams(ctx, StreamFilter{Scope: All}, 1, after)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -315,14 +315,14 @@ func TestListStreams(t *testing.T) {
 		f    StreamFilter
 		want []uuid.UUID
 	}{
-		{"open", StreamFilter{Open: &open}, []uuid.UUID{s3}},
-		{"closed", StreamFilter{Open: &closed}, []uuid.UUID{s4, s5, s1, s2}},
-		{"application", StreamFilter{Application: "app2"}, []uuid.UUID{s2}},
-		{"service", StreamFilter{Service: "pool"}, []uuid.UUID{s3}},
-		{"supplier", StreamFilter{Supplier: "supA"}, []uuid.UUID{s1, s2}},
-		{"protocol", StreamFilter{Protocol: "BEAM"}, nil},
-		{"from", StreamFilter{From: t0.Add(time.Second)}, []uuid.UUID{s4, s5, s3}},
-		{"to", StreamFilter{To: t0.Add(time.Minute)}, []uuid.UUID{s1, s2}},
+		{"open", StreamFilter{Scope: All, Open: &open}, []uuid.UUID{s3}},
+		{"closed", StreamFilter{Scope: All, Open: &closed}, []uuid.UUID{s4, s5, s1, s2}},
+		{"application", StreamFilter{Scope: All, Application: "app2"}, []uuid.UUID{s2}},
+		{"service", StreamFilter{Scope: All, Service: "pool"}, []uuid.UUID{s3}},
+		{"supplier", StreamFilter{Scope: All, Supplier: "supA"}, []uuid.UUID{s1, s2}},
+		{"protocol", StreamFilter{Scope: All, Protocol: "BEAM"}, nil},
+		{"from", StreamFilter{Scope: All, From: t0.Add(time.Second)}, []uuid.UUID{s4, s5, s3}},
+		{"to", StreamFilter{Scope: All, To: t0.Add(time.Minute)}, []uuid.UUID{s1, s2}},
 	} {
 		p, err := s.ListStreams(ctx, tc.f, 10, "")
 		if err != nil {
@@ -405,22 +405,22 @@ func TestListFindings(t *testing.T) {
 		}
 		return k
 	}
-	p, err := s.ListFindings(ctx, FindingFilter{}, 3, "")
+	p, err := s.ListFindings(ctx, FindingFilter{Scope: All}, 3, "")
 	if err != nil || !p.HasNextPage || len(p.Items) != 3 {
 		t.Fatalf("page 1: %v, %v", kinds(p), err)
 	}
-	p, err = s.ListFindings(ctx, FindingFilter{}, 3, p.EndCursor())
+	p, err = s.ListFindings(ctx, FindingFilter{Scope: All}, 3, p.EndCursor())
 	if err != nil || p.HasNextPage || !reflect.DeepEqual(kinds(p), []string{"undecodable:bad record"}) {
 		t.Fatalf("page 2: %v, %v", kinds(p), err)
 	}
 	if f := p.Items[0]; f.StreamID.Valid || f.Seq.Valid || f.ResolvedAt.Valid {
 		t.Errorf("finding without stream: %+v", f)
 	}
-	p, err = s.ListFindings(ctx, FindingFilter{Kind: "gap"}, 10, "")
+	p, err = s.ListFindings(ctx, FindingFilter{Scope: All, Kind: "gap"}, 10, "")
 	if err != nil || !reflect.DeepEqual(kinds(p), []string{"gap:seq 4 missing", "gap:seq 2 missing"}) {
 		t.Errorf("kind: %v, %v", kinds(p), err)
 	}
-	p, err = s.ListFindings(ctx, FindingFilter{StreamID: &s1}, 10, "")
+	p, err = s.ListFindings(ctx, FindingFilter{Scope: All, StreamID: &s1}, 10, "")
 	if err != nil || !reflect.DeepEqual(kinds(p), []string{"gap:seq 4 missing", "chain:chain broken"}) {
 		t.Errorf("stream: %v, %v", kinds(p), err)
 	}
@@ -428,11 +428,11 @@ func TestListFindings(t *testing.T) {
 		t.Errorf("finding: %+v", p.Items[0])
 	}
 	open, resolved := true, false
-	p, err = s.ListFindings(ctx, FindingFilter{Open: &resolved}, 10, "")
+	p, err = s.ListFindings(ctx, FindingFilter{Scope: All, Open: &resolved}, 10, "")
 	if err != nil || !reflect.DeepEqual(kinds(p), []string{"gap:seq 2 missing"}) || !p.Items[0].ResolvedAt.Valid {
 		t.Errorf("resolved: %v, %v", kinds(p), err)
 	}
-	p, err = s.ListFindings(ctx, FindingFilter{Kind: "gap", Open: &open}, 10, "")
+	p, err = s.ListFindings(ctx, FindingFilter{Scope: All, Kind: "gap", Open: &open}, 10, "")
 	if err != nil || !reflect.DeepEqual(kinds(p), []string{"gap:seq 4 missing"}) {
 		t.Errorf("open gaps: %v, %v", kinds(p), err)
 	}

@@ -5,10 +5,11 @@ package ledger
 // ListFindings) applies it in its SQL, on top of its filter, so that a
 // caller confined to one tenant cannot reach another's rows by any filter.
 //
-// The zero Scope is unrestricted: what the meter, the tests and admins
-// read. A Scope with Application set returns only rows of that
-// application, with Supplier set only rows of that supplier (both: rows
-// of both), and a Scope with Nothing set returns no row at all.
+// Scopes fail closed: the zero Scope returns no row, so a read that forgot
+// its scope shows nothing rather than everything. All is every row (the
+// meter, admins, tests); a Scope with Application set returns only rows of
+// that application, with Supplier set only rows of that supplier (both:
+// rows of both).
 type Scope struct {
 	// Application, when not empty, confines the read to the rows whose
 	// application is it.
@@ -16,24 +17,29 @@ type Scope struct {
 	// Supplier, when not empty, confines the read to the rows whose
 	// supplier is it.
 	Supplier string
-	// Nothing makes the read return no row: the scope of a caller
-	// without a role.
-	Nothing bool
+
+	all bool
 }
 
 // All is the unrestricted scope.
-var All = Scope{}
+var All = Scope{all: true}
 
-// None is the scope that returns no row.
-var None = Scope{Nothing: true}
+// None is the scope that returns no row (the zero Scope).
+var None = Scope{}
 
 // Unrestricted reports whether s lets every row through.
-func (s Scope) Unrestricted() bool { return s == Scope{} }
+func (s Scope) Unrestricted() bool { return s.all }
+
+// Empty reports whether s lets no row through.
+func (s Scope) Empty() bool { return !s.all && s.Application == "" && s.Supplier == "" }
 
 // apply adds s's conditions to w, with the columns of the application and
 // the supplier of the rows the query reads (e.g. "s.application").
 func (s Scope) apply(w *sqlWhere, application, supplier string) {
-	if s.Nothing {
+	switch {
+	case s.all:
+		return
+	case s.Empty():
 		w.add("false")
 		return
 	}
@@ -48,7 +54,10 @@ func (s Scope) apply(w *sqlWhere, application, supplier string) {
 // streamVisible returns a condition, for a query adding to w, that the
 // stream whose id is the column streamID is one scope lets through.
 func streamVisible(w *sqlWhere, scope Scope, streamID string) string {
-	if scope.Nothing {
+	switch {
+	case scope.all:
+		return "true"
+	case scope.Empty():
 		return "false"
 	}
 	cond := "EXISTS (SELECT 1 FROM streams vs WHERE vs.stream_id = " + streamID

@@ -101,7 +101,7 @@ func TestScope(t *testing.T) {
 	if got := details(FindingFilter{Scope: Scope{Supplier: "supB"}, StreamID: &s1}); len(got) != 0 {
 		t.Errorf("findings of s1 for supB: %v", got)
 	}
-	if got := details(FindingFilter{}); len(got) != 4 {
+	if got := details(FindingFilter{Scope: All}); len(got) != 4 {
 		t.Errorf("findings unrestricted: %v", got)
 	}
 }
@@ -120,7 +120,7 @@ func TestUsageSeries(t *testing.T) {
 		}
 		return rows
 	}
-	got := series(UsageSeriesQuery{GroupBy: []UsageGroup{GroupApplication}})
+	got := series(UsageSeriesQuery{Filter: UsageFilter{Scope: All}, GroupBy: []UsageGroup{GroupApplication}})
 	want := []UsageRow{
 		{Application: "app1", Usage: Usage{1101, 2202, 3303, 9000000000404}},
 		{Application: "app2", Usage: Usage{10, 20, 30, 40}},
@@ -129,7 +129,7 @@ func TestUsageSeries(t *testing.T) {
 		t.Errorf("by application: %+v", got)
 	}
 	// Without group nor window: the totals of Usage.
-	if got := series(UsageSeriesQuery{}); len(got) != 1 || got[0].Usage != (Usage{1111, 2222, 3333, 9000000000444}) {
+	if got := series(UsageSeriesQuery{Filter: UsageFilter{Scope: All}}); len(got) != 1 || got[0].Usage != (Usage{1111, 2222, 3333, 9000000000444}) {
 		t.Errorf("totals: %+v", got)
 	}
 	// Scoped: app2 sees itself only, whatever it groups by.
@@ -137,17 +137,17 @@ func TestUsageSeries(t *testing.T) {
 		t.Errorf("by application for app2: %+v", got)
 	}
 	// Minutes, by supplier then protocol.
-	got = series(UsageSeriesQuery{Window: WindowMinute, GroupBy: []UsageGroup{GroupSupplier, GroupProtocol}, Filter: UsageFilter{Supplier: "supB"}})
+	got = series(UsageSeriesQuery{Window: WindowMinute, GroupBy: []UsageGroup{GroupSupplier, GroupProtocol}, Filter: UsageFilter{Scope: All, Supplier: "supB"}})
 	if len(got) != 2 || !got[0].Window.Equal(t0.Add(2*time.Minute)) || got[0].Protocol != "STRATUM_V2" || got[0].Supplier != "supB" ||
 		got[0].Service != "" || got[1].Messages != 1000 {
 		t.Errorf("by minute: %+v", got)
 	}
 	// Days of New York: t0 is 22:00 on January 1st there.
-	got = series(UsageSeriesQuery{Window: WindowDay, TimeZone: "America/New_York"})
+	got = series(UsageSeriesQuery{Filter: UsageFilter{Scope: All}, Window: WindowDay, TimeZone: "America/New_York"})
 	if nyDay := time.Date(2026, 1, 1, 5, 0, 0, 0, time.UTC); len(got) != 1 || !got[0].Window.Equal(nyDay) || got[0].Messages != 1111 {
 		t.Errorf("by New York day: %+v", got)
 	}
-	if got := series(UsageSeriesQuery{Window: WindowDay}); len(got) != 1 || !got[0].Window.Equal(t0.Truncate(24*time.Hour)) {
+	if got := series(UsageSeriesQuery{Filter: UsageFilter{Scope: All}, Window: WindowDay}); len(got) != 1 || !got[0].Window.Equal(t0.Truncate(24*time.Hour)) {
 		t.Errorf("by UTC day: %+v", got)
 	}
 	// By method: from the messages that crossed (s1's seq 5 did not).
@@ -162,7 +162,7 @@ func TestUsageSeries(t *testing.T) {
 	}
 
 	var tooMany *TooManyRowsError
-	if _, err := s.UsageSeries(ctx, UsageSeriesQuery{GroupBy: []UsageGroup{GroupApplication}, Limit: 1}); !errors.As(err, &tooMany) || tooMany.Limit != 1 {
+	if _, err := s.UsageSeries(ctx, UsageSeriesQuery{Filter: UsageFilter{Scope: All}, GroupBy: []UsageGroup{GroupApplication}, Limit: 1}); !errors.As(err, &tooMany) || tooMany.Limit != 1 {
 		t.Errorf("over the limit: %v", err)
 	}
 	for name, q := range map[string]UsageSeriesQuery{
@@ -173,7 +173,7 @@ func TestUsageSeries(t *testing.T) {
 		"group twice":           {GroupBy: []UsageGroup{GroupService, GroupService}, Limit: 10},
 		"no limit":              {},
 		"method without range":  {GroupBy: []UsageGroup{GroupMethod}, Limit: 10},
-		"method over max range": {GroupBy: []UsageGroup{GroupMethod}, Filter: UsageFilter{From: t0, To: t0.Add(32 * 24 * time.Hour)}, Limit: 10},
+		"method over max range": {GroupBy: []UsageGroup{GroupMethod}, Filter: UsageFilter{Scope: All, From: t0, To: t0.Add(32 * 24 * time.Hour)}, Limit: 10},
 	} {
 		if _, err := s.UsageSeries(ctx, q); !IsInvalidInput(err) {
 			t.Errorf("%s: %v, want invalid input", name, err)

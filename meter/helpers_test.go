@@ -308,7 +308,7 @@ func (e *env) drive(t testing.TB, m *Meter, recs []kafka.Message, size int) erro
 func (e *env) relays(t testing.TB, id [16]byte) []string {
 	t.Helper()
 	sid := uuid.UUID(id)
-	p, err := e.store.ListRelays(context.Background(), ledger.RelayFilter{StreamID: &sid}, ledger.MaxPageSize, "")
+	p, err := e.store.ListRelays(context.Background(), ledger.RelayFilter{Scope: ledger.All, StreamID: &sid}, ledger.MaxPageSize, "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -85,7 +85,7 @@ func TestMeterEndToEnd(t *testing.T) {
 	}
 	relays := func(id [16]byte) (out []relay) {
 		sid := uuid.UUID(id)
-		p, err := e.store.ListRelays(ctx, ledger.RelayFilter{StreamID: &sid}, 100, "")
+		p, err := e.store.ListRelays(ctx, ledger.RelayFilter{Scope: ledger.All, StreamID: &sid}, 100, "")
 		if err != nil {
 			t.Fatal(err)
 		}
