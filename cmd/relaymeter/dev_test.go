@@ -206,7 +206,7 @@ func TestDevKafkaListen(t *testing.T) {
 	if werr != nil {
 		t.Fatalf("produce to %s: %v", dev.kafka, werr)
 	}
-	r := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{dev.kafka}, Topic: topic, Partition: 0, MaxWait: 100 * time.Millisecond})
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{dev.kafka}, Topic: topic, Partition: 0, MaxWait: 2 * time.Second})
 	defer r.Close()
 	m, err := r.ReadMessage(ctx)
 	if err != nil || string(m.Value) != "through the printed address" {

@@ -19,7 +19,7 @@ import (
 // partition's high watermark at the time of the call.
 func ReadTopic(t testing.TB, brokers []string, topic string, partitions int) []kafka.Message {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	var out []kafka.Message
 	for p := 0; p < partitions; p++ {
@@ -35,7 +35,9 @@ func ReadTopic(t testing.TB, brokers []string, topic string, partitions int) []k
 		if last == 0 {
 			continue
 		}
-		r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: topic, Partition: p, MaxWait: 50 * time.Millisecond})
+		// kafka-go's fetch deadline is MaxWait: one shorter than a loaded
+		// broker takes to answer fails the same fetch on every retry.
+		r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: topic, Partition: p, MaxWait: 2 * time.Second})
 		for {
 			m, err := r.ReadMessage(ctx)
 			if err != nil {

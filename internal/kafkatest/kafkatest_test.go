@@ -45,7 +45,7 @@ func TestKafkaGoAgainstKfake(t *testing.T) {
 	for _, a := range gen.Assignments[topic] {
 		part, off := a.ID, a.Offset
 		gen.Start(func(ctx context.Context) {
-			r := kafka.NewReader(kafka.ReaderConfig{Brokers: c.Brokers, Topic: topic, Partition: part, MaxWait: 50 * time.Millisecond})
+			r := kafka.NewReader(kafka.ReaderConfig{Brokers: c.Brokers, Topic: topic, Partition: part, MaxWait: 2 * time.Second})
 			defer r.Close()
 			if off < 0 {
 				off = kafka.FirstOffset
