@@ -96,7 +96,9 @@ func seeded(t *testing.T) *pgxpool.Pool {
 		args []any
 	}{
 		{`INSERT INTO policies (id, name, version) VALUES (1, 'message', 1)`, nil},
-		{`INSERT INTO services (id, protocol, policy_id, price_per_unit) VALUES ('eth', 'WEBSOCKET_JSONRPC', 1, 0.25)`, nil},
+		{`INSERT INTO services (id, protocol) VALUES ('eth', 'WEBSOCKET_JSONRPC')`, nil},
+		{`INSERT INTO service_policies (service, policy_id, effective_from) VALUES ('eth', 1, '-infinity')`, nil},
+		{`INSERT INTO tariffs (service, price_per_unit, currency, effective_from) VALUES ('eth', 0.25, 'USD', '-infinity')`, nil},
 		// A: open, five messages alternating sides, each paired (the first
 		// through the stream's first counterpart). B: no messages. C:
 		// closed, one-sided: seq 1 unpaired, seq 2 recorded but its close

@@ -34,7 +34,7 @@ func newCommitEnv(t *testing.T) *commitEnv {
 	if err := s.PutService(ctx, Service{ID: "eth", Protocol: "WEBSOCKET_JSONRPC"}); err != nil {
 		t.Fatal(err)
 	}
-	svcs, err := s.Services(ctx)
+	svcs, _, err := s.Services(ctx)
 	if err != nil || len(svcs) != 1 {
 		t.Fatalf("services: %v, %v", svcs, err)
 	}
@@ -292,9 +292,9 @@ func TestCommitResolvesAndQuarantines(t *testing.T) {
 	}
 }
 
-// TestPutServicePolicies: a service points at an immutable policy version;
-// new parameters under the same version are refused with what to do, a new
-// version is a new row, and no row is ever updated.
+// TestPutServicePolicies: a service points at immutable policy versions
+// over time: new parameters are a new version, in force from the next
+// minute boundary, and no row is ever updated.
 func TestPutServicePolicies(t *testing.T) {
 	pool, _ := pgtest.DB(t)
 	s, ctx := New(pool), context.Background()
@@ -309,29 +309,44 @@ func TestPutServicePolicies(t *testing.T) {
 	if err := put(1, `{ "block":100 }`); err != nil {
 		t.Fatal(err)
 	}
-	err := put(1, `{"block": 200}`)
-	var pce *ParamsChangedError
-	if !errors.As(err, &pce) || pce.Service != "x" || !strings.Contains(err.Error(), "policy_version") {
-		t.Fatalf("changed params: %v, want a *ParamsChangedError saying what to do", err)
-	}
-	if err := put(2, `{"block": 200}`); err != nil {
+	if err := put(1, `{"block": 200}`); err != nil {
 		t.Fatal(err)
+	}
+	if err := put(2, `{"block": 300}`); !errors.Is(err, ErrChangeTooSoon) {
+		t.Fatalf("a second change within the minute: %v, want ErrChangeTooSoon", err)
 	}
 	var n int64
 	if err := pool.QueryRow(ctx, `SELECT count(*) FROM policies WHERE name = 'bytes'`).Scan(&n); err != nil || n != 2 {
 		t.Fatalf("%d bytes policies, %v; want 2", n, err)
 	}
-	svcs, err := s.Services(ctx)
-	if err != nil || len(svcs) != 1 || svcs[0].Policy.Version != 2 || svcs[0].ComputeUnitsPerRelay != 4 {
+	svcs, now, err := s.Services(ctx)
+	if err != nil || len(svcs) != 1 || svcs[0].ComputeUnitsPerRelay != 4 || len(svcs[0].History) != 2 {
 		t.Fatalf("services: %+v, %v", svcs, err)
 	}
-	p, err := s.Policy(ctx, svcs[0].Policy.ID)
-	if err != nil || p.Name != "bytes" || p.Version != 2 || !strings.Contains(string(p.Params), "200") {
+	h := svcs[0].History
+	next := now.Truncate(time.Minute).Add(time.Minute)
+	if h[0].EffectiveFrom.Valid || !h[1].EffectiveFrom.Valid || !h[1].EffectiveFrom.V.Equal(next) {
+		t.Fatalf("history %+v: want the first version since ever, the second from %v", h, next)
+	}
+	if !strings.Contains(string(svcs[0].Policy.Params), "100") {
+		t.Fatalf("in force now: %s, want the first version until the next minute", svcs[0].Policy.Params)
+	}
+	for at, want := range map[time.Time]string{now: "100", next.Add(-time.Nanosecond): "100", next: "200", next.Add(time.Hour): "200"} {
+		if p, ok := InForce(h, at); !ok || !strings.Contains(string(p.Params), want) {
+			t.Errorf("in force at %v: %s, want %s", at, p.Params, want)
+		}
+	}
+	p, err := s.Policy(ctx, h[1].Policy.ID)
+	if err != nil || p.Name != "bytes" || p.Version != 1 || !strings.Contains(string(p.Params), "200") {
 		t.Fatalf("Policy: %+v, %v", p, err)
 	}
-	_, err = pool.Exec(ctx, `UPDATE policies SET params = '{}'`)
 	var pgErr *pgconn.PgError
+	_, err = pool.Exec(ctx, `UPDATE policies SET params = '{}'`)
 	if !errors.As(err, &pgErr) || !strings.Contains(pgErr.Message, "immutable") {
 		t.Fatalf("updating a policy: %v, want refused", err)
+	}
+	_, err = pool.Exec(ctx, `UPDATE service_policies SET policy_id = policy_id`)
+	if !errors.As(err, &pgErr) || !strings.Contains(pgErr.Message, "append-only") {
+		t.Fatalf("updating a service's version: %v, want refused", err)
 	}
 }

@@ -75,7 +75,7 @@ func TestMessagesAreTheRelaysMigration(t *testing.T) {
 	if after != before {
 		t.Fatalf("relays after 00003:\n%s\nwant\n%s", after, before)
 	}
-	svcs, err := s.Services(ctx)
+	svcs, _, err := s.Services(ctx)
 	if err != nil || len(svcs) != 2 || svcs[1].Policy.Name != "bytes" || string(svcs[1].Policy.Params) != `{"block": 100}` {
 		t.Fatalf("services after 00003: %+v, %v", svcs, err)
 	}
@@ -152,5 +152,41 @@ func downTo(t *testing.T, pool *pgxpool.Pool, version int64) {
 		if err := migrations.Down(ctx, pool); err != nil {
 			t.Fatalf("down from %d: %v", current, err)
 		}
+	}
+}
+
+// TestVersionsAndTariffsMigration: 00005 moves each service's policy into
+// its version history (in force since ever) and a price set by hand into
+// its first tariff (currency XXX), and its Down gives both back.
+func TestVersionsAndTariffsMigration(t *testing.T) {
+	pool, _ := pgtest.DB(t)
+	ctx := context.Background()
+	downTo(t, pool, 4)
+	for _, q := range []string{
+		`INSERT INTO policies (id, name, version, params) VALUES (201, 'message', 1, '{}'), (202, 'bytes', 1, '{"block": 10}')
+			ON CONFLICT DO NOTHING`,
+		`INSERT INTO services (id, protocol, policy_id, price_per_unit) VALUES
+			('eth', 'WEBSOCKET_JSONRPC', 201, 0), ('pool', 'STRATUM_V2', 202, 12.5)`,
+	} {
+		if _, err := pool.Exec(ctx, q); err != nil {
+			t.Fatalf("%v\n%s", err, q)
+		}
+	}
+	if err := migrations.Up(ctx, pool); err != nil {
+		t.Fatal(err)
+	}
+	var got string
+	if err := pool.QueryRow(ctx, `SELECT string_agg(concat_ws('|', service, policy_id, effective_from), ';' ORDER BY service)
+		FROM service_policies`).Scan(&got); err != nil || got != "eth|201|-infinity;pool|202|-infinity" {
+		t.Fatalf("service_policies %q, %v", got, err)
+	}
+	if err := pool.QueryRow(ctx, `SELECT string_agg(concat_ws('|', service, price_per_unit, currency, effective_from), ';')
+		FROM tariffs`).Scan(&got); err != nil || got != "pool|12.500000000000000000|XXX|-infinity" {
+		t.Fatalf("tariffs %q, %v", got, err)
+	}
+	downTo(t, pool, 4)
+	if err := pool.QueryRow(ctx, `SELECT string_agg(concat_ws('|', id, policy_id, price_per_unit), ';' ORDER BY id)
+		FROM services`).Scan(&got); err != nil || got != "eth|201|0.000000000000000000;pool|202|12.500000000000000000" {
+		t.Fatalf("services after Down %q, %v", got, err)
 	}
 }

@@ -206,21 +206,28 @@ func (f UsageFilter) where(w *sqlWhere) {
 
 // ServiceRow is a configured service as the API shows it.
 type ServiceRow struct {
-	ID                   string
-	Protocol             string
-	Policy               Policy
-	PricePerUnit         string // decimal, exact
+	ID       string
+	Protocol string
+	Policy   Policy
+	// PricePerUnit is the service's default tariff in force now, an
+	// exact decimal, "0" without one.
+	PricePerUnit         string
 	ComputeUnitsPerRelay int64
 	SessionSeconds       int32
 	CreatedAt, UpdatedAt time.Time
 }
 
-// ListServices returns every configured service with its price and
-// current policy, by id.
+// ListServices returns every configured service with its current price
+// and policy, by id.
 func (s *Store) ListServices(ctx context.Context) ([]ServiceRow, error) {
 	rows, err := s.pool.Query(ctx, `SELECT s.id, s.protocol, p.id, p.name, p.version, p.params,
-		s.price_per_unit::text, s.compute_units_per_relay, s.session_seconds, s.created_at, s.updated_at
-		FROM services s JOIN policies p ON p.id = s.policy_id ORDER BY s.id`)
+		coalesce((SELECT t.price_per_unit FROM tariffs t WHERE t.service = s.id AND t.application = ''
+			AND t.effective_from <= now() ORDER BY t.effective_from DESC LIMIT 1), 0)::text,
+		s.compute_units_per_relay, s.session_seconds, s.created_at, s.updated_at
+		FROM services s
+		JOIN LATERAL (SELECT policy_id FROM service_policies sp WHERE sp.service = s.id AND sp.effective_from <= now()
+			ORDER BY sp.effective_from DESC LIMIT 1) cur ON true
+		JOIN policies p ON p.id = cur.policy_id ORDER BY s.id`)
 	if err != nil {
 		return nil, fmt.Errorf("ledger: services: %w", err)
 	}

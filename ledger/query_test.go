@@ -55,8 +55,11 @@ func seed(t *testing.T) *Store {
 		args []any
 	}{
 		{`INSERT INTO policies (id, name, version, params) VALUES (101, 'message', 1, '{}'), (102, 'bytes', 2, '{"block": 100}')`, nil},
-		{`INSERT INTO services (id, protocol, policy_id, price_per_unit) VALUES
-			('eth', 'WEBSOCKET_JSONRPC', 101, 0.000000000000000001), ('pool', 'STRATUM_V2', 102, 12.5)`, nil},
+		{`INSERT INTO services (id, protocol) VALUES ('eth', 'WEBSOCKET_JSONRPC'), ('pool', 'STRATUM_V2')`, nil},
+		{`INSERT INTO service_policies (service, policy_id, effective_from) VALUES
+			('eth', 101, '-infinity'), ('pool', 102, '-infinity')`, nil},
+		{`INSERT INTO tariffs (service, price_per_unit, currency, effective_from) VALUES
+			('eth', 0.000000000000000001, 'upokt', '-infinity'), ('pool', 12.5, 'USD', '-infinity')`, nil},
 		{`INSERT INTO streams (stream_id, topic, kafka_partition, protocol, service, application, supplier, edge_id,
 			policy_id, compute_units, opened_at, closed_at, state_version, last_seq, chain, last_observed_at, relays,
 			complete, first_counterpart_seq, forwarded_to_upstream_seq) VALUES

@@ -3,9 +3,11 @@ package ledger
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -22,55 +24,102 @@ type Policy struct {
 
 // Service is a metered service's configuration as the meter needs it.
 type Service struct {
-	ID                   string
-	Protocol             string
+	ID       string
+	Protocol string
+	// Policy is the version in force now; for PutService, the one to put.
 	Policy               Policy
 	ComputeUnitsPerRelay int64
 	SessionSeconds       int32
+	// History is every policy version of the service, oldest first
+	// (read only: PutService ignores it).
+	History []ServicePolicy
 }
 
-// ParamsChangedError reports a service configured with new parameters for
-// the policy version its streams are priced with: a stream keeps the
-// parameters it started with, so a change of parameters needs a new
-// version.
-type ParamsChangedError struct {
-	Service, Policy string
-	Version         int32
-	Stored, Given   json.RawMessage
+// ServicePolicy is one policy version of a service and when it took
+// effect: streams opened from then on are priced with it.
+type ServicePolicy struct {
+	Policy Policy
+	// EffectiveFrom is when the version took effect; not Valid for the
+	// service's first version, in force since ever.
+	EffectiveFrom sql.Null[time.Time]
 }
 
-func (e *ParamsChangedError) Error() string {
-	return fmt.Sprintf("ledger: service %s: the parameters of policy %s v%d changed from %s to %s without a version bump; "+
-		"streams priced with v%d keep its parameters, so give the new parameters a new policy_version",
-		e.Service, e.Policy, e.Version, e.Stored, e.Given, e.Version)
-}
-
-const serviceColumns = `s.id, s.protocol, p.id, p.name, p.version, p.params, s.compute_units_per_relay, s.session_seconds`
-
-// Services returns every configured service with its current policy.
-func (s *Store) Services(ctx context.Context) ([]Service, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+serviceColumns+` FROM services s JOIN policies p ON p.id = s.policy_id ORDER BY s.id`)
-	if err != nil {
-		return nil, fmt.Errorf("ledger: read services: %w", err)
+// InForce returns the version of h (oldest first) in force at t, and
+// false if none is.
+func InForce(h []ServicePolicy, t time.Time) (Policy, bool) {
+	for i := len(h) - 1; i >= 0; i-- {
+		if !h[i].EffectiveFrom.Valid || !h[i].EffectiveFrom.V.After(t) {
+			return h[i].Policy, true
+		}
 	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Service, error) {
-		var v Service
-		err := row.Scan(&v.ID, &v.Protocol, &v.Policy.ID, &v.Policy.Name, &v.Policy.Version, &v.Policy.Params,
-			&v.ComputeUnitsPerRelay, &v.SessionSeconds)
-		return v, err
+	return Policy{}, false
+}
+
+// ErrChangeTooSoon reports a second change of a service's policy within
+// one minute: changes take effect at the next minute boundary, and one is
+// already waiting for it.
+var ErrChangeTooSoon = errors.New("ledger: the service's policy already changes at the next minute; change it again after that")
+
+// Services returns every configured service with its policy history and
+// the version in force now, and the database's clock when it read them:
+// every change made later takes effect at a minute boundary after it.
+func (s *Store) Services(ctx context.Context) ([]Service, time.Time, error) {
+	var now time.Time
+	byID := map[string]*Service{}
+	var out []Service
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := tx.QueryRow(ctx, `SELECT now()`).Scan(&now); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, `SELECT id, protocol, compute_units_per_relay, session_seconds FROM services ORDER BY id`)
+		if err != nil {
+			return err
+		}
+		out, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (Service, error) {
+			var v Service
+			err := row.Scan(&v.ID, &v.Protocol, &v.ComputeUnitsPerRelay, &v.SessionSeconds)
+			return v, err
+		})
+		if err != nil {
+			return err
+		}
+		for i := range out {
+			byID[out[i].ID] = &out[i]
+		}
+		rows, err = tx.Query(ctx, `SELECT sp.service, p.id, p.name, p.version, p.params,
+				CASE WHEN sp.effective_from = '-infinity' THEN NULL ELSE sp.effective_from END
+			FROM service_policies sp JOIN policies p ON p.id = sp.policy_id ORDER BY sp.service, sp.effective_from`)
+		if err != nil {
+			return err
+		}
+		var svc string
+		var sp ServicePolicy
+		_, err = pgx.ForEachRow(rows, []any{&svc, &sp.Policy.ID, &sp.Policy.Name, &sp.Policy.Version, &sp.Policy.Params, &sp.EffectiveFrom}, func() error {
+			if v := byID[svc]; v != nil {
+				v.History = append(v.History, sp)
+			}
+			return nil
+		})
+		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("ledger: read services: %w", err)
+		return nil, time.Time{}, fmt.Errorf("ledger: read services: %w", err)
 	}
-	return out, nil
+	for i := range out {
+		out[i].Policy, _ = InForce(out[i].History, now)
+	}
+	return out, now, nil
 }
 
-// PutService inserts or updates a service's metering configuration (its
-// price is left as it is, 0 for a new service), storing its policy version
-// when new. Zero fields take the defaults: policy message v1, no
-// parameters, weight 1, one-hour sessions. Parameters that differ from the
-// ones stored for the service's current policy name and version are a
-// *ParamsChangedError, and nothing is written.
+// PutService inserts or updates a service's metering configuration,
+// storing its policy version when new. Zero fields take the defaults:
+// policy message v1, no parameters, weight 1, one-hour sessions.
+//
+// A policy version (name, version and parameters) other than the
+// service's latest becomes a new version of the service, in force from the
+// next minute boundary (from ever, for a new service): streams opened
+// before keep theirs. A second change within that minute is
+// ErrChangeTooSoon.
 func (s *Store) PutService(ctx context.Context, v Service) error {
 	if v.Policy.Name == "" {
 		v.Policy.Name = "message"
@@ -88,38 +137,44 @@ func (s *Store) PutService(ctx context.Context, v Service) error {
 		v.SessionSeconds = 3600
 	}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		var stored json.RawMessage
-		var same bool
-		err := tx.QueryRow(ctx, `SELECT p.params, p.params = $4::jsonb FROM services s JOIN policies p ON p.id = s.policy_id
-			WHERE s.id = $1 AND p.name = $2 AND p.version = $3`, v.ID, v.Policy.Name, v.Policy.Version,
-			string(v.Policy.Params)).Scan(&stored, &same)
-		switch {
-		case errors.Is(err, pgx.ErrNoRows):
-		case err != nil:
-			return err
-		case !same:
-			return &ParamsChangedError{Service: v.ID, Policy: v.Policy.Name, Version: v.Policy.Version,
-				Stored: stored, Given: v.Policy.Params}
-		}
 		id, err := putPolicy(ctx, tx, v.Policy)
 		if err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, `INSERT INTO services (id, protocol, policy_id, compute_units_per_relay, session_seconds)
-				VALUES ($1, $2, $3, $4, $5)
-			ON CONFLICT (id) DO UPDATE SET protocol = EXCLUDED.protocol, policy_id = EXCLUDED.policy_id,
+		if _, err = tx.Exec(ctx, `INSERT INTO services (id, protocol, compute_units_per_relay, session_seconds)
+				VALUES ($1, $2, $3, $4)
+			ON CONFLICT (id) DO UPDATE SET protocol = EXCLUDED.protocol,
 				compute_units_per_relay = EXCLUDED.compute_units_per_relay,
 				session_seconds = EXCLUDED.session_seconds, updated_at = now()
-			WHERE (services.protocol, services.policy_id, services.compute_units_per_relay, services.session_seconds)
-				IS DISTINCT FROM (EXCLUDED.protocol, EXCLUDED.policy_id, EXCLUDED.compute_units_per_relay,
-				EXCLUDED.session_seconds)`,
-			v.ID, v.Protocol, id, v.ComputeUnitsPerRelay, v.SessionSeconds)
+			WHERE (services.protocol, services.compute_units_per_relay, services.session_seconds)
+				IS DISTINCT FROM (EXCLUDED.protocol, EXCLUDED.compute_units_per_relay, EXCLUDED.session_seconds)`,
+			v.ID, v.Protocol, v.ComputeUnitsPerRelay, v.SessionSeconds); err != nil {
+			return err
+		}
+		// The latest version, in force or waiting for its minute; the
+		// row lock keeps two writers from both adding one.
+		if _, err := tx.Exec(ctx, `SELECT 1 FROM services WHERE id = $1 FOR UPDATE`, v.ID); err != nil {
+			return err
+		}
+		var latest int64
+		var waiting bool
+		err = tx.QueryRow(ctx, `SELECT policy_id, effective_from > now() FROM service_policies
+			WHERE service = $1 ORDER BY effective_from DESC LIMIT 1`, v.ID).Scan(&latest, &waiting)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			_, err = tx.Exec(ctx, `INSERT INTO service_policies (service, policy_id, effective_from) VALUES ($1, $2, '-infinity')`, v.ID, id)
+			return err
+		case err != nil:
+			return err
+		case latest == id:
+			return nil
+		case waiting:
+			return ErrChangeTooSoon
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO service_policies (service, policy_id, effective_from)
+			VALUES ($1, $2, date_trunc('minute', now()) + interval '1 minute')`, v.ID, id)
 		return err
 	})
-	var pce *ParamsChangedError
-	if errors.As(err, &pce) {
-		return err
-	}
 	if err != nil {
 		return fmt.Errorf("ledger: put service %s: %w", v.ID, err)
 	}

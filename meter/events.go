@@ -49,11 +49,12 @@ func (bl *builder) open(ctx context.Context, id uuid.UUID, rec *kafka.Message) (
 	return s, nil
 }
 
-// price gives a newly opened stream its service's current policy version
-// and weight, which it keeps for its whole life.
+// price gives a newly opened stream the policy version of its service in
+// force when it opened, and the service's weight, which it keeps for its
+// whole life.
 func (bl *builder) price(ctx context.Context, s *stream, seq int64) error {
 	ev := bl.ev
-	svc, ok, err := bl.m.services.lookup(ctx, s.Service)
+	pol, weight, ok, err := bl.m.services.lookup(ctx, s.Service, s.OpenedAt)
 	if err != nil {
 		return err
 	}
@@ -65,7 +66,7 @@ func (bl *builder) price(ctx context.Context, s *stream, seq int64) error {
 			fmt.Sprintf("service %q is not configured; metered with the message policy, weight 1", s.Service))
 		return nil
 	}
-	if s.pricing, err = bl.m.services.priced(ctx, svc.Policy.ID, svc.ComputeUnitsPerRelay); err != nil {
+	if s.pricing, err = bl.m.services.priced(ctx, pol.ID, weight); err != nil {
 		return err
 	}
 	if s.pricing.problem != "" {

@@ -397,40 +397,47 @@ func TestOffsetAhead(t *testing.T) {
 // TestPolicyParamsPinned: a stream keeps the parameters it was opened
 // with, across a restart of the meter, even when its service moves to new
 // ones; the service cannot change them under the same version.
-func TestPolicyParamsPinned(t *testing.T) {
+func TestPolicyVersions(t *testing.T) {
 	e := newEnv(t, 1)
 	ctx := context.Background()
-	put := func(version int32, n int) error {
+	put := func(n int) error {
 		return e.store.PutService(ctx, ledger.Service{ID: "scaled", Protocol: "WEBSOCKET_JSONRPC",
-			Policy: ledger.Policy{Name: policytest.ScaledName, Version: version, Params: json.RawMessage(fmt.Sprintf(`{"n": %d}`, n))}})
+			Policy: ledger.Policy{Name: policytest.ScaledName, Version: 1, Params: json.RawMessage(fmt.Sprintf(`{"n": %d}`, n))}})
 	}
-	if err := put(1, 2); err != nil {
+	if err := put(2); err != nil {
 		t.Fatal(err)
 	}
 	old := newGen(1)
 	e.produce(t, old.open("scaled", "a", "s"), old.req(), old.resp())
 	r := start(e.meter(t, nil))
 	e.waitCommitted(t, 3)
-	r.stop(t)
-	var pce *ledger.ParamsChangedError
-	if err := put(1, 5); !errors.As(err, &pce) {
-		t.Fatalf("new params under v1: %v, want a ParamsChangedError", err)
-	}
-	if err := put(2, 5); err != nil {
+	// New parameters: a new version, in force from the next minute; a
+	// second change within it is refused.
+	if err := put(5); err != nil {
 		t.Fatal(err)
 	}
-	young := newGen(2)
-	e.produce(t, old.req(), young.open("scaled", "a", "s"), young.req())
-	r = start(e.meter(t, nil)) // a new meter: the old stream reloads from Postgres
-	e.waitCommitted(t, 6)
+	if err := put(7); !errors.Is(err, ledger.ErrChangeTooSoon) {
+		t.Fatalf("a second change within the minute: %v, want ErrChangeTooSoon", err)
+	}
+	// The running meter, which read the services before the change, prices
+	// a stream opened after the change takes effect with the new version,
+	// one opened before it (seen only now, as in a replay) with the old,
+	// and the old stream keeps its version.
+	young, late := newGen(2), newGen(3)
+	young.at = time.Now().Add(2 * time.Minute).UnixNano()
+	e.produce(t, old.req(), young.open("scaled", "a", "s"), young.req(), late.open("scaled", "a", "s"), late.req())
+	e.waitCommitted(t, 8)
 	r.stop(t)
 	for _, c := range []struct {
 		id   [16]byte
 		want int64
-	}{{old.id, 2 + 2 + 2}, {young.id, 5}} {
+	}{{old.id, 2 + 2 + 2}, {young.id, 5}, {late.id, 2}} {
 		if got := e.count(t, `SELECT sum(units) FROM messages WHERE stream_id = $1`, c.id); got != c.want {
 			t.Errorf("stream %x: %d units, want %d", c.id[15], got, c.want)
 		}
+	}
+	if n := e.count(t, `SELECT count(*) FROM service_policies WHERE service = 'scaled'`); n != 2 {
+		t.Errorf("%d versions of the service, want 2", n)
 	}
 }
 

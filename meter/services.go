@@ -40,37 +40,59 @@ type services struct {
 	refresh time.Duration
 	log     *slog.Logger
 
-	mu       sync.Mutex
-	loaded   time.Time
-	byID     map[string]ledger.Service
-	built    map[int64]pricing // by policies row, weight 1
-	fallback int64             // the policies row of message v1, no parameters
+	mu     sync.Mutex
+	loaded time.Time
+	// exactUntil is the minute after the database's clock when the table
+	// was read: no change made since takes effect before it.
+	exactUntil time.Time
+	// readAhead: the table was last read for a stream opened after
+	// exactUntil; such reads happen at most once a second (a stream opened
+	// that late by the database's clock comes from an edge whose clock is
+	// ahead).
+	readAhead bool
+	byID      map[string]ledger.Service
+	built     map[int64]pricing // by policies row, weight 1
+	fallback  int64             // the policies row of message v1, no parameters
 }
 
 func newServices(store *ledger.Store, refresh time.Duration, log *slog.Logger) *services {
 	return &services{store: store, refresh: refresh, log: log, built: map[int64]pricing{}}
 }
 
-// lookup returns the service's row and whether it is configured, reloading
-// the table when the service is missing and the cache is older than the
-// refresh interval (or never loaded).
-func (s *services) lookup(ctx context.Context, id string) (ledger.Service, bool, error) {
+// lookup returns the policy version of service id in force at opened and
+// the service's weight, and whether the service is configured.
+//
+// A change to a service takes effect at a minute boundary after it was
+// made, so the table read at database time T answers exactly for every
+// stream opened before the minute after T; the table is read again for a
+// stream opened later (and then again at most once a second, in case an
+// edge's clock runs ahead of the database's), and for a service missing
+// from a table older than the refresh interval.
+func (s *services) lookup(ctx context.Context, id string, opened time.Time) (ledger.Policy, int64, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if v, ok := s.byID[id]; ok || s.byID != nil && time.Since(s.loaded) < s.refresh {
-		return v, ok, nil
-	}
-	rows, err := s.store.Services(ctx)
-	if err != nil {
-		return ledger.Service{}, false, fmt.Errorf("meter: services: %w", err)
-	}
-	s.byID = make(map[string]ledger.Service, len(rows))
-	for _, r := range rows {
-		s.byID[r.ID] = r
-	}
-	s.loaded = time.Now()
 	v, ok := s.byID[id]
-	return v, ok, nil
+	ahead := s.byID != nil && !opened.Before(s.exactUntil)
+	stale := s.byID == nil || !ok && time.Since(s.loaded) >= s.refresh ||
+		ahead && (!s.readAhead || time.Since(s.loaded) >= time.Second)
+	if stale {
+		s.readAhead = ahead
+		rows, at, err := s.store.Services(ctx)
+		if err != nil {
+			return ledger.Policy{}, 0, false, fmt.Errorf("meter: services: %w", err)
+		}
+		s.byID = make(map[string]ledger.Service, len(rows))
+		for _, r := range rows {
+			s.byID[r.ID] = r
+		}
+		s.loaded, s.exactUntil = time.Now(), at.Truncate(time.Minute).Add(time.Minute)
+		v, ok = s.byID[id]
+	}
+	if !ok {
+		return ledger.Policy{}, 0, false, nil
+	}
+	p, ok := ledger.InForce(v.History, opened)
+	return p, v.ComputeUnitsPerRelay, ok, nil
 }
 
 // priced returns the pricing of policies row id with the given weight. A
