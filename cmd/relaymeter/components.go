@@ -27,7 +27,9 @@ type stackConfig struct {
 	adminKey, edgeID              string
 	wsUpstream, service, supplier string
 	forwarding                    ws.Forwarding
-	spoolDir                      string // the recorder's spool ("": none)
+	spoolDir                      string  // the recorder's spool ("": none)
+	keys                          ws.Keys // resolves the edge's API keys (nil: none)
+	openAccess                    bool    // the edge also takes ws://HOST/<application>
 }
 
 // stack is every component of relaymeter in one process.
@@ -44,7 +46,7 @@ func newStack(c stackConfig) (*stack, error) {
 		return nil, err
 	}
 	edge, err := ws.New(ws.Config{Recorder: rec, Upstream: c.wsUpstream, Service: c.service, Supplier: c.supplier,
-		PayloadCapture: 1024, Forwarding: c.forwarding, Logger: c.log, Registerer: c.reg})
+		PayloadCapture: 1024, Forwarding: c.forwarding, Keys: c.keys, OpenAccess: c.openAccess, Logger: c.log, Registerer: c.reg})
 	if err != nil {
 		rec.Close(context.Background())
 		return nil, err
