@@ -42,6 +42,7 @@ type keyed struct {
 	pool  *pgxpool.Pool
 	reg   *identity.Registry
 	rec   *countingRecorder
+	cache *identity.Cache
 	node  *upstream
 	dials atomic.Int64
 
@@ -56,7 +57,7 @@ type keyed struct {
 	disabledKeID string
 }
 
-func setupKeys(t *testing.T, cc identity.CacheConfig, openAccess bool) *keyed {
+func setupKeys(t testing.TB, cc identity.CacheConfig, openAccess bool) *keyed {
 	t.Helper()
 	ctx := context.Background()
 	k := &keyed{}
@@ -102,10 +103,10 @@ func setupKeys(t *testing.T, cc identity.CacheConfig, openAccess bool) *keyed {
 		t.Fatal(err)
 	}
 
-	cache := identity.NewCache(k.reg, cc)
+	k.cache = identity.NewCache(k.reg, cc)
 	k.env = setup(t, func(c *ws.Config) {
 		k.rec = &countingRecorder{Recorder: c.Recorder}
-		c.Recorder, c.Keys, c.OpenAccess = k.rec, cache, openAccess
+		c.Recorder, c.Keys, c.OpenAccess = k.rec, k.cache, openAccess
 		c.Upstream = "ws" + strings.TrimPrefix(counting.URL, "http")
 	})
 	return k
