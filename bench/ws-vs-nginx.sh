@@ -326,11 +326,15 @@ fi
 
 # ---- relaymeter edge ws alone, into dev's embedded Kafka --------------------
 start_edge() { # name forwarding [binary]
-	local name=$1 fwd=$2 bin=${3:-$RM} addr
+	local name=$1 fwd=$2 bin=${3:-$RM} addr open=()
 	# Each edge its own spool directory: one recorder per directory.
 	mkdir -p "$WORK/$name-spool"
+	# The load names the application in the path, as against nginx: open
+	# access, where the binary has keys at all (a base build may not).
+	# (--help exits 2: read its text, not its status, under pipefail.)
+	if { "$bin" edge ws --help 2>&1 || true; } | grep -q -- '-open-access'; then open=(--open-access); fi
 	start "$name" "$bin" edge ws --listen 127.0.0.1:0 --upstream "$UP_URL/" --kafka "$KAFKA" --spool-dir "$WORK/$name-spool" \
-		--service eth --supplier bench --edge-id "bench-$name" --forwarding "$fwd" --log-level info
+		--service eth --supplier bench --edge-id "bench-$name" --forwarding "$fwd" --log-level info "${open[@]}"
 	PID[$name]=$LAST
 	CHILDREN[$name]=0
 	addr=$(wait_line "$WORK/$name.log" 'edge ws: listening' "$LAST" | sed -n 's/.* addr=\([^ ]*\).*/\1/p')

@@ -28,7 +28,9 @@ type stackConfig struct {
 	adminKey, edgeID              string
 	wsUpstream, service, supplier string
 	forwarding                    ws.Forwarding
-	spoolDir                      string // the recorder's spool ("": none)
+	spoolDir                      string          // the recorder's spool ("": none)
+	keys                          *identity.Cache // resolves API keys, for the edge and the API
+	openAccess                    bool            // the edge also takes ws://HOST/<application>
 	apiRate                       float64
 	apiBurst                      int
 }
@@ -42,12 +44,15 @@ type stack struct {
 }
 
 func newStack(c stackConfig) (*stack, error) {
+	if c.keys == nil {
+		c.keys = identity.NewCache(identity.NewRegistry(c.store.Pool()), identity.CacheConfig{})
+	}
 	rec, err := record.New(record.Config{Brokers: c.brokers, Topic: topicMessages, EdgeID: c.edgeID, SpoolDir: c.spoolDir, Logger: c.log, Registerer: c.reg})
 	if err != nil {
 		return nil, err
 	}
 	edge, err := ws.New(ws.Config{Recorder: rec, Upstream: c.wsUpstream, Service: c.service, Supplier: c.supplier,
-		PayloadCapture: 1024, Forwarding: c.forwarding, Logger: c.log, Registerer: c.reg})
+		PayloadCapture: 1024, Forwarding: c.forwarding, Keys: c.keys, OpenAccess: c.openAccess, Logger: c.log, Registerer: c.reg})
 	if err != nil {
 		rec.Close(context.Background())
 		return nil, err
@@ -57,7 +62,7 @@ func newStack(c stackConfig) (*stack, error) {
 		rec.Close(context.Background())
 		return nil, err
 	}
-	api, err := graphql.NewHandler(apiConfig(c.store, c.adminKey, c.log, c.apiRate, c.apiBurst))
+	api, err := graphql.NewHandler(apiConfig(c.store, c.adminKey, c.keys, c.log, c.apiRate, c.apiBurst))
 	if err != nil {
 		rec.Close(context.Background())
 		return nil, err
@@ -68,10 +73,14 @@ func newStack(c stackConfig) (*stack, error) {
 // apiConfig is the API's configuration in serve and dev: the admin key,
 // and the keys of the identity registry in the ledger's database, through
 // a cache, with the registry behind the admin mutations.
-func apiConfig(store *ledger.Store, adminKey string, log *slog.Logger, rate float64, burst int) graphql.Config {
+// keys is the cache to resolve keys through (nil: a new one).
+func apiConfig(store *ledger.Store, adminKey string, keys *identity.Cache, log *slog.Logger, rate float64, burst int) graphql.Config {
 	ids := identity.NewRegistry(store.Pool())
+	if keys == nil {
+		keys = identity.NewCache(ids, identity.CacheConfig{})
+	}
 	return graphql.Config{Store: store, AdminKey: adminKey, Logger: log,
-		Keys: identity.NewCache(ids, identity.CacheConfig{}), Registry: ids, RateLimit: rate, RateBurst: burst}
+		Keys: keys, Registry: ids, RateLimit: rate, RateBurst: burst}
 }
 
 // run starts the stack's servers and workers in g.

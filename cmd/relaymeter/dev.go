@@ -13,7 +13,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -23,6 +22,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/relaymeter/relaymeter/graphql"
+	"github.com/relaymeter/relaymeter/identity"
 	"github.com/relaymeter/relaymeter/internal/ethsim"
 	"github.com/relaymeter/relaymeter/internal/pgserver"
 )
@@ -36,7 +36,7 @@ type devFlags struct {
 	dataDir, httpAddr, wsListen, wsUpstream, service, supplier string
 	adminKey, kafka, databaseURL, logLevel, forwarding         string
 	kafkaListen                                                string
-	demo                                                       bool
+	demo, openAccess                                           bool
 	demoClients                                                int
 	apiRate                                                    float64
 	apiBurst                                                   int
@@ -62,6 +62,7 @@ func runDev(ctx context.Context, args []string, sio stdio) error {
 	fs.IntVar(&f.demoClients, "demo-clients", 3, "clients --demo runs")
 	fs.Float64Var(&f.apiRate, "api-rate", graphql.DefaultRateLimit, "API requests per second each key may send on average (negative: no limit)")
 	fs.IntVar(&f.apiBurst, "api-burst", graphql.DefaultRateBurst, "API requests each key may send at once")
+	fs.BoolVar(&f.openAccess, "open-access", true, "UNAUTHENTICATED, for this machine only: the edge also accepts ws://HOST/<application> without a key, billing whatever application the path names (keys at ws://HOST/v1/<key> work either way; --open-access=false to require them)")
 	fs.String("config", "", "YAML configuration file")
 	fc, err := parseConfig(fs, args)
 	if err != nil {
@@ -121,6 +122,11 @@ func runDev(ctx context.Context, args []string, sio stdio) error {
 	if err != nil {
 		return err
 	}
+	ids := identity.NewRegistry(store.Pool())
+	demoKey, err := devDemoKey(ctx, ids, f.dataDir)
+	if err != nil {
+		return err
+	}
 	reg := newRegistry()
 
 	g, gctx := errgroup.WithContext(ctx)
@@ -140,6 +146,7 @@ func runDev(ctx context.Context, args []string, sio stdio) error {
 		brokers: brokers, store: store, reg: reg, log: log, adminKey: key,
 		edgeID: "dev", wsUpstream: f.wsUpstream, service: f.service, supplier: f.supplier, forwarding: forwarding,
 		spoolDir: filepath.Join(f.dataDir, "spool"), apiRate: f.apiRate, apiBurst: f.apiBurst,
+		keys: identity.NewCache(ids, identity.CacheConfig{}), openAccess: f.openAccess,
 	})
 	if err != nil {
 		return err
@@ -154,9 +161,12 @@ func runDev(ctx context.Context, args []string, sio stdio) error {
 	}
 	st.run(g, gctx, edgeSrv, apiSrv)
 	if f.demo {
-		for i := range f.demoClients {
-			url := "ws://" + edgeSrv.addr() + "/demo-app-" + strconv.Itoa(i+1)
-			g.Go(func() error { demoClient(gctx, url, log); return nil })
+		// The demo clients present the demo key, as an application would:
+		// their traffic bills the demo application whether or not open
+		// access is on.
+		url := "ws://" + edgeSrv.addr() + "/v1/" + demoKey
+		for range f.demoClients {
+			g.Go(func() error { demoClient(gctx, url, demoKey, log); return nil })
 		}
 	}
 
@@ -171,6 +181,11 @@ func runDev(ctx context.Context, args []string, sio stdio) error {
 	fmt.Fprintf(sio.out, "kafka   %s\n", strings.Join(brokers, ","))
 	fmt.Fprintf(sio.out, "postgres %s\n", redactPassword(f.databaseURL))
 	fmt.Fprintf(sio.out, "  admin key  %s\n", key)
+	fmt.Fprintf(sio.out, "  demo key   %s\n", demoKey)
+	fmt.Fprintf(sio.out, "  demo url   ws://%s/v1/%s\n", edgeSrv.addr(), demoKey)
+	if f.openAccess {
+		fmt.Fprintf(sio.out, "  open access on: ws://%s/<application> bills any application unchecked (--open-access=false to require keys)\n", edgeSrv.addr())
+	}
 	fmt.Fprintf(sio.out, "  data       %s\n", f.dataDir)
 
 	err = g.Wait()
@@ -178,6 +193,54 @@ func runDev(ctx context.Context, args []string, sio stdio) error {
 		err = nil
 	}
 	return err
+}
+
+// devDemoApplication names the application dev makes for its demo key.
+const devDemoApplication = "demo"
+
+// devDemoKey returns the secret of dev's demo application key, kept in dir
+// (demo-key). The first run, or a run whose kept key the registry no
+// longer knows (another database) or has revoked, makes the "demo"
+// application if there is none and a key for it.
+func devDemoKey(ctx context.Context, ids *identity.Registry, dir string) (string, error) {
+	path := filepath.Join(dir, "demo-key")
+	if b, err := os.ReadFile(path); err == nil {
+		secret := strings.TrimSpace(string(b))
+		p, err := ids.Resolve(ctx, secret)
+		var re *identity.RefusedError
+		switch {
+		case err == nil && p.Role == identity.RoleApplication:
+			return secret, nil
+		case errors.As(err, &re) && re.Reason == "application disabled":
+			return secret, nil // disabled on purpose: a new key would not work either
+		case err != nil && !errors.Is(err, identity.ErrRefused):
+			return "", fmt.Errorf("demo key: %w", err)
+		}
+	}
+	apps, err := ids.Applications(ctx)
+	if err != nil {
+		return "", fmt.Errorf("demo key: %w", err)
+	}
+	var app identity.Application
+	for _, a := range apps {
+		if a.Name == devDemoApplication {
+			app = a
+			break
+		}
+	}
+	if app.ID == "" {
+		if app, err = ids.CreateApplication(ctx, devDemoApplication); err != nil {
+			return "", fmt.Errorf("demo key: %w", err)
+		}
+	}
+	secret, _, err := ids.CreateKey(ctx, identity.NewKey{Role: identity.RoleApplication, Application: app.ID, Name: "dev demo"})
+	if err != nil {
+		return "", fmt.Errorf("demo key: %w", err)
+	}
+	if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("demo key: %w", err)
+	}
+	return secret, nil
 }
 
 // defaultKafkaListen is where dev's embedded Kafka listens unless told
@@ -292,12 +355,13 @@ func startDevPostgres(ctx context.Context, dataDir string, log *slog.Logger) (*p
 
 // demoClient makes steady traffic through the edge as an application
 // would: a newHeads subscription and a call every 700 ms, reconnecting
-// until ctx ends.
-func demoClient(ctx context.Context, url string, log *slog.Logger) {
+// until ctx ends. secret, the key in url, is never logged.
+func demoClient(ctx context.Context, url, secret string, log *slog.Logger) {
 	for ctx.Err() == nil {
 		c, err := ethsim.Dial(ctx, url)
 		if err != nil {
-			log.Debug("demo: dial", "url", url, "err", err)
+			log.Debug("demo: dial", "url", strings.ReplaceAll(url, secret, "<demo key>"),
+				"err", strings.ReplaceAll(err.Error(), secret, "<demo key>"))
 			sleep(ctx, 2*time.Second)
 			continue
 		}

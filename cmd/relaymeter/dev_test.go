@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,9 +15,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/segmentio/kafka-go"
 
+	"github.com/relaymeter/relaymeter/identity"
 	"github.com/relaymeter/relaymeter/internal/ethsim"
 )
 
@@ -26,6 +30,8 @@ type devProcess struct {
 	api, edge string // http://host:port, ws://host:port
 	kafka     string // host:port of the embedded Kafka, as printed
 	postgres  string // the Postgres URL, as printed
+	demoKey   string // the demo application's key, as printed
+	demoURL   string // ws://host:port/v1/<demo key>, as printed
 	exited    chan struct{}
 }
 
@@ -69,7 +75,7 @@ func startDev(t *testing.T, bin, dataDir string, extra ...string) *devProcess {
 	go func() { cmd.Wait(); close(p.exited) }()
 	t.Cleanup(func() { p.kill() })
 	timeout := time.After(90 * time.Second)
-	for p.api == "" || p.edge == "" || p.kafka == "" || p.postgres == "" {
+	for p.api == "" || p.edge == "" || p.kafka == "" || p.postgres == "" || p.demoKey == "" || p.demoURL == "" {
 		select {
 		case l, ok := <-lines:
 			if !ok {
@@ -86,6 +92,10 @@ func startDev(t *testing.T, bin, dataDir string, extra ...string) *devProcess {
 				p.kafka = f[1]
 			case strings.HasPrefix(l, "postgres ") && len(f) == 2:
 				p.postgres = f[1]
+			case len(f) == 3 && f[0] == "demo" && f[1] == "key":
+				p.demoKey = f[2]
+			case len(f) == 3 && f[0] == "demo" && f[1] == "url":
+				p.demoURL = f[2]
 			}
 		case <-timeout:
 			t.Fatalf("dev did not print its addresses:\n%s", stderr.String())
@@ -287,5 +297,71 @@ func TestDevRedactPassword(t *testing.T) {
 		if got := redactPassword(in); got != want {
 			t.Errorf("redactPassword(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestDevDemoKey: dev makes a demo application and its key once, prints
+// both, and bills the demo application for what crosses its URL; open
+// access is on by default and --open-access=false turns it off.
+func TestDevDemoKey(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	bin := buildBinary(t)
+	dataDir := t.TempDir()
+	os.Chmod(filepath.Dir(dataDir), 0o755)
+	os.Chmod(dataDir, 0o755)
+	dev := startDev(t, bin, dataDir)
+	if !identity.LooksLikeSecret(dev.demoKey) || dev.demoURL != dev.edge+"/v1/"+dev.demoKey {
+		t.Fatalf("demo key %q, url %q (edge %s)", dev.demoKey, dev.demoURL, dev.edge)
+	}
+	calls := func(url string, n int) error {
+		c, err := ethsim.Dial(ctx, url)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		for range n {
+			if _, err := c.Call(ctx, "eth_chainId"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return nil
+	}
+	if err := calls(dev.demoURL, 3); err != nil {
+		t.Fatalf("the demo URL: %v", err)
+	}
+	if err := calls(dev.edge+"/open-app", 1); err != nil {
+		t.Fatalf("open access is on by default, yet: %v", err)
+	}
+	// The demo application is billed for what crossed its key.
+	pool, err := pgxpool.New(ctx, dev.postgres)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	p, err := identity.NewRegistry(pool).Resolve(ctx, dev.demoKey)
+	if err != nil || p.Role != identity.RoleApplication {
+		t.Fatalf("the demo key resolves to %+v, %v", p, err)
+	}
+	app, err := identity.NewRegistry(pool).Application(ctx, p.Application)
+	if err != nil || app.Name != "demo" {
+		t.Fatalf("the demo key's application: %+v, %v", app, err)
+	}
+	if u := waitUsage(t, ctx, dev.api, "kill-test-key", `{application:"`+app.ID+`"}`, 6); u.Messages != 6 {
+		t.Fatalf("the demo application's usage %+v, want 6 messages", u)
+	}
+	dev.kill()
+	pool.Close()
+
+	dev2 := startDev(t, bin, dataDir, "--open-access=false")
+	if dev2.demoKey != dev.demoKey {
+		t.Fatalf("a restart printed another demo key")
+	}
+	if err := calls(dev2.demoURL, 1); err != nil {
+		t.Fatalf("the demo URL after a restart: %v", err)
+	}
+	_, resp, err := websocket.Dial(ctx, dev2.edge+"/open-app", nil)
+	if err == nil || resp == nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("--open-access=false, the application path: %v, %v; want 401", err, resp)
 	}
 }

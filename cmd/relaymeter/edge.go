@@ -4,10 +4,14 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"os"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/relaymeter/relaymeter/identity"
 	"github.com/relaymeter/relaymeter/ingest/record"
 	"github.com/relaymeter/relaymeter/ingest/ws"
 )
@@ -27,7 +31,10 @@ func runEdge(ctx context.Context, args []string, sio stdio) error {
 	}
 	fs := flag.NewFlagSet("edge ws", flag.ContinueOnError)
 	fs.SetOutput(sio.err)
-	listenAddr := fs.String("listen", "127.0.0.1:8546", "listen address; clients connect to ws://HOST/<application>")
+	listenAddr := fs.String("listen", "127.0.0.1:8546", "listen address; clients connect to ws://HOST/v1/<key>, or to ws://HOST/ with Authorization: Bearer <key>, an application's API key")
+	databaseURL := fs.String("database-url", "", "Postgres URL of the identity registry the edge resolves API keys in (required unless --open-access)")
+	keyCacheTTL := fs.Duration("key-cache-ttl", identity.DefaultTTL, "how long a key's answer is trusted before the registry is asked again: a revoked key keeps opening streams this long")
+	openAccess := fs.Bool("open-access", false, "UNAUTHENTICATED, trusted deployments only: also accept ws://HOST/<application> without a key, billing whatever application the path names; keys still work")
 	upstream := fs.String("upstream", "", "WebSocket JSON-RPC upstream URL (required)")
 	service := fs.String("service", "eth", "service this edge meters")
 	supplier := fs.String("supplier", "", "supplier (relay operator) recorded in each stream (required)")
@@ -67,6 +74,10 @@ func runEdge(ctx context.Context, args []string, sio stdio) error {
 		return fmt.Errorf("--supplier is required")
 	case *kafka == "":
 		return fmt.Errorf("--kafka is required")
+	case *databaseURL == "" && !*openAccess:
+		return fmt.Errorf("--database-url is required to resolve API keys (or --open-access, for trusted deployments)")
+	case *keyCacheTTL <= 0:
+		return fmt.Errorf("--key-cache-ttl %v: want a positive duration", *keyCacheTTL)
 	}
 	mode, err := parseForwarding(*forwarding)
 	if err != nil {
@@ -74,6 +85,18 @@ func runEdge(ctx context.Context, args []string, sio stdio) error {
 	}
 	if *edgeID == "" {
 		*edgeID, _ = os.Hostname()
+	}
+	var keys ws.Keys
+	if *databaseURL != "" {
+		pool, err := openKeyRegistry(ctx, *databaseURL, log)
+		if err != nil {
+			return err
+		}
+		defer pool.Close()
+		keys = identity.NewCache(identity.NewRegistry(pool), identity.CacheConfig{TTL: *keyCacheTTL})
+	}
+	if *openAccess {
+		log.Warn("edge ws: --open-access: clients without a key bill the application their path names, unchecked; run it only where every client is trusted")
 	}
 	reg := newRegistry()
 	rec, err := record.New(record.Config{Brokers: splitList(*kafka), Topic: topicMessages, EdgeID: *edgeID,
@@ -85,6 +108,7 @@ func runEdge(ctx context.Context, args []string, sio stdio) error {
 		Recorder: rec, Upstream: *upstream, Service: *service, Supplier: *supplier,
 		MaxMessageSize: *maxMsg, QueueBytes: *queueBytes, BufferBytes: *bufferBytes, WriteTimeout: *writeTimeout,
 		PayloadCapture: *capture, Forwarding: mode, Logger: log, Registerer: reg,
+		Keys: keys, OpenAccess: *openAccess,
 	})
 	if err != nil {
 		rec.Close(context.Background())
@@ -95,7 +119,8 @@ func runEdge(ctx context.Context, args []string, sio stdio) error {
 		rec.Close(context.Background())
 		return err
 	}
-	log.Info("edge ws: listening", "addr", srv.addr(), "upstream", redactURL(*upstream), "service", *service)
+	log.Info("edge ws: listening", "addr", srv.addr(), "upstream", redactURL(*upstream), "service", *service,
+		"keys", keys != nil, "open_access", *openAccess)
 	fns := []func(context.Context) error{func(ctx context.Context) error { return serveEdge(ctx, srv, edge, rec) }}
 	if *metricsAddr != "" {
 		ms, err := listen("metrics", *metricsAddr, apiMux(nil, reg))
@@ -105,6 +130,22 @@ func runEdge(ctx context.Context, args []string, sio stdio) error {
 		fns = append(fns, ms.serve)
 	}
 	return runUntilDone(ctx, fns...)
+}
+
+// openKeyRegistry connects to the Postgres of the identity registry. An
+// unreachable server is not fatal: keys resolve once it answers, and until
+// then clients get 503.
+func openKeyRegistry(ctx context.Context, url string, log *slog.Logger) (*pgxpool.Pool, error) {
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		return nil, fmt.Errorf("--database-url: %w", err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := pool.Ping(pctx); err != nil {
+		log.Warn("edge ws: the key registry is unreachable for now; clients get 503 until it answers", "err", err)
+	}
+	return pool, nil
 }
 
 // serveEdge serves an edge until ctx ends, then closes its connections

@@ -97,7 +97,7 @@ func runLoadgen(ctx context.Context, args []string, sio stdio) error {
 	closed := fs.Bool("closed-loop", false, "each connection sends a request, waits for its answer and sends the next, as fast as it can")
 	fanout := fs.Bool("fanout", false, "each connection subscribes to the upstream's "+ethsim.StreamKind+" stream; reports notifications delivered vs sent and their delivery latency (upstream on this machine's clock)")
 	fs.Float64Var(&lc.notify, "notify-rate", 200, "with --fanout: notifications per second per subscriber")
-	edge := fs.String("edge", "", "edge URL to load (ws://host/<application>)")
+	edge := fs.String("edge", "", "edge URL to load (ws://host/v1/<key>, or ws://host/<application> where the edge has open access)")
 	upstream := fs.String("upstream", "", "upstream URL to load directly, for comparison")
 	fs.Var(&pids, "edge-pid", "process ids of the hop (comma-separated, or repeat the flag), to report its CPU per message")
 	children := fs.Bool("edge-children", false, "count the CPU of the --edge-pid processes' descendants too (dev's Postgres, nginx's workers), exited ones included")

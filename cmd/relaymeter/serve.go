@@ -37,7 +37,7 @@ func runServe(ctx context.Context, args []string, sio stdio) error {
 	}
 	defer store.Pool().Close()
 	reg := newRegistry()
-	api, err := graphql.NewHandler(apiConfig(store, *key, log, *apiRate, *apiBurst))
+	api, err := graphql.NewHandler(apiConfig(store, *key, nil, log, *apiRate, *apiBurst))
 	if err != nil {
 		return err
 	}

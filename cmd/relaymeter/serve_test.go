@@ -31,7 +31,7 @@ func TestServeAPIKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := graphql.NewHandler(apiConfig(ledger.New(pool), "the-admin-key", testLogger(t), 0.1, 1))
+	h, err := graphql.NewHandler(apiConfig(ledger.New(pool), "the-admin-key", nil, testLogger(t), 0.1, 1))
 	if err != nil {
 		t.Fatal(err)
 	}

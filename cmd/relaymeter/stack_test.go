@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/relaymeter/relaymeter/identity"
 	"github.com/relaymeter/relaymeter/ingest/record"
 	"github.com/relaymeter/relaymeter/internal/kafkatest"
 	"github.com/relaymeter/relaymeter/internal/pgtest"
@@ -58,7 +59,10 @@ func startTestStackSpool(t *testing.T, ctx context.Context, edgeID, upstream, sp
 		t.Fatal(err)
 	}
 	st, err := newStack(stackConfig{brokers: kc.Brokers, store: store, reg: newRegistry(), log: testLogger(t),
-		adminKey: "test-key", edgeID: edgeID, wsUpstream: upstream, service: "eth", supplier: "sup", spoolDir: spoolDir})
+		adminKey: "test-key", edgeID: edgeID, wsUpstream: upstream, service: "eth", supplier: "sup", spoolDir: spoolDir,
+		// Keys resolve, and the tests that name the application in the
+		// path (ws://HOST/<application>) keep doing so.
+		keys: identity.NewCache(identity.NewRegistry(pool), identity.CacheConfig{}), openAccess: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package ws_test
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"strings"
 	"syscall"
@@ -12,6 +13,7 @@ import (
 	"github.com/coder/websocket"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/relaymeter/relaymeter/identity"
 	"github.com/relaymeter/relaymeter/ingest/ws"
 	"github.com/relaymeter/relaymeter/internal/kafkatest"
 )
@@ -208,4 +210,79 @@ func roundTrips(ctx context.Context, conn *websocket.Conn, req []byte, n, window
 		<-slots
 	}
 	return <-errc
+}
+
+// BenchmarkEdgeAccept measures what accepting a connection costs: an op is
+// a client's handshake, one eth_chainId call and its answer, and a normal
+// close, through one edge (open access on, keys resolved through a warm
+// identity.Cache over a real registry). open-access names the application
+// in the path, with no lookup; key-path and key-header present an
+// application key, ws://HOST/v1/<key> or Authorization: Bearer. conns/s
+// is connections completed per second of wall time; cpu-us/conn is the
+// whole process (client, edge, recorder, broker, node) per connection.
+// cache-resolve-only is the warm cache's answer alone.
+func BenchmarkEdgeAccept(b *testing.B) {
+	k := setupKeys(b, identity.CacheConfig{TTL: time.Hour}, true)
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() { // the node reports every close; keep its channel from filling
+		for {
+			select {
+			case <-k.node.closes:
+			case <-stop:
+				return
+			}
+		}
+	}()
+	req := []byte(`{"jsonrpc":"2.0","id":1,"method":"eth_chainId"}`)
+	for _, tc := range []struct {
+		name, path string
+		header     http.Header
+	}{
+		{"open-access", "/bench", nil},
+		{"key-path", "/v1/" + k.key, nil},
+		{"key-header", "/", bearerHeader("Bearer " + k.key)},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			ctx := context.Background()
+			once := func() error {
+				c, _, err := websocket.Dial(ctx, k.base()+tc.path, &websocket.DialOptions{HTTPHeader: tc.header})
+				if err != nil {
+					return err
+				}
+				defer c.CloseNow()
+				if err := c.Write(ctx, websocket.MessageText, req); err != nil {
+					return err
+				}
+				if _, _, err := c.Read(ctx); err != nil {
+					return err
+				}
+				return c.Close(websocket.StatusNormalClosure, "")
+			}
+			if err := once(); err != nil { // warms the key cache
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			start, cpu0 := time.Now(), cpuTime()
+			for range b.N {
+				if err := once(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "conns/s")
+			b.ReportMetric(float64(cpuTime()-cpu0)/1e3/float64(b.N), "cpu-us/conn")
+		})
+	}
+	// What the key costs a connection at most: the warm cache's answer
+	// alone (the credential's parsing is a few comparisons).
+	b.Run("cache-resolve-only", func(b *testing.B) {
+		ctx := context.Background()
+		b.ReportAllocs()
+		for range b.N {
+			if _, err := k.cache.Resolve(ctx, k.key); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

@@ -1,10 +1,24 @@
 // Package ws is the WebSocket JSON-RPC edge: an http.Handler that accepts
-// clients at ws://HOST/<application>, dials the configured upstream for each,
-// forwards text and binary messages both ways in order, and records every
-// message, classified from its JSON-RPC envelope, through the recorder
-// before forwarding it.
+// clients presenting an application's API key, at ws://HOST/v1/<key> or
+// with an Authorization: Bearer <key> header, dials the configured upstream
+// for each, forwards text and binary messages both ways in order, and
+// records every message, classified from its JSON-RPC envelope, through the
+// recorder before forwarding it. The stream bills the key's application.
 //
 // Decisions worth knowing:
+//   - The key is resolved (Config.Keys, an identity.Cache) before the
+//     upstream is dialled and before the handshake is accepted. A key that
+//     is missing, malformed, unknown, revoked, expired, of a disabled
+//     application or not an application key is answered with HTTP 401 and
+//     a JSON-RPC error body; a key the registry cannot be asked about, with
+//     503. No stream is recorded for a refusal, and neither the key nor the
+//     path holding it is ever logged or recorded: streams name the key by
+//     its id. The accepted forms are exactly those of docs/identity.md, "At
+//     the edges".
+//   - Config.OpenAccess, for trusted deployments only, also accepts
+//     ws://HOST/<application>: the last path segment names the application
+//     billed, unchecked. Keys still work then, and a /v1 path is never
+//     taken as an application name.
 //   - wire_size and payload_size are the WebSocket message payload length
 //     (all frames of a fragmented message, without frame headers or
 //     masking); compression is not negotiated on either side.
@@ -81,6 +95,15 @@ type Config struct {
 	Service string
 	// Supplier is who is paid for the traffic.
 	Supplier string
+	// Keys resolves the API key each client presents to the application
+	// its stream bills; required unless OpenAccess. Its answers may be as
+	// old as its TTL: a revoked key keeps opening streams that long.
+	Keys Keys
+	// OpenAccess also accepts clients that present no key and name the
+	// application billed in the last path segment (ws://HOST/<application>),
+	// believed as is: anyone who can reach the edge can bill anyone. For
+	// trusted deployments (a private network, dev) only.
+	OpenAccess bool
 	// MaxMessageSize is the largest message accepted from either side
 	// (default 1 MiB); a larger one closes both sides with 1009. A message
 	// of n bytes is read into a buffer of the next power of two above
@@ -185,6 +208,9 @@ func (c Config) Validate() error {
 	if need := 2 * bufFor(c.MaxMessageSize); c.BufferBytes < need {
 		return fmt.Errorf("ws: config: buffer bytes %d cannot hold a message of max message size %d (need %d)", c.BufferBytes, c.MaxMessageSize, need)
 	}
+	if c.Keys == nil && !c.OpenAccess {
+		return errors.New("ws: config: no key resolver, and open access is off: no client could connect")
+	}
 	return nil
 }
 
@@ -223,6 +249,9 @@ func New(cfg Config) (*Edge, error) {
 	if err := e.m.register(cfg.Registerer, func() float64 { return float64(e.bufs.used.Load()) }); err != nil {
 		return nil, err
 	}
+	if cfg.OpenAccess {
+		e.log.Warn("ws: open access: clients that present no API key bill the application their path names, unchecked; for trusted deployments only")
+	}
 	return e, nil
 }
 
@@ -232,18 +261,18 @@ func redact(u *url.URL) string {
 	return (&url.URL{Scheme: u.Scheme, Host: u.Host}).String()
 }
 
-// ServeHTTP proxies one client connection; the last path segment (percent-
-// decoded, then cleaned with event.CleanText to at most event.MaxIDLen
-// bytes) names the application.
+// ServeHTTP proxies one client connection, billed to the application of
+// the key it presents. In open access, a request with no key has the last
+// path segment (percent-decoded, then cleaned with event.CleanText to at
+// most event.MaxIDLen bytes) name the application.
 func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	app := r.URL.Path[strings.LastIndexByte(r.URL.Path, '/')+1:]
-	app, _ = event.CleanText(app, event.MaxIDLen)
-	if app == "" {
-		http.Error(w, "ws: the last path segment must name the application", http.StatusBadRequest)
-		return
-	}
 	if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
 		http.Error(w, "ws: WebSocket upgrade required", http.StatusUpgradeRequired)
+		return
+	}
+	secret, app, ref := e.credential(r)
+	if ref != nil {
+		e.refuse(w, r, ref)
 		return
 	}
 	select {
@@ -265,6 +294,16 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer e.wg.Done()
 
 	ctx := r.Context()
+	var keyID string
+	if secret != "" {
+		// Inside a slot: lookups are bounded as connections are.
+		b, ref := e.resolve(ctx, secret)
+		if ref != nil {
+			e.refuse(w, r, ref)
+			return
+		}
+		app, keyID = b.app, b.keyID
+	}
 	dctx, cancel := context.WithTimeout(ctx, e.cfg.DialTimeout)
 	httpClient, upCork := corkingClient(e.bufs, e.m.socketWrites.WithLabelValues("upstream"))
 	up, _, err := websocket.Dial(dctx, e.cfg.Upstream, &websocket.DialOptions{
@@ -285,6 +324,7 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Protocol:         event.Protocol_WEBSOCKET_JSONRPC,
 		Service:          e.cfg.Service,
 		Application:      app,
+		ApiKeyId:         keyID,
 		Supplier:         e.cfg.Supplier,
 		ClientAddr:       r.RemoteAddr,
 		UpstreamAddr:     e.upstream,

@@ -21,6 +21,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/relaymeter/relaymeter/identity"
 	"github.com/relaymeter/relaymeter/ingest/event"
 	"github.com/relaymeter/relaymeter/ingest/record"
 	"github.com/relaymeter/relaymeter/ingest/ws"
@@ -71,7 +72,9 @@ func setup(t testing.TB, mod func(*ws.Config)) *env {
 	}
 	e.up = startUpstream(t)
 	e.reg = prometheus.NewRegistry()
-	cfg := ws.Config{Recorder: e.rec, Upstream: e.up.url(), Supplier: "sup", PayloadCapture: -1, Logger: log, Registerer: e.reg}
+	// Open access unless mod says otherwise: most tests name the
+	// application in the path, ws://HOST/<application>.
+	cfg := ws.Config{Recorder: e.rec, Upstream: e.up.url(), Supplier: "sup", PayloadCapture: -1, Logger: log, Registerer: e.reg, OpenAccess: true}
 	if mod != nil {
 		mod(&cfg)
 	}
@@ -469,17 +472,19 @@ func TestConfigValidate(t *testing.T) {
 		cfg  ws.Config
 		ok   bool
 	}{
-		{"ok", ws.Config{Recorder: rec, Upstream: "wss://node.example/ws"}, true},
-		{"no recorder", ws.Config{Upstream: "ws://x"}, false},
-		{"http upstream", ws.Config{Recorder: rec, Upstream: "http://x"}, false},
-		{"no host", ws.Config{Recorder: rec, Upstream: "ws:///path"}, false},
-		{"negative size", ws.Config{Recorder: rec, Upstream: "ws://x", MaxMessageSize: -1}, false},
+		{"ok", ws.Config{Recorder: rec, Upstream: "wss://node.example/ws", OpenAccess: true}, true},
+		{"keys", ws.Config{Recorder: rec, Upstream: "wss://node.example/ws", Keys: identity.NewCache(nil, identity.CacheConfig{})}, true},
+		{"neither keys nor open access", ws.Config{Recorder: rec, Upstream: "wss://node.example/ws"}, false},
+		{"no recorder", ws.Config{Upstream: "ws://x", OpenAccess: true}, false},
+		{"http upstream", ws.Config{Recorder: rec, Upstream: "http://x", OpenAccess: true}, false},
+		{"no host", ws.Config{Recorder: rec, Upstream: "ws:///path", OpenAccess: true}, false},
+		{"negative size", ws.Config{Recorder: rec, Upstream: "ws://x", MaxMessageSize: -1, OpenAccess: true}, false},
 	} {
 		if err := tc.cfg.Validate(); (err == nil) != tc.ok {
 			t.Errorf("%s: Validate() = %v", tc.name, err)
 		}
 	}
-	err := ws.Config{Recorder: rec, Upstream: "ftp://u:SECRETPASS@x/?k=SECRETKEY"}.Validate()
+	err := ws.Config{Recorder: rec, Upstream: "ftp://u:SECRETPASS@x/?k=SECRETKEY", OpenAccess: true}.Validate()
 	if err == nil || strings.Contains(err.Error(), "SECRET") {
 		t.Fatalf("Validate error %v leaks a secret or is missing", err)
 	}

@@ -9,6 +9,7 @@ import (
 // metrics are the edge's Prometheus metrics.
 type metrics struct {
 	conns, rejected, dialErrors prometheus.Counter
+	refused                     *prometheus.CounterVec
 	active                      prometheus.Gauge
 	messages                    *prometheus.CounterVec
 	toUpstream, toClient        prometheus.Counter
@@ -24,6 +25,10 @@ func (m *metrics) register(reg prometheus.Registerer, buffered func() float64) e
 	}
 	m.conns = prometheus.NewCounter(opts("connections_total", "Client connections proxied."))
 	m.rejected = prometheus.NewCounter(opts("connections_rejected_total", "Client connections refused over MaxConnections."))
+	m.refused = prometheus.NewCounterVec(opts("auth_refused_total", "Client connections refused before the upgrade for the credential they presented (or lack), by reason."), []string{"reason"})
+	for _, r := range refusalReasons {
+		m.refused.WithLabelValues(r)
+	}
 	m.dialErrors = prometheus.NewCounter(opts("upstream_dial_errors_total", "Failed upstream dials."))
 	m.active = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "relaymeter", Subsystem: "ws_edge", Name: "connections_active", Help: "Client connections open."})
 	m.messages = prometheus.NewCounterVec(opts("messages_total", "Messages forwarded, by direction."), []string{"direction"})
@@ -37,7 +42,7 @@ func (m *metrics) register(reg prometheus.Registerer, buffered func() float64) e
 	if reg == nil {
 		return nil
 	}
-	for _, c := range []prometheus.Collector{m.conns, m.rejected, m.dialErrors, m.active, m.messages, m.notReading, m.socketWrites, m.overloaded, m.buffered} {
+	for _, c := range []prometheus.Collector{m.conns, m.rejected, m.refused, m.dialErrors, m.active, m.messages, m.notReading, m.socketWrites, m.overloaded, m.buffered} {
 		if err := reg.Register(c); err != nil {
 			return fmt.Errorf("ws: register metrics: %w", err)
 		}

@@ -27,6 +27,7 @@ import (
 
 	"github.com/relaymeter/relaymeter/ingest/record"
 	"github.com/relaymeter/relaymeter/ingest/ws"
+	"github.com/relaymeter/relaymeter/internal/pgtest"
 )
 
 // The edge in a child process. Measuring the edge's own CPU and heap needs
@@ -46,7 +47,7 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	os.Exit(pgtest.Main(m))
 }
 
 // childConfig is what the parent asks of a child edge.
@@ -161,7 +162,7 @@ func runChild(raw string) error {
 		return err
 	}
 	reg := prometheus.NewRegistry()
-	edge, err := ws.New(ws.Config{Recorder: rec, Registerer: reg, Upstream: cfg.Upstream, Supplier: "sup", Forwarding: cfg.Forwarding,
+	edge, err := ws.New(ws.Config{Recorder: rec, Registerer: reg, Upstream: cfg.Upstream, Supplier: "sup", Forwarding: cfg.Forwarding, OpenAccess: true,
 		PayloadCapture: cfg.PayloadCapture, MaxMessageSize: cfg.MaxMessageSize,
 		QueueBytes: cfg.QueueBytes, BufferBytes: cfg.BufferBytes, WriteTimeout: cfg.WriteTimeout, Logger: log})
 	if err != nil {
