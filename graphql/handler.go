@@ -67,6 +67,8 @@ type Config struct {
 	// MaxBodyBytes bounds a request body; 0 means DefaultMaxBodyBytes
 	// (1 MiB).
 	MaxBodyBytes int64
+	// Live bounds live operations (subscriptions over WebSocket).
+	Live LiveConfig
 }
 
 // Validate reports what is missing or wrong in c.
@@ -91,6 +93,7 @@ type handler struct {
 	log      *slog.Logger
 	maxQuery int
 	maxBody  int64
+	live     *live
 }
 
 // NewHandler returns the API's HTTP handler: POST (or GET ?query=)
@@ -112,7 +115,7 @@ func NewHandler(cfg Config) (http.Handler, error) {
 	if cfg.MaxBodyBytes == 0 {
 		cfg.MaxBodyBytes = DefaultMaxBodyBytes
 	}
-	schema, err := gql.ParseSchema(schemaSDL, &resolver{store: cfg.Store, log: cfg.Logger},
+	schema, err := gql.ParseSchema(schemaSDL+"\n"+liveSDL, &resolver{store: cfg.Store, log: cfg.Logger},
 		gql.UseStringDescriptions(),
 		gql.MaxDepth(cfg.MaxDepth),
 		gql.MaxQueryLength(cfg.MaxQueryLength),
@@ -130,10 +133,11 @@ func NewHandler(cfg Config) (http.Handler, error) {
 		log:      cfg.Logger,
 		maxQuery: cfg.MaxQueryLength,
 		maxBody:  cfg.MaxBodyBytes,
+		live:     newLive(cfg.Live),
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /graphql", h.serveGraphQL)
-	mux.HandleFunc("GET /graphql", h.serveGraphQL)
+	mux.HandleFunc("GET /graphql", h.upgradeOr(h.serveGraphQL))
 	mux.Handle("GET /assets/", http.FileServerFS(assets))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
