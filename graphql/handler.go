@@ -138,6 +138,7 @@ func NewHandler(cfg Config) (http.Handler, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /graphql", h.serveGraphQL)
 	mux.HandleFunc("GET /graphql", h.upgradeOr(h.serveGraphQL))
+	h.routeUsagePage(mux)
 	mux.Handle("GET /assets/", http.FileServerFS(assets))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

@@ -442,3 +442,62 @@ func TestLiveLimits(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+func TestUsagePageHeaders(t *testing.T) {
+	srv, _ := liveServer(t, Config{})
+	for _, tc := range []struct{ path, ctype, contains string }{
+		{"/usage", "text/html", `<script src="/usage/usage.js"></script>`},
+		{"/usage/usage.js", "text/javascript", "usageUpdated"},
+		{"/usage/usage.css", "text/css", "#totals"},
+	} {
+		res, err := srv.Client().Get(srv.URL + tc.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body := readAll(t, res)
+		csp := res.Header.Get("Content-Security-Policy")
+		switch {
+		case res.StatusCode != http.StatusOK || !strings.HasPrefix(res.Header.Get("Content-Type"), tc.ctype):
+			t.Errorf("%s: %d %s", tc.path, res.StatusCode, res.Header.Get("Content-Type"))
+		case !strings.Contains(body, tc.contains):
+			t.Errorf("%s: no %q", tc.path, tc.contains)
+		case !strings.Contains(csp, "script-src 'self'") || strings.Contains(csp, "unsafe") || !strings.Contains(csp, "default-src 'none'"):
+			t.Errorf("%s: CSP %q", tc.path, csp)
+		case res.Header.Get("X-Content-Type-Options") != "nosniff" || res.Header.Get("Referrer-Policy") != "no-referrer":
+			t.Errorf("%s: headers %v", tc.path, res.Header)
+		}
+		if tc.path == "/usage" {
+			if strings.Count(body, "<script") != strings.Count(body, "<script src=") || strings.Contains(body, "http://") || strings.Contains(body, "https://") {
+				t.Errorf("the page has inline script or loads from elsewhere: %s", body)
+			}
+		}
+	}
+	for _, p := range []string{"/usage/nope.js", "/usage/index.txt", "/usage/..%2fhandler.go"} {
+		res, err := srv.Client().Get(srv.URL + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusNotFound {
+			t.Errorf("%s: %d, want 404", p, res.StatusCode)
+		}
+	}
+	if got := usageCSP("evil.example; script-src *"); strings.Contains(got, "evil") {
+		t.Errorf("CSP takes a hostile Host: %s", got)
+	}
+}
+
+func readAll(t *testing.T, res *http.Response) string {
+	t.Helper()
+	defer res.Body.Close()
+	var b strings.Builder
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := res.Body.Read(buf)
+		b.Write(buf[:n])
+		if err != nil {
+			break
+		}
+	}
+	return b.String()
+}
