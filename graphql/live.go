@@ -618,7 +618,7 @@ func (s *session) keepalive() {
 			case err != nil:
 				// The registry is away and the cache has no answer: keep
 				// what was granted until it answers.
-			case p != who:
+			case !samePrincipal(p, who):
 				s.closeWith(closeForbidden, "Forbidden: the key's grants changed; reconnect")
 				return
 			}
@@ -633,6 +633,13 @@ func (s *session) keepalive() {
 			}
 		}
 	}
+}
+
+// samePrincipal reports whether a and b grant the same; ExpiresAt is
+// compared as an instant, whatever its location.
+func samePrincipal(a, b identity.Principal) bool {
+	return a.KeyID == b.KeyID && a.Role == b.Role && a.Application == b.Application &&
+		a.Supplier == b.Supplier && a.ExpiresAt.Equal(b.ExpiresAt)
 }
 
 // ackedSafe and principalSafe read the sign-in from another goroutine.

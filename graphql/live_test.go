@@ -501,3 +501,17 @@ func readAll(t *testing.T, res *http.Response) string {
 	}
 	return b.String()
 }
+
+func TestSamePrincipal(t *testing.T) {
+	at := time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)
+	p := identity.Principal{KeyID: "key_a", Role: identity.RoleApplication, Application: "app1", ExpiresAt: at}
+	q := p
+	q.ExpiresAt = at.In(time.FixedZone("X", 3600)) // the same instant, as a registry read may give it
+	if !samePrincipal(p, q) {
+		t.Error("the same grant in another location differs")
+	}
+	q.Application = "app2"
+	if samePrincipal(p, q) {
+		t.Error("another application is the same grant")
+	}
+}
