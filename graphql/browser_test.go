@@ -263,3 +263,87 @@ func TestBrowserGraphiQL(t *testing.T) {
 	}
 	screenshot(t, ctx, "graphiql.png")
 }
+
+// fakeSeries makes the page's fetch answer viewer and usageSeries (which
+// the API of this branch lacks) with fixed data, and keeps the CSV the page
+// downloads in window.__csv.
+const fakeSeries = `(function () {
+  var real = window.fetch;
+  window.fetch = function (url, init) {
+    var q = JSON.parse(init.body).query;
+    var reply = function (data) {
+      return Promise.resolve(new Response(JSON.stringify({ data: data }), { headers: { "Content-Type": "application/json" } }));
+    };
+    if (q.indexOf("usageSeries") >= 0) {
+      return reply({ usageSeries: { rows: [
+        { window: "2026-01-02T00:00:00Z", service: "eth", application: "app1", supplier: "s", protocol: "P", method: "m", messages: 7, relays: 7, units: 70, bytes: 700 },
+        { window: "2026-01-02T00:00:00Z", service: "=pool", application: "app2", supplier: "s", protocol: "P", method: "m", messages: 3, relays: 3, units: 30, bytes: 300 },
+        { window: "2026-01-03T00:00:00Z", service: "eth", application: "app1", supplier: "s", protocol: "P", method: "m", messages: 5, relays: 5, units: 50, bytes: 500 }
+      ] } });
+    }
+    if (q.indexOf("viewer") >= 0) {
+      return reply({ viewer: { role: "APPLICATION", application: { id: "app1", name: "App One" }, supplier: null } });
+    }
+    return real.apply(this, arguments);
+  };
+  var realURL = URL.createObjectURL;
+  URL.createObjectURL = function (blob) { blob.text().then(function (t) { window.__csv = t; }); return realURL.call(URL, blob); };
+  // Keep the file, not the browser's download of it.
+  var realClick = HTMLAnchorElement.prototype.click;
+  HTMLAnchorElement.prototype.click = function () { if (!this.download) { realClick.call(this); } };
+  return true;
+})()`
+
+func TestBrowserUsageCharts(t *testing.T) {
+	srv, _ := liveServer(t, Config{})
+	ctx, cons := browser(t)
+	defer func() {
+		if t.Failed() {
+			t.Logf("browser console:\n%s", strings.Join(cons.all(), "\n"))
+		}
+	}()
+	err := chromedp.Do(ctx,
+		chromedp.Navigate(srv.URL+"/usage"),
+		chromedp.WaitVisible(chromedp.ID("key")),
+		chromedp.Poll[chromedp.Void](fakeSeries),
+		chromedp.SendKeys(chromedp.ID("key"), adminKey),
+		chromedp.Click(chromedp.ID("signin-button")),
+		waitText("#total-messages", "111"),
+		chromedp.Poll[chromedp.Void](`document.querySelectorAll("#chart-messages svg rect").length === 3`,
+			chromedp.WithPollingTimeout(15*time.Second)),
+	)
+	if err != nil {
+		t.Fatalf("charts: %v", err)
+	}
+	if who := text(t, ctx, "who"); !strings.Contains(who, "App One") {
+		t.Errorf("viewer shown as %q", who)
+	}
+	// An application key is not offered a grouping by application.
+	if groups := eval(t, ctx, `Array.from(document.getElementById("group").options).map(function (o) { return o.value; }).join(",")`); groups != "SERVICE,PROTOCOL" {
+		t.Errorf("groupings offered to an application key: %s", groups)
+	}
+	if legend := eval(t, ctx, `document.querySelector("#chart-units .legend").textContent`); !strings.Contains(legend, "eth") || !strings.Contains(legend, "=pool") {
+		t.Errorf("legend %q", legend)
+	}
+	if rows := eval(t, ctx, `String(document.querySelectorAll("#table tbody tr").length)`); rows != "3" {
+		t.Errorf("%s table rows, want 3", rows)
+	}
+	screenshot(t, ctx, "usage-charts.png")
+	err = chromedp.Do(ctx,
+		chromedp.Click(chromedp.ID("csv")),
+		chromedp.Poll[chromedp.Void](`typeof window.__csv === "string"`, chromedp.WithPollingTimeout(5*time.Second)),
+	)
+	if err != nil {
+		t.Fatalf("CSV: %v", err)
+	}
+	want := "window,service,messages,relays,units,bytes\r\n" +
+		"2026-01-02T00:00:00Z,eth,7,7,70,700\r\n" +
+		"2026-01-02T00:00:00Z,'=pool,3,3,30,300\r\n" +
+		"2026-01-03T00:00:00Z,eth,5,5,50,500\r\n"
+	if got := eval(t, ctx, `window.__csv`); got != want {
+		t.Errorf("CSV:\n%q\nwant\n%q", got, want)
+	}
+	for _, line := range cons.broken() {
+		t.Errorf("the page broke: %s", line)
+	}
+}
