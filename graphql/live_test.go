@@ -216,10 +216,12 @@ func TestLiveUsageUpdated(t *testing.T) {
 	}
 
 	// A batch commits: the totals come without asking.
+	committed := time.Now()
 	addUsage(t, pool, t0.Add(2*time.Hour), "eth", "app1", 1000, 2000, 3000, 4000)
 	if got, want := nextUsage(t, w.expect("next", "u1")), (liveUsage{1111, 2222, 3333, 4444}); got != want {
 		t.Fatalf("totals after a commit %+v, want %+v", got, want)
 	}
+	t.Logf("commit to update: %v (poll interval 50 ms)", time.Since(committed))
 
 	// complete stops u1; u2, which the commit below touches, goes on, so
 	// a next for u1 would come before u2's.
@@ -513,5 +515,45 @@ func TestSamePrincipal(t *testing.T) {
 	q.Application = "app2"
 	if samePrincipal(p, q) {
 		t.Error("another application is the same grant")
+	}
+}
+
+// TestLiveRevokedRegistryKey revokes a real key of the registry behind a
+// real cache: the connection ends within the cache's TTL and a recheck.
+func TestLiveRevokedRegistryKey(t *testing.T) {
+	pool, _ := pgtest.DB(t)
+	ctx := context.Background()
+	reg := identity.NewRegistry(pool)
+	app, err := reg.CreateApplication(ctx, "one")
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret, key, err := reg.CreateKey(ctx, identity.NewKey{Role: identity.RoleApplication, Application: app.ID, Name: "live"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const ttl = 300 * time.Millisecond
+	h, err := NewHandler(Config{Store: ledger.New(pool), Keys: identity.NewCache(reg, identity.CacheConfig{TTL: ttl}),
+		Live: LiveConfig{PollInterval: 50 * time.Millisecond, KeyRecheck: 100 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	w := dial(t, srv, nil)
+	w.init(map[string]any{"Authorization": "Bearer " + secret})
+	w.subscribe("u", liveQuery, nil)
+	w.expect("next", "u")
+	time.Sleep(2 * ttl) // the key still works past a refresh of the cache
+	w.send(map[string]any{"type": "ping"})
+	w.expect("pong", "")
+
+	if _, err := reg.RevokeKey(ctx, key.ID); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	w.expectClose(closeUnauthorized)
+	if d := time.Since(start); d > ttl+time.Second {
+		t.Errorf("revoked key let go after %v; TTL %v", d, ttl)
 	}
 }
