@@ -169,7 +169,7 @@ func TestBrowserUsagePage(t *testing.T) {
 		chromedp.SendKeys(chromedp.ID("key"), adminKey),
 		chromedp.Click(chromedp.ID("signin-button")),
 		waitText("#total-messages", "111"),
-		chromedp.WaitVisible(chromedp.CSS("#table tbody tr td")),
+		chromedp.Poll[chromedp.Void](`document.body.hasAttribute("data-loaded")`, chromedp.WithPollingTimeout(15*time.Second)),
 	)
 	if err != nil {
 		t.Fatalf("sign in and see the totals: %v", err)

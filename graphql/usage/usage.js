@@ -160,6 +160,8 @@
       if (!state.key) { return; }
       setError(errs.filter(Boolean).join("\n"));
       render();
+      // How many loads have finished: for tests and scripts to wait on.
+      document.body.setAttribute("data-loaded", String(Number(document.body.getAttribute("data-loaded") || 0) + 1));
     });
   }
 
