@@ -82,6 +82,8 @@ type Config struct {
 	// MaxUsageRows bounds the rows of usageSeries; 0 means
 	// DefaultMaxUsageRows (10,000).
 	MaxUsageRows int
+	// Live bounds live operations (subscriptions over WebSocket).
+	Live LiveConfig
 }
 
 // Validate reports what is missing or wrong in c.
@@ -107,6 +109,7 @@ type handler struct {
 	maxQuery int
 	maxBody  int64
 	limit    *limiter // nil: no rate limit
+	live     *live
 }
 
 // NewHandler returns the API's HTTP handler: POST (or GET ?query=)
@@ -132,7 +135,7 @@ func NewHandler(cfg Config) (http.Handler, error) {
 		cfg.MaxUsageRows = DefaultMaxUsageRows
 	}
 	root := &resolver{store: cfg.Store, registry: cfg.Registry, log: cfg.Logger, maxRows: cfg.MaxUsageRows}
-	schema, err := gql.ParseSchema(schemaSDL, root,
+	schema, err := gql.ParseSchema(schemaSDL+"\n"+liveSDL, root,
 		gql.UseStringDescriptions(),
 		gql.MaxDepth(cfg.MaxDepth),
 		gql.MaxQueryLength(cfg.MaxQueryLength),
@@ -151,10 +154,12 @@ func NewHandler(cfg Config) (http.Handler, error) {
 		maxQuery: cfg.MaxQueryLength,
 		maxBody:  cfg.MaxBodyBytes,
 		limit:    newLimiter(cfg.RateLimit, cfg.RateBurst, 0),
+		live:     newLive(cfg.Live),
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /graphql", h.serveGraphQL)
-	mux.HandleFunc("GET /graphql", h.serveGraphQL)
+	mux.HandleFunc("GET /graphql", h.upgradeOr(h.serveGraphQL))
+	h.routeUsagePage(mux)
 	mux.Handle("GET /assets/", http.FileServerFS(assets))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
