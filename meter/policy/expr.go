@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/google/cel-go/cel"
+	"github.com/google/cel-go/checker"
 	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/common/types/ref"
 	"github.com/google/cel-go/interpreter"
@@ -28,6 +29,13 @@ const ExprCostLimit = 100_000
 
 // maxExpression bounds the expression's text.
 const maxExpression = 16 << 10
+
+// exprSmall is the size (bytes or characters) up to which every string and
+// bytes variable of a message counts as small: an expression whose
+// estimated cost over small inputs is within ExprCostLimit is evaluated
+// without a cost tracker for such messages, since it cannot exceed the
+// limit; any other message, or expression, is evaluated with one.
+const exprSmall = 4 << 10
 
 func init() {
 	Register(Definition{Name: ExprName, Version: ExprVersion, New: newExpr})
@@ -58,7 +66,27 @@ func (p *ExprParams) Validate() error {
 // built. A negative value, or an evaluation over ExprCostLimit, is an
 // error.
 type Expr struct {
-	prg cel.Program
+	// tracked stops at ExprCostLimit; fast, the same expression without a
+	// tracker, is nil unless the expression's cost over small inputs is
+	// provably within the limit.
+	tracked, fast cel.Program
+}
+
+// smallInputs tells the CEL cost estimator that every string and bytes
+// variable holds at most exprSmall elements.
+type smallInputs struct{}
+
+// EstimateSize bounds the variables' sizes.
+func (smallInputs) EstimateSize(n checker.AstNode) *checker.SizeEstimate {
+	if len(n.Path()) == 1 {
+		return &checker.SizeEstimate{Min: 0, Max: exprSmall}
+	}
+	return nil
+}
+
+// EstimateCallCost leaves calls to CEL's own estimates.
+func (smallInputs) EstimateCallCost(string, string, *checker.AstNode, []checker.AstNode) *checker.CallEstimate {
+	return nil
 }
 
 var exprEnv = sync.OnceValues(func() (*cel.Env, error) {
@@ -93,14 +121,24 @@ func newExpr(raw json.RawMessage) (Policy, error) {
 	if t := ast.OutputType(); !t.IsExactType(types.IntType) {
 		return nil, &ParamsError{Policy: ExprName, Err: fmt.Errorf("expression is of type %s: want int", t)}
 	}
-	prg, err := env.Program(ast,
-		cel.CostLimit(ExprCostLimit),
-		cel.InterruptCheckFrequency(100),
-		cel.EvalOptions(cel.OptOptimize))
+	var e Expr
+	e.tracked, err = env.Program(ast, cel.CostLimit(ExprCostLimit), cel.EvalOptions(cel.OptOptimize))
 	if err != nil {
 		return nil, &ParamsError{Policy: ExprName, Err: fmt.Errorf("expression: %w", err)}
 	}
-	return Expr{prg: prg}, nil
+	if est, err := env.EstimateCost(ast, smallInputs{}); err == nil && est.Max <= ExprCostLimit {
+		if e.fast, err = env.Program(ast, cel.EvalOptions(cel.OptOptimize)); err != nil {
+			return nil, &ParamsError{Policy: ExprName, Err: fmt.Errorf("expression: %w", err)}
+		}
+	}
+	return e, nil
+}
+
+// small reports whether every string and bytes variable of s and m is
+// within exprSmall bytes (a string's characters are at most its bytes).
+func small(s *Stream, m *event.Message) bool {
+	return len(m.Payload) <= exprSmall && len(m.Method) <= exprSmall && len(s.Protocol) <= exprSmall &&
+		len(s.Service) <= exprSmall && len(s.Application) <= exprSmall
 }
 
 // Name returns "expr".
@@ -182,7 +220,11 @@ func (e Expr) Units(s *Stream, _ []byte, m *event.Message) (uint64, []byte, erro
 	}
 	a := activations.Get().(*exprActivation)
 	a.s, a.m = s, m
-	out, _, err := e.prg.Eval(a)
+	prg := e.tracked
+	if e.fast != nil && small(s, m) {
+		prg = e.fast
+	}
+	out, _, err := prg.Eval(a)
 	a.s, a.m = nil, nil
 	activations.Put(a)
 	if err != nil {
