@@ -141,3 +141,45 @@ func TestDelimiterCuts(t *testing.T) {
 		}
 	}
 }
+
+// TestDelimiterCutsBothDirections: a request and a response byte stream,
+// each cut at random and interleaved at random, bill what each whole
+// stream bills, and leave the same remainder.
+func TestDelimiterCutsBothDirections(t *testing.T) {
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 0xd1))
+	p := mustNew(t, "delimiter", `{"delimiter": "\r\n"}`)
+	alphabet := []byte("a\r\n")
+	gen := func() []byte {
+		b := make([]byte, rng.IntN(300))
+		for i := range b {
+			b[i] = alphabet[rng.IntN(len(alphabet))]
+		}
+		return b
+	}
+	for trial := range 300 {
+		streams := [2][]byte{gen(), gen()}
+		dirs := [2]event.Direction{up, down}
+		var want uint64
+		var whole []*event.Message
+		for i, s := range streams {
+			want += uint64(bytes.Count(s, []byte("\r\n")))
+			whole = append(whole, &event.Message{Direction: dirs[i], Payload: s, PayloadSize: uint64(len(s))})
+		}
+		_, wstate := units(t, p, whole...)
+		var msgs []*event.Message
+		rest := streams
+		for len(rest[0])+len(rest[1]) > 0 {
+			i := rng.IntN(2)
+			n := rng.IntN(min(len(rest[i]), 9) + 1)
+			msgs = append(msgs, &event.Message{Direction: dirs[i], Payload: rest[i][:n], PayloadSize: uint64(n)})
+			rest[i] = rest[i][n:]
+		}
+		got, cstate := units(t, p, msgs...)
+		if sum(got) != want || remainder(t, p, cstate) != remainder(t, p, wstate) {
+			t.Fatalf("trial %d (seed %d): %d units, remainder %q; want %d, %q",
+				trial, seed, sum(got), remainder(t, p, cstate), want, remainder(t, p, wstate))
+		}
+	}
+}

@@ -99,7 +99,9 @@ func TestBeamSolutions(t *testing.T) {
 					t.Fatalf("units = %v, want %v", got, tc.want)
 				}
 			}
-			_ = state
+			if state != nil { // every case answers or never awaited its solutions
+				t.Fatalf("carry %x left, want none", state)
+			}
 		})
 	}
 }
