@@ -2,6 +2,7 @@ package meter
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"os"
 	"runtime/pprof"
@@ -30,6 +31,39 @@ import (
 //	go test ./meter -run '^$' -bench 'Meter$' -benchtime 300000x -args -meter.partitions=1
 //	go test ./meter -run '^$' -bench 'Meter$' -benchtime 300000x -args -meter.durable
 func BenchmarkMeter(b *testing.B) {
+	benchMeter(b, ledger.Policy{}, func(bool) int64 { return 1 })
+}
+
+// BenchmarkMeterPolicy is BenchmarkMeter with the service priced by the
+// method and expr policies, to show what pricing costs the meter:
+//
+//	go test ./meter -run '^$' -bench 'MeterPolicy' -benchtime 100000x
+func BenchmarkMeterPolicy(b *testing.B) {
+	for _, tc := range []struct {
+		name   string
+		policy ledger.Policy
+		units  func(request bool) int64
+	}{
+		{"message", ledger.Policy{}, func(bool) int64 { return 1 }},
+		{"method", ledger.Policy{Name: policy.MethodName,
+			Params: json.RawMessage(`{"default": 1, "methods": {"eth_call": 5, "eth_getLogs": 50}}`)},
+			func(bool) int64 { return 5 }}, // the generator names every message eth_call
+		{"expr", ledger.Policy{Name: policy.ExprName,
+			Params: json.RawMessage(`{"expression": "direction == \"CLIENT_TO_UPSTREAM\" ? (method == \"eth_call\" ? 5 : 1) : wire_size / 200"}`)},
+			func(request bool) int64 {
+				if request {
+					return 5
+				}
+				return 2 // 400 wire bytes / 200
+			}},
+	} {
+		b.Run(tc.name, func(b *testing.B) { benchMeter(b, tc.policy, tc.units) })
+	}
+}
+
+// benchMeter is BenchmarkMeter with the service priced by pol, each
+// request worth units(true) and each response units(false).
+func benchMeter(b *testing.B, pol ledger.Policy, units func(request bool) int64) {
 	const streams = 200
 	pool, _ := pgtestDB(b)
 	if *benchDurable {
@@ -41,7 +75,7 @@ func BenchmarkMeter(b *testing.B) {
 		defer pool.Close()
 	}
 	e := &env{pool: pool, store: ledger.New(pool), topic: DefaultTopic, brokers: startKafka(b, *benchPartitions, DefaultTopic)}
-	if err := e.store.PutService(context.Background(), ledger.Service{ID: "eth", Protocol: "WEBSOCKET_JSONRPC"}); err != nil {
+	if err := e.store.PutService(context.Background(), ledger.Service{ID: "eth", Protocol: "WEBSOCKET_JSONRPC", Policy: pol}); err != nil {
 		b.Fatal(err)
 	}
 	gens := make([]*gen, streams)
@@ -50,12 +84,15 @@ func BenchmarkMeter(b *testing.B) {
 		gens[i] = newGen(i)
 		recs = append(recs, gens[i].open("eth", "app", "sup"))
 	}
+	var want int64
 	for i := range b.N {
 		g := gens[i%streams]
 		if i/streams%2 == 0 {
 			recs = append(recs, g.msg(up, 1, 120, ""))
+			want += units(true)
 		} else {
 			recs = append(recs, g.msg(down, 2, 400, ""))
+			want += units(false)
 		}
 	}
 	for _, g := range gens {
@@ -103,8 +140,8 @@ func BenchmarkMeter(b *testing.B) {
 			}
 		}
 	}
-	if n := e.count(b, `SELECT coalesce(sum(units), 0) FROM messages`); n != int64(b.N) {
-		b.Fatalf("%d relays, want %d", n, b.N)
+	if n := e.count(b, `SELECT coalesce(sum(units), 0) FROM messages`); n != want {
+		b.Fatalf("%d relays, want %d", n, want)
 	}
 }
 

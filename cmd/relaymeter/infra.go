@@ -145,9 +145,12 @@ func (s *server) serve(ctx context.Context) error {
 func (s *server) addr() string { return s.ln.Addr().String() }
 
 // syncServices writes the configured services into the ledger, where the
-// meter reads them. Parameters changed under a policy version already in
+// meter reads them, once each one's policy builds. Parameters changed under a policy version already in
 // use are refused: streams keep the parameters they started with.
 func syncServices(ctx context.Context, store *ledger.Store, services []serviceConfig) error {
+	if err := checkPolicies(services); err != nil {
+		return err
+	}
 	for _, s := range services {
 		params, err := json.Marshal(s.Params)
 		if err != nil || s.Params == nil {
