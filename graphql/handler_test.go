@@ -96,6 +96,7 @@ func seeded(t *testing.T) *pgxpool.Pool {
 		args []any
 	}{
 		{`INSERT INTO policies (id, name, version) VALUES (1, 'message', 1)`, nil},
+		{`SELECT setval('policies_id_seq', 1)`, nil},
 		{`INSERT INTO services (id, protocol) VALUES ('eth', 'WEBSOCKET_JSONRPC')`, nil},
 		{`INSERT INTO service_policies (service, policy_id, effective_from) VALUES ('eth', 1, '-infinity')`, nil},
 		{`INSERT INTO tariffs (service, price_per_unit, currency, effective_from) VALUES ('eth', 0.25, 'USD', '-infinity')`, nil},

@@ -134,14 +134,21 @@ func usageFilter(ctx context.Context, in *usageFilterInput) ledger.UsageFilter {
 // selects within the scope of the caller of ctx (zero for a caller who
 // may see none of it, as for usage that does not exist).
 func (r *resolver) Usage(ctx context.Context, args struct{ Filter *usageFilterInput }) (*usageResolver, error) {
-	u, err := r.store.Usage(ctx, usageFilter(ctx, args.Filter))
+	f := usageFilter(ctx, args.Filter)
+	u, err := r.store.Usage(ctx, f)
 	if err != nil {
 		return nil, fail(ctx, r.log, "usage", err)
 	}
-	return &usageResolver{u}, nil
+	return &usageResolver{u: u, f: f, r: r}, nil
 }
 
-type usageResolver struct{ u ledger.Usage }
+// usageResolver is usage totals, and the filter and resolver to price
+// them with when asked.
+type usageResolver struct {
+	u ledger.Usage
+	f ledger.UsageFilter
+	r *resolver
+}
 
 func (u *usageResolver) Messages() Long { return Long(u.u.Messages) }
 func (u *usageResolver) Relays() Long   { return Long(u.u.Relays) }
@@ -501,12 +508,15 @@ func (r *resolver) Services(ctx context.Context) ([]*serviceResolver, error) {
 	}
 	out := make([]*serviceResolver, len(rows))
 	for i, row := range rows {
-		out[i] = &serviceResolver{row}
+		out[i] = &serviceResolver{s: row, r: r}
 	}
 	return out, nil
 }
 
-type serviceResolver struct{ s ledger.ServiceRow }
+type serviceResolver struct {
+	s ledger.ServiceRow
+	r *resolver
+}
 
 func (s *serviceResolver) ID() string                 { return s.s.ID }
 func (s *serviceResolver) Protocol() string           { return s.s.Protocol }

@@ -232,3 +232,22 @@ func (s *Store) PolicyID(ctx context.Context, p Policy) (int64, error) {
 	})
 	return id, err
 }
+
+// ErrNoService is a service id that is not configured.
+var ErrNoService = errors.New("ledger: no such service")
+
+// SetServicePolicy gives service id the policy version p, keeping the
+// rest of its configuration, as PutService does: from the next minute on
+// for streams opened then.
+func (s *Store) SetServicePolicy(ctx context.Context, id string, p Policy) error {
+	v := Service{ID: id, Policy: p}
+	err := s.pool.QueryRow(ctx, `SELECT protocol, compute_units_per_relay, session_seconds FROM services WHERE id = $1`, id).
+		Scan(&v.Protocol, &v.ComputeUnitsPerRelay, &v.SessionSeconds)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("ledger: set policy of %s: %w", id, ErrNoService)
+	}
+	if err != nil {
+		return fmt.Errorf("ledger: set policy of %s: %w", id, err)
+	}
+	return s.PutService(ctx, v)
+}

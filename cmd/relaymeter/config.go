@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"flag"
 	"fmt"
@@ -28,6 +29,26 @@ type serviceConfig struct {
 	Params               map[string]any `yaml:"params"`
 	ComputeUnitsPerRelay int64          `yaml:"compute_units_per_relay"`
 	SessionSeconds       int            `yaml:"session_seconds"`
+	Tariffs              []tariffConfig `yaml:"tariffs"`
+}
+
+// tariffConfig is one price of a service in the YAML file, which declares
+// each (service, application)'s prices over time: an entry without
+// effective_from is in force since ever (only as the pair's first price),
+// one with it from then (a whole minute, not in the past once the pair has
+// a price). Tariffs are never changed: an entry stored already must keep
+// its price and currency, a new price is a new entry.
+type tariffConfig struct {
+	// PricePerUnit is an exact decimal, e.g. 0.000001 (YAML keeps its
+	// text: no float rounding).
+	PricePerUnit string `yaml:"price_per_unit"`
+	Currency     string `yaml:"currency"`
+	// Application is the application the price is negotiated for; empty
+	// for the service's default.
+	Application string `yaml:"application"`
+	// EffectiveFrom is an RFC 3339 time on a whole minute; empty for
+	// since ever.
+	EffectiveFrom string `yaml:"effective_from"`
 }
 
 // parseConfig parses args into fs and fills each flag not given on the
@@ -95,8 +116,15 @@ func (fc *fileConfig) load(path string) error {
 	}
 	for k, n := range raw {
 		if k == "services" {
-			dec := n
-			if err := dec.Decode(&fc.Services); err != nil {
+			// Strictly: a misspelt key of a service is an error, not a
+			// default.
+			b, err := yaml.Marshal(&n)
+			if err == nil {
+				dec := yaml.NewDecoder(bytes.NewReader(b))
+				dec.KnownFields(true)
+				err = dec.Decode(&fc.Services)
+			}
+			if err != nil {
 				return fmt.Errorf("config %s: services: %w", path, err)
 			}
 			continue

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -162,6 +163,19 @@ func syncServices(ctx context.Context, store *ledger.Store, services []serviceCo
 			ComputeUnitsPerRelay: s.ComputeUnitsPerRelay, SessionSeconds: int32(s.SessionSeconds),
 		}); err != nil {
 			return err
+		}
+		for i, tc := range s.Tariffs {
+			t := ledger.Tariff{Service: s.ID, Application: tc.Application, PricePerUnit: tc.PricePerUnit, Currency: tc.Currency}
+			if tc.EffectiveFrom != "" {
+				at, err := time.Parse(time.RFC3339, tc.EffectiveFrom)
+				if err != nil {
+					return fmt.Errorf("service %s: tariffs[%d]: effective_from: %w", s.ID, i, err)
+				}
+				t.EffectiveFrom = sql.Null[time.Time]{V: at, Valid: true}
+			}
+			if _, err := store.EnsureTariff(ctx, t); err != nil {
+				return fmt.Errorf("service %s: tariffs[%d]: %w", s.ID, i, err)
+			}
 		}
 	}
 	return nil
