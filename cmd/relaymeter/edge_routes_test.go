@@ -196,3 +196,77 @@ services:
 		t.Fatalf("the routes, and the ignored second upstream of arb, are not logged:\n%s", out)
 	}
 }
+
+// TestDevRoutes runs `relaymeter dev --config` in-process: a service with
+// an upstream is served under its segment next to the default service on
+// the built-in node, each stream recording its own service.
+func TestDevRoutes(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	_, dbURL := pgtest.DB(t)
+	kc := kafkatest.Start(t, kafkatest.Options{Partitions: 4, Topics: []string{topicMessages, topicClaims}})
+	n := ethsim.New(ethsim.Config{ChainID: 101, HeadInterval: -1})
+	srv, err := listen("node", "127.0.0.1:0", n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.serve(ctx)
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "relaymeter.yaml")
+	if err := os.WriteFile(cfg, []byte("services:\n  - id: sol\n    protocol: WEBSOCKET_JSONRPC\n    upstream: ws://"+srv.addr()+"/\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	wsAddr, httpAddr := freeAddr(t), freeAddr(t)
+	out := &lockedBuffer{}
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan int, 1)
+	go func() {
+		done <- run(runCtx, []string{"dev", "--config", cfg, "--data-dir", dir, "--ws-listen", wsAddr, "--http", httpAddr,
+			"--database-url", dbURL, "--kafka", strings.Join(kc.Brokers, ","), "--log-level", "warn"},
+			stdio{in: strings.NewReader(""), out: out, err: out})
+	}()
+	var c *ethsim.Client
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if c, err = ethsim.Dial(ctx, "ws://"+wsAddr+"/sol/wallet"); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("dev never served /sol/wallet: %v\n%s", err, out)
+		}
+	}
+	for _, tc := range []struct {
+		c     *ethsim.Client
+		chain string
+	}{{c, `"0x65"`}, {nil, `"0x1"`}} {
+		if tc.c == nil {
+			if tc.c, err = ethsim.Dial(ctx, "ws://"+wsAddr+"/wallet"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got, err := tc.c.Call(ctx, "eth_chainId"); err != nil || string(got) != tc.chain {
+			t.Fatalf("eth_chainId %s (%v), want %s", got, err, tc.chain)
+		}
+		tc.c.Close()
+	}
+	if !strings.Contains(out.String(), "ws://"+wsAddr+"/sol/<application>") {
+		t.Errorf("dev does not print the sol route:\n%s", out)
+	}
+	stop()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("dev exited %d:\n%s", code, out)
+		}
+	case <-ctx.Done():
+		t.Fatal("dev did not stop")
+	}
+	got := map[string]string{}
+	for _, evs := range eventtest.StreamEvents(t, eventtest.ReadTopic(t, kc.Brokers, topicMessages, 4)) {
+		if op := evs[0].GetOpened(); op != nil {
+			got[op.Service] = op.Application
+		}
+	}
+	if len(got) != 2 || got["sol"] != "wallet" || got["eth"] != "wallet" {
+		t.Fatalf("streams by service %v, want sol and eth, both billing wallet", got)
+	}
+}
