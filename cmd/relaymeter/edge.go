@@ -35,7 +35,7 @@ func runEdge(ctx context.Context, args []string, sio stdio) error {
 	databaseURL := fs.String("database-url", "", "Postgres URL of the identity registry the edge resolves API keys in (required unless --open-access)")
 	keyCacheTTL := fs.Duration("key-cache-ttl", identity.DefaultTTL, "how long a key's answer is trusted before the registry is asked again: a revoked key keeps opening streams this long")
 	openAccess := fs.Bool("open-access", false, "UNAUTHENTICATED, trusted deployments only: also accept ws://HOST/<application> without a key, billing whatever application the path names; keys still work")
-	upstream := fs.String("upstream", "", "WebSocket JSON-RPC upstream URL (required)")
+	upstream := fs.String("upstream", "", "WebSocket JSON-RPC upstream URL of --service, served at the root (required); a WEBSOCKET_JSONRPC service with an upstream: in --config is served at ws://HOST/<service>/v1/<key>")
 	service := fs.String("service", "eth", "service this edge meters")
 	supplier := fs.String("supplier", "", "supplier (relay operator) recorded in each stream (required)")
 	kafka := fs.String("kafka", "", "Kafka brokers, comma-separated (required)")

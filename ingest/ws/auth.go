@@ -87,9 +87,8 @@ const usage = "use ws://HOST/v1/<key> or an Authorization: Bearer <key> header"
 //   - "" (named services only), /, /v1 or /v1/ with an Authorization:
 //     Bearer <key> header (the scheme in any case, one or more spaces,
 //     nothing after the key);
-//   - open access only: /<application> with no Authorization header; for
-//     the default service, any other path whose last segment names the
-//     application.
+//   - open access only: /<application>, one segment, with no
+//     Authorization header.
 //
 // A key is "rmk_" and 64 lowercase hex digits. Anything else under /v1, a
 // second Authorization header, a scheme other than Bearer, or a header

@@ -21,9 +21,9 @@
 //     path whose first segment names no configured service where one is
 //     expected is answered with HTTP 404 (docs/ws-edge.md, "Routes").
 //   - Config.OpenAccess, for trusted deployments only, also accepts
-//     ws://HOST/<application>: the last path segment names the application
-//     billed, unchecked. Keys still work then, and a /v1 path is never
-//     taken as an application name.
+//     ws://HOST/<application> (and ws://HOST/<service>/<application>):
+//     the segment names the application billed, unchecked. Keys still work
+//     then, and v1 is never taken as an application name.
 //   - wire_size and payload_size are the WebSocket message payload length
 //     (all frames of a fragmented message, without frame headers or
 //     masking); compression is not negotiated on either side.
