@@ -23,38 +23,12 @@ type fileConfig struct {
 type serviceConfig struct {
 	ID                   string         `yaml:"id"`
 	Protocol             string         `yaml:"protocol"`
+	Upstream             upstreams      `yaml:"upstream"`
 	Policy               string         `yaml:"policy"`
 	PolicyVersion        int            `yaml:"policy_version"`
 	Params               map[string]any `yaml:"params"`
 	ComputeUnitsPerRelay int64          `yaml:"compute_units_per_relay"`
 	SessionSeconds       int            `yaml:"session_seconds"`
-	Upstream             upstreams      `yaml:"upstream"`
-}
-
-// upstreams are the upstream URLs of a service the WebSocket edge routes
-// to: one URL or a list in YAML. Only the first is dialled for now;
-// failover to the others is issue #12's.
-type upstreams []string
-
-// UnmarshalYAML accepts a single URL or a list of URLs.
-func (u *upstreams) UnmarshalYAML(n *yaml.Node) error {
-	switch n.Kind {
-	case yaml.ScalarNode:
-		if n.Tag == "!!null" {
-			*u = nil
-			return nil
-		}
-		*u = upstreams{n.Value}
-		return nil
-	case yaml.SequenceNode:
-		var list []string
-		if err := n.Decode(&list); err != nil {
-			return err
-		}
-		*u = list
-		return nil
-	}
-	return fmt.Errorf("line %d: upstream: want a URL or a list of URLs", n.Line)
 }
 
 // parseConfig parses args into fs and fills each flag not given on the

@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strings"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/relaymeter/relaymeter/ingest/event"
 	"github.com/relaymeter/relaymeter/ingest/ws"
 )
@@ -48,4 +50,30 @@ func describeRoutes(routes map[string]ws.Route) string {
 	}
 	sort.Strings(out)
 	return strings.Join(out, ", ")
+}
+
+// upstreams are the upstream URLs of a service the WebSocket edge routes
+// to: one URL or a list in YAML. Only the first is dialled for now;
+// failover to the others is issue #12's.
+type upstreams []string
+
+// UnmarshalYAML accepts a single URL or a list of URLs.
+func (u *upstreams) UnmarshalYAML(n *yaml.Node) error {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		if n.Tag == "!!null" {
+			*u = nil
+			return nil
+		}
+		*u = upstreams{n.Value}
+		return nil
+	case yaml.SequenceNode:
+		var list []string
+		if err := n.Decode(&list); err != nil {
+			return err
+		}
+		*u = list
+		return nil
+	}
+	return fmt.Errorf("line %d: upstream: want a URL or a list of URLs", n.Line)
 }
