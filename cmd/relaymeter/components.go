@@ -27,6 +27,7 @@ type stackConfig struct {
 	log                           *slog.Logger
 	adminKey, edgeID              string
 	wsUpstream, service, supplier string
+	wsRoutes                      map[string]ws.Route // the edge's named services
 	forwarding                    ws.Forwarding
 	spoolDir                      string          // the recorder's spool ("": none)
 	keys                          *identity.Cache // resolves API keys, for the edge and the API
@@ -51,7 +52,7 @@ func newStack(c stackConfig) (*stack, error) {
 	if err != nil {
 		return nil, err
 	}
-	edge, err := ws.New(ws.Config{Recorder: rec, Upstream: c.wsUpstream, Service: c.service, Supplier: c.supplier,
+	edge, err := ws.New(ws.Config{Recorder: rec, Upstream: c.wsUpstream, Service: c.service, Services: c.wsRoutes, Supplier: c.supplier,
 		PayloadCapture: 1024, Forwarding: c.forwarding, Keys: c.keys, OpenAccess: c.openAccess, Logger: c.log, Registerer: c.reg})
 	if err != nil {
 		rec.Close(context.Background())

@@ -24,6 +24,7 @@ type fileConfig struct {
 type serviceConfig struct {
 	ID                   string         `yaml:"id"`
 	Protocol             string         `yaml:"protocol"`
+	Upstream             upstreams      `yaml:"upstream"`
 	Policy               string         `yaml:"policy"`
 	PolicyVersion        int            `yaml:"policy_version"`
 	Params               map[string]any `yaml:"params"`

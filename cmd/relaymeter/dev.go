@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -73,6 +75,10 @@ func runDev(ctx context.Context, args []string, sio stdio) error {
 		return err
 	}
 	forwarding, err := parseForwarding(f.forwarding)
+	if err != nil {
+		return err
+	}
+	routes, err := wsRoutes(fc.Services, log)
 	if err != nil {
 		return err
 	}
@@ -144,7 +150,7 @@ func runDev(ctx context.Context, args []string, sio stdio) error {
 
 	st, err := newStack(stackConfig{
 		brokers: brokers, store: store, reg: reg, log: log, adminKey: key,
-		edgeID: "dev", wsUpstream: f.wsUpstream, service: f.service, supplier: f.supplier, forwarding: forwarding,
+		edgeID: "dev", wsUpstream: f.wsUpstream, service: f.service, wsRoutes: routes, supplier: f.supplier, forwarding: forwarding,
 		spoolDir: filepath.Join(f.dataDir, "spool"), apiRate: f.apiRate, apiBurst: f.apiBurst,
 		keys: identity.NewCache(ids, identity.CacheConfig{}), openAccess: f.openAccess,
 	})
@@ -176,6 +182,9 @@ func runDev(ctx context.Context, args []string, sio stdio) error {
 	fmt.Fprintf(sio.out, "  GraphQL    http://%s/graphql  (Authorization: Bearer %s)\n", apiSrv.addr(), key)
 	fmt.Fprintf(sio.out, "  metrics    http://%s/metrics\n", apiSrv.addr())
 	fmt.Fprintf(sio.out, "  ws edge    ws://%s/<application>  → %s\n", edgeSrv.addr(), redactURL(f.wsUpstream))
+	for _, id := range slices.Sorted(maps.Keys(routes)) {
+		fmt.Fprintf(sio.out, "  ws edge    ws://%s/%s/<application>  → %s\n", edgeSrv.addr(), id, redactURL(routes[id].Upstream))
+	}
 	// These two lines, as the issue pinned them, are read by scripts
 	// (bench/ws-vs-nginx.sh): `kafka   HOST:PORT`, `postgres URL`.
 	fmt.Fprintf(sio.out, "kafka   %s\n", strings.Join(brokers, ","))

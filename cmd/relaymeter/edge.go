@@ -35,7 +35,7 @@ func runEdge(ctx context.Context, args []string, sio stdio) error {
 	databaseURL := fs.String("database-url", "", "Postgres URL of the identity registry the edge resolves API keys in (required unless --open-access)")
 	keyCacheTTL := fs.Duration("key-cache-ttl", identity.DefaultTTL, "how long a key's answer is trusted before the registry is asked again: a revoked key keeps opening streams this long")
 	openAccess := fs.Bool("open-access", false, "UNAUTHENTICATED, trusted deployments only: also accept ws://HOST/<application> without a key, billing whatever application the path names; keys still work")
-	upstream := fs.String("upstream", "", "WebSocket JSON-RPC upstream URL (required)")
+	upstream := fs.String("upstream", "", "WebSocket JSON-RPC upstream URL of --service, served at the root (required); a WEBSOCKET_JSONRPC service with an upstream: in --config is served at ws://HOST/<service>/v1/<key>")
 	service := fs.String("service", "eth", "service this edge meters")
 	supplier := fs.String("supplier", "", "supplier (relay operator) recorded in each stream (required)")
 	kafka := fs.String("kafka", "", "Kafka brokers, comma-separated (required)")
@@ -53,7 +53,8 @@ func runEdge(ctx context.Context, args []string, sio stdio) error {
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the edge to this file until it stops")
 	fs.String("config", "", "YAML configuration file")
-	if _, err := parseConfig(fs, args[1:]); err != nil {
+	fc, err := parseConfig(fs, args[1:])
+	if err != nil {
 		return err
 	}
 	if *cpuProfile != "" {
@@ -64,6 +65,10 @@ func runEdge(ctx context.Context, args []string, sio stdio) error {
 		defer stop()
 	}
 	log, err := newLogger(sio.err, *logLevel)
+	if err != nil {
+		return err
+	}
+	routes, err := wsRoutes(fc.Services, log)
 	if err != nil {
 		return err
 	}
@@ -105,7 +110,7 @@ func runEdge(ctx context.Context, args []string, sio stdio) error {
 		return err
 	}
 	edge, err := ws.New(ws.Config{
-		Recorder: rec, Upstream: *upstream, Service: *service, Supplier: *supplier,
+		Recorder: rec, Upstream: *upstream, Service: *service, Services: routes, Supplier: *supplier,
 		MaxMessageSize: *maxMsg, QueueBytes: *queueBytes, BufferBytes: *bufferBytes, WriteTimeout: *writeTimeout,
 		PayloadCapture: *capture, Forwarding: mode, Logger: log, Registerer: reg,
 		Keys: keys, OpenAccess: *openAccess,
@@ -120,7 +125,7 @@ func runEdge(ctx context.Context, args []string, sio stdio) error {
 		return err
 	}
 	log.Info("edge ws: listening", "addr", srv.addr(), "upstream", redactURL(*upstream), "service", *service,
-		"keys", keys != nil, "open_access", *openAccess)
+		"routes", describeRoutes(routes), "keys", keys != nil, "open_access", *openAccess)
 	fns := []func(context.Context) error{func(ctx context.Context) error { return serveEdge(ctx, srv, edge, rec) }}
 	if *metricsAddr != "" {
 		ms, err := listen("metrics", *metricsAddr, apiMux(nil, reg))

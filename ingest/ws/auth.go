@@ -26,6 +26,9 @@ const (
 	codeRefused = -32001
 	// codeUnavailable answers a key that cannot be resolved now (HTTP 503).
 	codeUnavailable = -32000
+	// codeNoService answers a path that names no configured service (HTTP
+	// 404).
+	codeNoService = -32004
 )
 
 // Reasons a connection is refused before its upgrade: the values of the
@@ -41,11 +44,12 @@ const (
 	reasonRole        = "role"          // not an application key
 	reasonNoKeys      = "keys_off"      // a key, and the edge resolves none
 	reasonUnavailable = "unavailable"   // the registry cannot be asked
+	reasonNoService   = "no_service"    // the path names no configured service
 	reasonOther       = "other_refusal" // a refusal of a reason not known here
 )
 
 var refusalReasons = []string{reasonMissing, reasonMalformed, reasonMismatch, reasonUnknown, reasonRevoked,
-	reasonExpired, reasonDisabled, reasonRole, reasonNoKeys, reasonUnavailable, reasonOther}
+	reasonExpired, reasonDisabled, reasonRole, reasonNoKeys, reasonUnavailable, reasonNoService, reasonOther}
 
 // refusal is why a connection is not let in, and how it is answered.
 type refusal struct {
@@ -64,25 +68,69 @@ type biller struct {
 
 const usage = "use ws://HOST/v1/<key> or an Authorization: Bearer <key> header"
 
-// credential is the key a request presents, or, in open access, the
-// application its path names. It reads the request only, asking nobody.
+// credential is the route a request's path takes, and the key it
+// presents or, in open access, the application its path names. It reads
+// the request only, asking nobody.
 //
-// The accepted forms, byte for byte as sent (the query is ignored):
-//   - path /v1/<key>, with no Authorization header or one naming the same key;
-//   - path /, /v1 or /v1/ with an Authorization: Bearer <key> header (the
-//     scheme in any case, one or more spaces, nothing after the key);
-//   - open access only: any other path with no Authorization header, whose
-//     last segment names the application.
+// The route, from the path as sent (docs/ws-edge.md, "Routes"): a first
+// segment that is a configured service's id, byte for byte, routes to that
+// service, and the rest of the path (what follows the segment) is read as
+// below; any other path is the default service's, read whole. A first
+// segment spelled like a service id but naming none is refused with 404
+// when a key form follows it (/<x>/v1…), and in open access whenever
+// another segment follows it: only a single segment names an application
+// of the default service.
+//
+// The accepted forms of the rest, byte for byte as sent (the query is
+// ignored):
+//   - /v1/<key>, with no Authorization header or one naming the same key;
+//   - "" (named services only), /, /v1 or /v1/ with an Authorization:
+//     Bearer <key> header (the scheme in any case, one or more spaces,
+//     nothing after the key);
+//   - open access only: /<application>, one segment, with no
+//     Authorization header.
 //
 // A key is "rmk_" and 64 lowercase hex digits. Anything else under /v1, a
 // second Authorization header, a scheme other than Bearer, or a header
 // beside an application path is malformed; no key at all is missing.
-func (e *Edge) credential(r *http.Request) (secret, app string, ref *refusal) {
+func (e *Edge) credential(r *http.Request) (rt *route, secret, app string, ref *refusal) {
 	header, ref := bearer(r.Header)
 	if ref != nil {
-		return "", "", ref
+		return nil, "", "", ref
 	}
 	path := r.URL.EscapedPath()
+	rt = e.def
+	named := false
+	if len(path) > 1 && path[0] == '/' {
+		first, rest := path[1:], ""
+		if i := strings.IndexByte(first, '/'); i >= 0 {
+			first, rest = first[:i], first[i:]
+		}
+		if first != "v1" && isServiceSegment(first) {
+			switch sr := e.routes[first]; {
+			case sr != nil:
+				rt, path, named = sr, rest, true
+			case isKeyRoute(rest) || e.cfg.OpenAccess && rest != "" && rest != "/":
+				// Never echo nor log the segment: it may be a key.
+				return nil, "", "", &refusal{status: http.StatusNotFound, reason: reasonNoService,
+					msg: "no such service: use ws://HOST/<service>/v1/<key> with a service this edge serves, or " + usage}
+			}
+		} else if e.cfg.OpenAccess && first != "v1" && rest != "" && rest != "/" {
+			return nil, "", "", &refusal{status: http.StatusNotFound, reason: reasonNoService,
+				msg: "no such service: only ws://HOST/<application> or ws://HOST/<service>/<application> name an application"}
+		}
+	}
+	secret, app, ref = e.keyForm(r, path, header, named)
+	if ref != nil {
+		return nil, "", "", ref
+	}
+	return rt, secret, app, nil
+}
+
+// keyForm is the key, or in open access the application, of path, the
+// whole path for the default service or what follows a named service's
+// segment.
+func (e *Edge) keyForm(r *http.Request, path, header string, named bool) (secret, app string, ref *refusal) {
 	switch {
 	case path == "" || path == "/" || path == "/v1" || path == keyPathPrefix:
 		if header != "" {
@@ -112,6 +160,9 @@ func (e *Edge) credential(r *http.Request) (secret, app string, ref *refusal) {
 	case header != "":
 		return "", "", &refusal{status: http.StatusUnauthorized, reason: reasonMalformed,
 			msg: "a path naming an application and an Authorization header together: " + usage}
+	case named && strings.IndexByte(path[1:], '/') >= 0:
+		return "", "", &refusal{status: http.StatusNotFound, reason: reasonNoService,
+			msg: "a service's application path is ws://HOST/<service>/<application>, one segment"}
 	}
 	app = r.URL.Path[strings.LastIndexByte(r.URL.Path, '/')+1:]
 	app, _ = event.CleanText(app, event.MaxIDLen)
@@ -196,8 +247,11 @@ func (e *Edge) refuse(w http.ResponseWriter, r *http.Request, ref *refusal) {
 		e.log.Info("ws: connection refused", attrs...)
 	}
 	code := codeRefused
-	if ref.status == http.StatusServiceUnavailable {
+	switch ref.status {
+	case http.StatusServiceUnavailable:
 		code = codeUnavailable
+	case http.StatusNotFound:
+		code = codeNoService
 	}
 	body, _ := json.Marshal(rpcError{JSONRPC: "2.0", Error: rpcErrorBody{Code: code, Message: "ws: " + ref.msg}})
 	h := w.Header()

@@ -44,6 +44,7 @@ type keyed struct {
 	rec   *countingRecorder
 	cache *identity.Cache
 	node  *upstream
+	upURL string // the edge's default upstream, counting dials before node
 	dials atomic.Int64
 
 	// Fixtures: secrets and their keys.
@@ -57,7 +58,7 @@ type keyed struct {
 	disabledKeID string
 }
 
-func setupKeys(t testing.TB, cc identity.CacheConfig, openAccess bool) *keyed {
+func setupKeys(t testing.TB, cc identity.CacheConfig, openAccess bool, mods ...func(*ws.Config)) *keyed {
 	t.Helper()
 	ctx := context.Background()
 	k := &keyed{}
@@ -108,6 +109,10 @@ func setupKeys(t testing.TB, cc identity.CacheConfig, openAccess bool) *keyed {
 		k.rec = &countingRecorder{Recorder: c.Recorder}
 		c.Recorder, c.Keys, c.OpenAccess = k.rec, k.cache, openAccess
 		c.Upstream = "ws" + strings.TrimPrefix(counting.URL, "http")
+		k.upURL = c.Upstream
+		for _, mod := range mods {
+			mod(c)
+		}
 	})
 	return k
 }
@@ -141,8 +146,8 @@ func (k *keyed) use(t *testing.T, c *websocket.Conn) {
 }
 
 // refusedWith checks resp is a refusal with status and a JSON-RPC error
-// body of code.
-func refusedWith(t *testing.T, resp *http.Response, err error, status, code int) {
+// body of code, and returns the body.
+func refusedWith(t *testing.T, resp *http.Response, err error, status, code int) []byte {
 	t.Helper()
 	if err == nil || resp == nil {
 		t.Fatalf("connected (err %v), want HTTP %d", err, status)
@@ -169,6 +174,7 @@ func refusedWith(t *testing.T, resp *http.Response, err error, status, code int)
 		body.Error == nil || body.Error.Code != code || body.Error.Message == "" {
 		t.Fatalf("body %q (%v), want a JSON-RPC error %d", b, err, code)
 	}
+	return b
 }
 
 // noSecrets fails t if any secret, or its hex part, is in the logs or in

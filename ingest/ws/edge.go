@@ -15,10 +15,15 @@
 //     path holding it is ever logged or recorded: streams name the key by
 //     its id. The accepted forms are exactly those of docs/identity.md, "At
 //     the edges".
+//   - Config.Services are further services, each under its own first path
+//     segment (ws://HOST/<service>/v1/<key>) with its own upstream; the
+//     route is chosen once per connection, before the key is resolved. A
+//     path whose first segment names no configured service where one is
+//     expected is answered with HTTP 404 (docs/ws-edge.md, "Routes").
 //   - Config.OpenAccess, for trusted deployments only, also accepts
-//     ws://HOST/<application>: the last path segment names the application
-//     billed, unchecked. Keys still work then, and a /v1 path is never
-//     taken as an application name.
+//     ws://HOST/<application> (and ws://HOST/<service>/<application>):
+//     the segment names the application billed, unchecked. Keys still work
+//     then, and v1 is never taken as an application name.
 //   - wire_size and payload_size are the WebSocket message payload length
 //     (all frames of a fragmented message, without frame headers or
 //     masking); compression is not negotiated on either side.
@@ -91,8 +96,15 @@ type Config struct {
 	// Upstream is the ws:// or wss:// URL every client is proxied to;
 	// required. It may carry credentials, which are never logged or recorded.
 	Upstream string
-	// Service is the metered service (default "eth").
+	// Service is the metered service (default "eth"), served at the root:
+	// ws://HOST/v1/<key>.
 	Service string
+	// Services are further services, by id, each served under its own
+	// first path segment (ws://HOST/<id>/v1/<key>) and proxied to its own
+	// upstream; docs/ws-edge.md, "Routes", has the whole table. Ids are
+	// case-sensitive path segments: letters, digits, '-', '_', '.' and
+	// '~', never "v1".
+	Services map[string]Route
 	// Supplier is who is paid for the traffic.
 	Supplier string
 	// Keys resolves the API key each client presents to the application
@@ -192,12 +204,16 @@ func (c Config) Validate() error {
 	if c.Recorder == nil {
 		return errors.New("ws: config: no recorder")
 	}
-	u, err := url.Parse(c.Upstream)
-	if err != nil {
-		return errors.New("ws: config: upstream is not a URL") // the error would echo the URL
+	if _, err := newRoute(c.Service, c.Upstream); err != nil {
+		return fmt.Errorf("ws: config: %w", err)
 	}
-	if u.Scheme != "ws" && u.Scheme != "wss" || u.Host == "" {
-		return fmt.Errorf("ws: config: upstream %s: want a ws:// or wss:// URL with a host", redact(u))
+	for id, r := range c.Services {
+		if err := checkServiceID(id); err != nil {
+			return fmt.Errorf("ws: config: %w", err)
+		}
+		if _, err := newRoute(id, r.Upstream); err != nil {
+			return fmt.Errorf("ws: config: service %s: %w", id, err)
+		}
 	}
 	if c.Forwarding != ForwardAfterAck && c.Forwarding != ForwardAfterQueue {
 		return fmt.Errorf("ws: config: unknown forwarding mode %d", c.Forwarding)
@@ -216,13 +232,13 @@ func (c Config) Validate() error {
 
 // Edge is the WebSocket JSON-RPC edge, an http.Handler.
 type Edge struct {
-	cfg      Config
-	log      *slog.Logger
-	upstream string // redacted, for logs and events
-	tlsUp    bool
-	slots    chan struct{}
-	m        metrics
-	bufs     *buffers
+	cfg    Config
+	log    *slog.Logger
+	def    *route            // the default service, at the root
+	routes map[string]*route // the named services, by id
+	slots  chan struct{}
+	m      metrics
+	bufs   *buffers
 
 	mu      sync.Mutex
 	closed  bool
@@ -236,15 +252,18 @@ func New(cfg Config) (*Edge, error) {
 		return nil, err
 	}
 	cfg.setDefaults()
-	u, _ := url.Parse(cfg.Upstream)
+	def, _ := newRoute(cfg.Service, cfg.Upstream)
 	e := &Edge{
-		cfg:      cfg,
-		log:      cfg.Logger,
-		upstream: redact(u),
-		tlsUp:    u.Scheme == "wss",
-		slots:    make(chan struct{}, cfg.MaxConnections),
-		proxies:  map[*proxy]struct{}{},
-		bufs:     newBuffers(cfg.BufferBytes, 2*cfg.WriteTimeout),
+		cfg:     cfg,
+		log:     cfg.Logger,
+		def:     def,
+		routes:  make(map[string]*route, len(cfg.Services)),
+		slots:   make(chan struct{}, cfg.MaxConnections),
+		proxies: map[*proxy]struct{}{},
+		bufs:    newBuffers(cfg.BufferBytes, 2*cfg.WriteTimeout),
+	}
+	for id, r := range cfg.Services {
+		e.routes[id], _ = newRoute(id, r.Upstream)
 	}
 	if err := e.m.register(cfg.Registerer, func() float64 { return float64(e.bufs.used.Load()) }); err != nil {
 		return nil, err
@@ -261,16 +280,17 @@ func redact(u *url.URL) string {
 	return (&url.URL{Scheme: u.Scheme, Host: u.Host}).String()
 }
 
-// ServeHTTP proxies one client connection, billed to the application of
-// the key it presents. In open access, a request with no key has the last
-// path segment (percent-decoded, then cleaned with event.CleanText to at
-// most event.MaxIDLen bytes) name the application.
+// ServeHTTP proxies one client connection to the upstream of the service
+// its path routes to, billed to the application of the key it presents. In
+// open access, a request with no key has the last path segment
+// (percent-decoded, then cleaned with event.CleanText to at most
+// event.MaxIDLen bytes) name the application.
 func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
 		http.Error(w, "ws: WebSocket upgrade required", http.StatusUpgradeRequired)
 		return
 	}
-	secret, app, ref := e.credential(r)
+	rt, secret, app, ref := e.credential(r)
 	if ref != nil {
 		e.refuse(w, r, ref)
 		return
@@ -306,7 +326,7 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	dctx, cancel := context.WithTimeout(ctx, e.cfg.DialTimeout)
 	httpClient, upCork := corkingClient(e.bufs, e.m.socketWrites.WithLabelValues("upstream"))
-	up, _, err := websocket.Dial(dctx, e.cfg.Upstream, &websocket.DialOptions{
+	up, _, err := websocket.Dial(dctx, rt.upstream, &websocket.DialOptions{
 		HTTPClient:      httpClient,
 		Subprotocols:    subprotocols(r),
 		CompressionMode: websocket.CompressionDisabled,
@@ -314,7 +334,7 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	cancel()
 	if err != nil {
 		e.m.dialErrors.Inc()
-		e.log.Warn("ws: upstream unavailable", "upstream", e.upstream, "err", e.scrub(err))
+		e.log.Warn("ws: upstream unavailable", "service", rt.service, "upstream", rt.redacted, "err", rt.scrub(err))
 		http.Error(w, "ws: upstream unavailable", http.StatusBadGateway)
 		return
 	}
@@ -322,19 +342,19 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	opened := &event.StreamOpened{
 		Protocol:         event.Protocol_WEBSOCKET_JSONRPC,
-		Service:          e.cfg.Service,
+		Service:          rt.service,
 		Application:      app,
 		ApiKeyId:         keyID,
 		Supplier:         e.cfg.Supplier,
 		ClientAddr:       r.RemoteAddr,
-		UpstreamAddr:     e.upstream,
+		UpstreamAddr:     rt.redacted,
 		UpstreamSecurity: event.Security_SECURITY_NONE,
 		PayloadCapture:   e.cfg.PayloadCapture,
 	}
 	if r.TLS != nil {
 		opened.ClientSecurity = event.Security_TLS
 	}
-	if e.tlsUp {
+	if rt.tls {
 		opened.UpstreamSecurity = event.Security_TLS
 	}
 	stream, err := e.cfg.Recorder.Open(ctx, opened)
@@ -419,15 +439,16 @@ func (e *Edge) Close(ctx context.Context) error {
 	}
 }
 
-// scrub returns err's text without the upstream URL, which may hold keys.
-func (e *Edge) scrub(err error) string {
+// scrub returns err's text without the route's upstream URL, which may
+// hold keys.
+func (rt *route) scrub(err error) string {
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		err = ue.Err
 	}
 	s := err.Error()
-	s = strings.ReplaceAll(s, e.cfg.Upstream, e.upstream)
-	if u, perr := url.Parse(e.cfg.Upstream); perr == nil {
+	s = strings.ReplaceAll(s, rt.upstream, rt.redacted)
+	if u, perr := url.Parse(rt.upstream); perr == nil {
 		for _, secret := range []string{u.User.String(), u.RawQuery, u.Path} {
 			if len(secret) > 1 {
 				s = strings.ReplaceAll(s, secret, "REDACTED")

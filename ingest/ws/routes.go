@@ -1,0 +1,75 @@
+package ws
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/relaymeter/relaymeter/identity"
+)
+
+// Route is a named service the edge serves under its own first path
+// segment, ws://HOST/<service>/v1/<key>, next to the default service.
+type Route struct {
+	// Upstream is the ws:// or wss:// URL the service's clients are
+	// proxied to. It may carry credentials, which are never logged or
+	// recorded.
+	Upstream string
+}
+
+// route is where a connection goes: the service its stream records and
+// the upstream it is proxied to.
+type route struct {
+	service  string
+	upstream string // as configured: may hold credentials
+	redacted string // scheme and host only, for logs and events
+	tls      bool
+}
+
+func newRoute(service, upstream string) (*route, error) {
+	u, err := url.Parse(upstream)
+	if err != nil {
+		return nil, fmt.Errorf("upstream is not a URL") // the error would echo the URL
+	}
+	if u.Scheme != "ws" && u.Scheme != "wss" || u.Host == "" {
+		return nil, fmt.Errorf("upstream %s: want a ws:// or wss:// URL with a host", redact(u))
+	}
+	return &route{service: service, upstream: upstream, redacted: redact(u), tls: u.Scheme == "wss"}, nil
+}
+
+// checkServiceID reports whether id can name a service in a path: one
+// segment of letters, digits, '-', '_', '.' and '~', matched byte for
+// byte, never "v1" (in any case), "." or "..", nor shaped like an API key.
+func checkServiceID(id string) error {
+	switch {
+	case id == "":
+		return fmt.Errorf("empty service id")
+	case !isServiceSegment(id):
+		return fmt.Errorf("service id %q: want letters, digits, '-', '_', '.' or '~' only, as it is matched against the path as sent", id)
+	case strings.EqualFold(id, "v1"):
+		return fmt.Errorf("service id %q: v1 is reserved for the key forms (ws://HOST/v1/<key>)", id)
+	case identity.LooksLikeSecret(id):
+		return fmt.Errorf("a service id looks like an API key")
+	}
+	return nil
+}
+
+// isServiceSegment reports whether seg is spelled as a service id can be.
+func isServiceSegment(seg string) bool {
+	if seg == "" || seg == "." || seg == ".." {
+		return false
+	}
+	for i := 0; i < len(seg); i++ {
+		c := seg[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.' || c == '~') {
+			return false
+		}
+	}
+	return true
+}
+
+// isKeyRoute reports whether rest, what follows a path's first segment,
+// is a key form: /v1, or /v1/ and anything.
+func isKeyRoute(rest string) bool {
+	return rest == "/v1" || strings.HasPrefix(rest, keyPathPrefix)
+}
