@@ -85,7 +85,8 @@ func startDev(t *testing.T, bin, dataDir string, extra ...string) *devProcess {
 			switch {
 			case len(f) >= 2 && f[0] == "GraphiQL":
 				p.api = strings.TrimSuffix(f[1], "/")
-			case len(f) >= 3 && f[0] == "ws" && f[1] == "edge":
+			case len(f) >= 3 && f[0] == "ws" && f[1] == "edge" && p.edge == "":
+				// The first is the default service's; routes follow.
 				p.edge = strings.TrimSuffix(f[2], "/<application>")
 			case strings.HasPrefix(l, "kafka   ") && len(f) == 2:
 				// The issue pinned these two lines' form: scripts read them.
