@@ -32,6 +32,7 @@ type stackConfig struct {
 	spoolDir                      string          // the recorder's spool ("": none)
 	keys                          *identity.Cache // resolves API keys, for the edge and the API
 	openAccess                    bool            // the edge also takes ws://HOST/<application>
+	capture                       int64           // payload bytes the edge records for the default service
 	apiRate                       float64
 	apiBurst                      int
 }
@@ -53,7 +54,7 @@ func newStack(c stackConfig) (*stack, error) {
 		return nil, err
 	}
 	edge, err := ws.New(ws.Config{Recorder: rec, Upstream: c.wsUpstream, Service: c.service, Services: c.wsRoutes, Supplier: c.supplier,
-		PayloadCapture: 1024, Forwarding: c.forwarding, Keys: c.keys, OpenAccess: c.openAccess, Logger: c.log, Registerer: c.reg})
+		PayloadCapture: c.capture, Forwarding: c.forwarding, Keys: c.keys, OpenAccess: c.openAccess, Logger: c.log, Registerer: c.reg})
 	if err != nil {
 		rec.Close(context.Background())
 		return nil, err

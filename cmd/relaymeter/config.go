@@ -31,6 +31,10 @@ type serviceConfig struct {
 	ComputeUnitsPerRelay int64          `yaml:"compute_units_per_relay"`
 	SessionSeconds       int            `yaml:"session_seconds"`
 	Tariffs              []tariffConfig `yaml:"tariffs"`
+	// PayloadCapture is how much of each payload the WebSocket edge
+	// records for the service (-1 whole, 0 none, N the first N); unset, the
+	// edge's --payload-capture, or whole for a policy that reads payloads.
+	PayloadCapture *int64 `yaml:"payload_capture"`
 }
 
 // tariffConfig is one price of a service in the YAML file, which declares

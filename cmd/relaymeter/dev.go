@@ -153,6 +153,7 @@ func runDev(ctx context.Context, args []string, sio stdio) error {
 		edgeID: "dev", wsUpstream: f.wsUpstream, service: f.service, wsRoutes: routes, supplier: f.supplier, forwarding: forwarding,
 		spoolDir: filepath.Join(f.dataDir, "spool"), apiRate: f.apiRate, apiBurst: f.apiBurst,
 		keys: identity.NewCache(ids, identity.CacheConfig{}), openAccess: f.openAccess,
+		capture: defaultCapture(fc.Services, f.service, 1024, log),
 	})
 	if err != nil {
 		return err

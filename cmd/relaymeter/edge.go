@@ -112,7 +112,7 @@ func runEdge(ctx context.Context, args []string, sio stdio) error {
 	edge, err := ws.New(ws.Config{
 		Recorder: rec, Upstream: *upstream, Service: *service, Services: routes, Supplier: *supplier,
 		MaxMessageSize: *maxMsg, QueueBytes: *queueBytes, BufferBytes: *bufferBytes, WriteTimeout: *writeTimeout,
-		PayloadCapture: *capture, Forwarding: mode, Logger: log, Registerer: reg,
+		PayloadCapture: defaultCapture(fc.Services, *service, *capture, log), Forwarding: mode, Logger: log, Registerer: reg,
 		Keys: keys, OpenAccess: *openAccess,
 	})
 	if err != nil {

@@ -36,6 +36,9 @@ func TestPoliciesEndToEnd(t *testing.T) {
 		`{"jsonrpc":"2.0","id":1,"method":"eth_chainId"}`,
 		"{\"jsonrpc\":\"2.0\",\n\"id\":2,\n\"method\":\"eth_blockNumber\"}",
 		"{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"eth_chainId\"}\n",
+		// Past the edge's default capture of 1024 bytes: the delimiter
+		// and expr services' edges record payloads whole.
+		`{"jsonrpc":"2.0","id":4,"method":"eth_chainId"}` + strings.Repeat(" ", 2000) + "\n\n",
 	}
 	blocks := 0 // bytes, block 10, requests only
 	for _, r := range reqs {
@@ -45,11 +48,11 @@ func TestPoliciesEndToEnd(t *testing.T) {
 		id, policy, params string
 		want               int64
 	}{
-		{"msg", "message", `{}`, 6},
+		{"msg", "message", `{}`, 8},
 		{"byt", "bytes", `{"block": 10, "count": "wire", "direction": "request"}`, int64(blocks)},
-		{"del", "delimiter", `{"delimiter": "\n", "direction": "request"}`, 3},
-		{"mth", "method", `{"default": 0, "methods": {"eth_chainId": 5, "eth_blockNumber": 7}}`, 5 + 7 + 5},
-		{"exp", "expr", `{"expression": "direction == \"UPSTREAM_TO_CLIENT\" ? 1 : (method == \"eth_chainId\" ? 3 : 0)"}`, 3 + 0 + 3 + 3},
+		{"del", "delimiter", `{"delimiter": "\n", "direction": "request"}`, 5},
+		{"mth", "method", `{"default": 0, "methods": {"eth_chainId": 5, "eth_blockNumber": 7}}`, 5 + 7 + 5 + 5},
+		{"exp", "expr", `{"expression": "direction == \"UPSTREAM_TO_CLIENT\" ? 1 : (method == \"eth_chainId\" ? 3 : 0)"}`, 3 + 0 + 3 + 3 + 4},
 	}
 	var cfg strings.Builder
 	cfg.WriteString("services:\n")
@@ -82,9 +85,9 @@ func TestPoliciesEndToEnd(t *testing.T) {
 		c.Close(websocket.StatusNormalClosure, "")
 	}
 	for _, s := range services {
-		u := waitUsage(t, ctx, dev.api, "kill-test-key", `{service:"`+s.id+`"}`, 6)
-		if u.Messages != 6 || u.Relays != s.want {
-			t.Errorf("service %s (%s %s): %d messages, %d relays; want 6 and %d", s.id, s.policy, s.params, u.Messages, u.Relays, s.want)
+		u := waitUsage(t, ctx, dev.api, "kill-test-key", `{service:"`+s.id+`"}`, 8)
+		if u.Messages != 8 || u.Relays != s.want {
+			t.Errorf("service %s (%s %s): %d messages, %d relays; want 8 and %d", s.id, s.policy, s.params, u.Messages, u.Relays, s.want)
 		}
 	}
 }

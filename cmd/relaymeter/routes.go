@@ -10,6 +10,7 @@ import (
 
 	"github.com/relaymeter/relaymeter/ingest/event"
 	"github.com/relaymeter/relaymeter/ingest/ws"
+	"github.com/relaymeter/relaymeter/meter/policy"
 )
 
 // wsRoutes are the named services the WebSocket edge serves next to its
@@ -36,9 +37,42 @@ func wsRoutes(services []serviceConfig, log *slog.Logger) (map[string]ws.Route, 
 			log.Warn("edge ws: only the first upstream of a service is dialled; failover to the others is issue #12",
 				"service", s.ID, "upstream", redactURL(s.Upstream[0]), "ignored", len(s.Upstream)-1)
 		}
-		routes[s.ID] = ws.Route{Upstream: s.Upstream[0]}
+		routes[s.ID] = ws.Route{Upstream: s.Upstream[0], PayloadCapture: serviceCapture(s, log)}
 	}
 	return routes, nil
+}
+
+// serviceCapture is how much of each payload the edge records for s, nil
+// for the edge's default: its payload_capture, else whole when its policy
+// reads payloads (a cut payload cannot be priced).
+func serviceCapture(s serviceConfig, log *slog.Logger) *int64 {
+	reads := policy.NeedsPayload(s.Policy)
+	if c := s.PayloadCapture; c != nil {
+		if reads && *c >= 0 {
+			log.Warn("edge ws: the service's policy reads payloads, and payload_capture cuts them: longer ones are priced 0 with a policy_error finding",
+				"service", s.ID, "policy", s.Policy, "payload_capture", *c)
+		}
+		return c
+	}
+	if reads {
+		whole := int64(-1)
+		return &whole
+	}
+	return nil
+}
+
+// defaultCapture is how much of each payload the edge records for its
+// default service id: as serviceCapture says when services configure it,
+// else capture.
+func defaultCapture(services []serviceConfig, id string, capture int64, log *slog.Logger) int64 {
+	for _, s := range services {
+		if s.ID == id {
+			if c := serviceCapture(s, log); c != nil {
+				return *c
+			}
+		}
+	}
+	return capture
 }
 
 // describeRoutes lists routes for a log line, by service id, with their

@@ -59,7 +59,7 @@ func startTestStackSpool(t *testing.T, ctx context.Context, edgeID, upstream, sp
 		t.Fatal(err)
 	}
 	st, err := newStack(stackConfig{brokers: kc.Brokers, store: store, reg: newRegistry(), log: testLogger(t),
-		adminKey: "test-key", edgeID: edgeID, wsUpstream: upstream, service: "eth", supplier: "sup", spoolDir: spoolDir,
+		adminKey: "test-key", edgeID: edgeID, wsUpstream: upstream, service: "eth", supplier: "sup", spoolDir: spoolDir, capture: 1024,
 		// Keys resolve, and the tests that name the application in the
 		// path (ws://HOST/<application>) keep doing so.
 		keys: identity.NewCache(identity.NewRegistry(pool), identity.CacheConfig{}), openAccess: true})

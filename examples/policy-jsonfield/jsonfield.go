@@ -26,7 +26,7 @@ const Name = "jsonfield"
 const Version = 1
 
 func init() {
-	policy.Register(policy.Definition{Name: Name, Version: Version, New: New})
+	policy.Register(policy.Definition{Name: Name, Version: Version, New: New, Payload: true})
 }
 
 // Params are the policy's parameters.

@@ -204,14 +204,14 @@ func (c Config) Validate() error {
 	if c.Recorder == nil {
 		return errors.New("ws: config: no recorder")
 	}
-	if _, err := newRoute(c.Service, c.Upstream); err != nil {
+	if _, err := newRoute(c.Service, c.Upstream, 0); err != nil {
 		return fmt.Errorf("ws: config: %w", err)
 	}
 	for id, r := range c.Services {
 		if err := checkServiceID(id); err != nil {
 			return fmt.Errorf("ws: config: %w", err)
 		}
-		if _, err := newRoute(id, r.Upstream); err != nil {
+		if _, err := newRoute(id, r.Upstream, 0); err != nil {
 			return fmt.Errorf("ws: config: service %s: %w", id, err)
 		}
 	}
@@ -252,7 +252,7 @@ func New(cfg Config) (*Edge, error) {
 		return nil, err
 	}
 	cfg.setDefaults()
-	def, _ := newRoute(cfg.Service, cfg.Upstream)
+	def, _ := newRoute(cfg.Service, cfg.Upstream, cfg.PayloadCapture)
 	e := &Edge{
 		cfg:     cfg,
 		log:     cfg.Logger,
@@ -263,7 +263,11 @@ func New(cfg Config) (*Edge, error) {
 		bufs:    newBuffers(cfg.BufferBytes, 2*cfg.WriteTimeout),
 	}
 	for id, r := range cfg.Services {
-		e.routes[id], _ = newRoute(id, r.Upstream)
+		capture := cfg.PayloadCapture
+		if r.PayloadCapture != nil {
+			capture = *r.PayloadCapture
+		}
+		e.routes[id], _ = newRoute(id, r.Upstream, capture)
 	}
 	if err := e.m.register(cfg.Registerer, func() float64 { return float64(e.bufs.used.Load()) }); err != nil {
 		return nil, err
@@ -349,7 +353,7 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ClientAddr:       r.RemoteAddr,
 		UpstreamAddr:     rt.redacted,
 		UpstreamSecurity: event.Security_SECURITY_NONE,
-		PayloadCapture:   e.cfg.PayloadCapture,
+		PayloadCapture:   rt.capture,
 	}
 	if r.TLS != nil {
 		opened.ClientSecurity = event.Security_TLS
@@ -382,7 +386,7 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	client.SetReadLimit(e.cfg.MaxMessageSize + 1)
 
-	p := newProxy(e, stream, app, client, up)
+	p := newProxy(e, stream, app, rt.capture, client, up)
 	p.client.cork, p.upstream.cork = cw.conn, upCork()
 	e.mu.Lock()
 	e.proxies[p] = struct{}{}

@@ -88,6 +88,7 @@ type proxy struct {
 	e        *Edge
 	stream   *record.Stream
 	app      string
+	capture  int64 // how much of each payload is recorded
 	client   side
 	upstream side
 	toUp     dir // client → upstream
@@ -102,11 +103,12 @@ type proxy struct {
 	cause  cause
 }
 
-func newProxy(e *Edge, s *record.Stream, app string, client, up *websocket.Conn) *proxy {
+func newProxy(e *Edge, s *record.Stream, app string, capture int64, client, up *websocket.Conn) *proxy {
 	p := &proxy{
 		e:        e,
 		stream:   s,
 		app:      app,
+		capture:  capture,
 		client:   side{name: "client", conn: client, dir: event.Direction_CLIENT_TO_UPSTREAM, counter: e.m.toUpstream},
 		upstream: side{name: "upstream", conn: up, dir: event.Direction_UPSTREAM_TO_CLIENT, counter: e.m.toClient},
 	}

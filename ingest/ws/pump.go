@@ -110,7 +110,7 @@ func (d *dir) record(f *msgBuf) (uint64, error) {
 	if err := d.cls.classify(m, payload, &d.p.subs); err != nil {
 		return 0, err
 	}
-	m.Payload, d.sum = record.Payload(d.p.e.cfg.PayloadCapture, payload)
+	m.Payload, d.sum = record.Payload(d.p.capture, payload)
 	m.PayloadSha256 = d.sum[:]
 	seq, err := d.p.stream.Append(d.p.ctx, m)
 	if errors.Is(err, record.ErrEventTooLarge) {

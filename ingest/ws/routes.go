@@ -15,6 +15,10 @@ type Route struct {
 	// proxied to. It may carry credentials, which are never logged or
 	// recorded.
 	Upstream string
+	// PayloadCapture, when not nil, is how much of each payload the
+	// service's streams record, as Config.PayloadCapture, instead of the
+	// edge's default: a policy that prices payloads needs them whole.
+	PayloadCapture *int64
 }
 
 // route is where a connection goes: the service its stream records and
@@ -24,9 +28,10 @@ type route struct {
 	upstream string // as configured: may hold credentials
 	redacted string // scheme and host only, for logs and events
 	tls      bool
+	capture  int64 // how much of each payload is recorded
 }
 
-func newRoute(service, upstream string) (*route, error) {
+func newRoute(service, upstream string, capture int64) (*route, error) {
 	u, err := url.Parse(upstream)
 	if err != nil {
 		return nil, fmt.Errorf("upstream is not a URL") // the error would echo the URL
@@ -34,7 +39,7 @@ func newRoute(service, upstream string) (*route, error) {
 	if u.Scheme != "ws" && u.Scheme != "wss" || u.Host == "" {
 		return nil, fmt.Errorf("upstream %s: want a ws:// or wss:// URL with a host", redact(u))
 	}
-	return &route{service: service, upstream: upstream, redacted: redact(u), tls: u.Scheme == "wss"}, nil
+	return &route{service: service, upstream: upstream, redacted: redact(u), tls: u.Scheme == "wss", capture: capture}, nil
 }
 
 // checkServiceID reports whether id can name a service in a path: one

@@ -26,7 +26,7 @@ const (
 )
 
 func init() {
-	Register(Definition{Name: BeamSolutionsName, Version: BeamSolutionsVersion, New: newBeamSolutions})
+	Register(Definition{Name: BeamSolutionsName, Version: BeamSolutionsVersion, New: newBeamSolutions, Payload: true})
 }
 
 // BeamSolutionsParams are the beam-solutions policy's parameters: it has

@@ -23,7 +23,7 @@ const DelimiterVersion = 1
 const MaxDelimiter = 64
 
 func init() {
-	Register(Definition{Name: DelimiterName, Version: DelimiterVersion, New: newDelimiter})
+	Register(Definition{Name: DelimiterName, Version: DelimiterVersion, New: newDelimiter, Payload: true})
 }
 
 // DelimiterParams are the delimiter policy's parameters. Delimiter and

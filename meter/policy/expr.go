@@ -38,7 +38,7 @@ const maxExpression = 16 << 10
 const exprSmall = 4 << 10
 
 func init() {
-	Register(Definition{Name: ExprName, Version: ExprVersion, New: newExpr})
+	Register(Definition{Name: ExprName, Version: ExprVersion, New: newExpr, Payload: true})
 }
 
 // ExprParams are the expr policy's parameters.

@@ -69,6 +69,9 @@ type Definition struct {
 	// New builds a Policy from its raw JSON parameters (nil or empty for
 	// none). It decodes them strictly and validates them.
 	New func(params json.RawMessage) (Policy, error)
+	// Payload says the policy reads message payloads: the edges of its
+	// services capture them whole, since a cut payload cannot be priced.
+	Payload bool
 }
 
 // ErrUnknownPolicy reports a policy name no policy registered under.
@@ -128,6 +131,13 @@ func Lookup(name string) (Definition, bool) {
 		}
 	}
 	return latest, latest.Version > 0
+}
+
+// NeedsPayload reports whether the latest version registered under name
+// reads message payloads (Definition.Payload).
+func NeedsPayload(name string) bool {
+	d, ok := Lookup(name)
+	return ok && d.Payload
 }
 
 // Names returns the registered policy names, sorted.

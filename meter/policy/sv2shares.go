@@ -18,7 +18,7 @@ const Sv2SharesVersion = 1
 const sv2SubmitSharesSuccess = "SubmitShares.Success"
 
 func init() {
-	Register(Definition{Name: Sv2SharesName, Version: Sv2SharesVersion, New: newSv2Shares})
+	Register(Definition{Name: Sv2SharesName, Version: Sv2SharesVersion, New: newSv2Shares, Payload: true})
 }
 
 // Sv2SharesParams are the sv2-shares policy's parameters.
