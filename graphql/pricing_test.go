@@ -50,6 +50,29 @@ func TestPricing(t *testing.T) {
 	if _, amt := usage(tn.app1); amt[0].Value != decimal(big.NewRat(units1, 4)) {
 		t.Fatalf("app1 after app2's price: %+v", amt)
 	}
+	// Grouped usage is priced row by row alike.
+	var us struct {
+		UsageSeries struct {
+			Rows []struct {
+				Application string
+				Units       int64
+				Amount      []amount
+			}
+		}
+	}
+	as(t, srv, adminKey, `{ usageSeries(filter: {service: "eth"}, groupBy: [APPLICATION]) { rows { application units amount { currency value } } } }`, nil, &us)
+	for _, r := range us.UsageSeries.Rows {
+		want := decimal(big.NewRat(r.Units, 4))
+		if r.Application == "app2" {
+			want = decimal(new(big.Rat).Mul(big.NewRat(r.Units, 1), big.NewRat(3, 2)))
+		}
+		if len(r.Amount) != 1 || r.Amount[0] != (amount{"USD", want}) {
+			t.Errorf("usageSeries row %s: %d units cost %+v, want USD %s", r.Application, r.Units, r.Amount, want)
+		}
+	}
+	if len(us.UsageSeries.Rows) != 2 {
+		t.Errorf("usageSeries rows: %+v", us.UsageSeries.Rows)
+	}
 	// Who sees which tariffs.
 	var sv struct {
 		Services []struct {

@@ -107,3 +107,12 @@ func (u *usageRowResolver) Messages() Long    { return Long(u.row.Messages) }
 func (u *usageRowResolver) Relays() Long      { return Long(u.row.Relays) }
 func (u *usageRowResolver) Units() Long       { return Long(u.row.Units) }
 func (u *usageRowResolver) Bytes() Long       { return Long(u.row.Bytes) }
+
+// Amount is what the row's usage costs, per currency.
+func (u *usageRowResolver) Amount() []*amountResolver {
+	out := make([]*amountResolver, len(u.row.Amounts))
+	for i, a := range u.row.Amounts {
+		out[i] = &amountResolver{a}
+	}
+	return out
+}

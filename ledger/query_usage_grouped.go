@@ -74,6 +74,9 @@ type UsageRow struct {
 	Window                                           time.Time
 	Service, Application, Supplier, Protocol, Method string
 	Usage
+	// Amounts is what the row's usage costs, per currency, by currency
+	// code; empty without a tariff.
+	Amounts []Amount
 }
 
 // TooManyRowsError is a UsageSeries answer that would exceed the query's
@@ -133,59 +136,81 @@ func (s *Store) UsageSeries(ctx context.Context, q UsageSeriesQuery) ([]UsageRow
 		byMethod = byMethod || g == GroupMethod
 	}
 
-	var w sqlWhere
-	var cols, from string
-	pick := func(d struct{ rollup, messages string }) string { return d.rollup }
-	if byMethod {
-		maxRange := q.MaxMethodRange
-		if maxRange <= 0 {
-			maxRange = DefaultMaxMethodRange
-		}
-		if f.From.IsZero() || f.To.IsZero() {
-			return nil, &InvalidInputError{Field: "filter", Reason: "grouping by METHOD needs filter.from and filter.to"}
-		}
-		if f.To.Sub(f.From) > maxRange {
-			return nil, &InvalidInputError{Field: "filter", Reason: fmt.Sprintf("grouping by METHOD spans at most %s; narrow from and to", maxRange)}
-		}
-		pick = func(d struct{ rollup, messages string }) string { return d.messages }
-		f.Scope.apply(&w, "s.application", "s.supplier")
-		w.add(crossedSQL)
-		w.add("m.observed_at >= ?", f.From.UTC().Truncate(time.Minute))
-		w.add("m.observed_at < ?", f.To.UTC().Truncate(time.Minute))
-		w.eq("s.service", f.Service)
-		w.eq("s.application", f.Application)
-		w.eq("s.supplier", f.Supplier)
-		w.eq("s.protocol", f.Protocol)
-		cols = `count(*)::bigint, coalesce(sum(m.units), 0)::bigint, coalesce(sum(m.units * s.compute_units), 0)::bigint,
-			coalesce(sum(m.wire_size), 0)::bigint`
-		from = " FROM messages m JOIN streams s ON s.stream_id = m.stream_id"
-	} else {
-		f.where(&w)
-		cols = `coalesce(sum(messages), 0)::bigint, coalesce(sum(relays), 0)::bigint,
-			coalesce(sum(units), 0)::bigint, coalesce(sum(bytes), 0)::bigint`
-		from = " FROM usage_minutes"
-	}
-	var keys []string
-	if unit != "" {
-		at := "minute"
+	build := func(amounts bool) (string, sqlWhere, []string, error) {
+		var w sqlWhere
+		var cols, from string
+		pick := func(d struct{ rollup, messages string }) string { return d.rollup }
 		if byMethod {
-			at = "m.observed_at"
+			maxRange := q.MaxMethodRange
+			if maxRange <= 0 {
+				maxRange = DefaultMaxMethodRange
+			}
+			if f.From.IsZero() || f.To.IsZero() {
+				return "", w, nil, &InvalidInputError{Field: "filter", Reason: "grouping by METHOD needs filter.from and filter.to"}
+			}
+			if f.To.Sub(f.From) > maxRange {
+				return "", w, nil, &InvalidInputError{Field: "filter", Reason: fmt.Sprintf("grouping by METHOD spans at most %s; narrow from and to", maxRange)}
+			}
+			pick = func(d struct{ rollup, messages string }) string { return d.messages }
+			f.Scope.apply(&w, "s.application", "s.supplier")
+			w.add(crossedSQL)
+			w.add("m.observed_at >= ?", f.From.UTC().Truncate(time.Minute))
+			w.add("m.observed_at < ?", f.To.UTC().Truncate(time.Minute))
+			w.eq("s.service", f.Service)
+			w.eq("s.application", f.Application)
+			w.eq("s.supplier", f.Supplier)
+			w.eq("s.protocol", f.Protocol)
+			cols = `count(*)::bigint, coalesce(sum(m.units), 0)::bigint, coalesce(sum(m.units * s.compute_units), 0)::bigint,
+			coalesce(sum(m.wire_size), 0)::bigint`
+			from = " FROM messages m JOIN streams s ON s.stream_id = m.stream_id"
+			if amounts {
+				cols = "t.currency, trim_scale(sum(m.units * s.compute_units * t.price_per_unit))::text"
+				from += " " + strings.NewReplacer("u.service", "s.service", "u.application", "s.application",
+					"u.minute", "date_trunc('minute', m.observed_at)").Replace(amountSQL)
+			}
+		} else {
+			f.where(&w)
+			cols = `coalesce(sum(messages), 0)::bigint, coalesce(sum(relays), 0)::bigint,
+			coalesce(sum(units), 0)::bigint, coalesce(sum(bytes), 0)::bigint`
+			from = " FROM usage_minutes"
+			if amounts {
+				cols = "t.currency, trim_scale(sum(units * t.price_per_unit))::text"
+				from = " FROM usage_minutes u " + amountSQL
+			}
 		}
-		keys = append(keys, "date_trunc("+w.param(unit)+", "+at+", "+w.param(zone)+")")
-	}
-	for _, g := range q.GroupBy {
-		keys = append(keys, pick(dimensions[g]))
-	}
-	sql := "SELECT " + strings.Join(append(append([]string{}, keys...), cols), ", ") + from + w.sql()
-	if len(keys) > 0 {
-		ordinals := make([]string, len(keys))
-		for i := range keys {
-			ordinals[i] = strconv.Itoa(i + 1)
+		var keys []string
+		if unit != "" {
+			at := "minute"
+			if byMethod {
+				at = "m.observed_at"
+			}
+			keys = append(keys, "date_trunc("+w.param(unit)+", "+at+", "+w.param(zone)+")")
 		}
-		list := strings.Join(ordinals, ", ")
-		sql += " GROUP BY " + list + " ORDER BY " + list
+		for _, g := range q.GroupBy {
+			keys = append(keys, pick(dimensions[g]))
+		}
+		sql := "SELECT " + strings.Join(append(append([]string{}, keys...), cols), ", ") + from + w.sql()
+		groups := len(keys)
+		if amounts {
+			groups++ // and by currency
+		}
+		if groups > 0 {
+			ordinals := make([]string, groups)
+			for i := range ordinals {
+				ordinals[i] = strconv.Itoa(i + 1)
+			}
+			list := strings.Join(ordinals, ", ")
+			sql += " GROUP BY " + list + " ORDER BY " + list
+		}
+		if !amounts {
+			sql += " LIMIT " + w.param(q.Limit+1)
+		}
+		return sql, w, keys, nil
 	}
-	sql += " LIMIT " + w.param(q.Limit+1)
+	sql, w, keys, err := build(false)
+	if err != nil {
+		return nil, err
+	}
 
 	scan := func(row pgx.CollectableRow) (UsageRow, error) {
 		var r UsageRow
@@ -222,10 +247,11 @@ func (s *Store) UsageSeries(ctx context.Context, q UsageSeriesQuery) ([]UsageRow
 		if err != nil {
 			return err
 		}
-		out, err = pgx.CollectRows(rows, scan)
-		return err
+		if out, err = pgx.CollectRows(rows, scan); err != nil || len(out) > q.Limit {
+			return err
+		}
+		return s.addAmounts(ctx, db, out, q, build)
 	}
-	var err error
 	if byMethod {
 		limit := q.methodLimit()
 		err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
@@ -253,6 +279,71 @@ func (s *Store) UsageSeries(ctx context.Context, q UsageSeriesQuery) ([]UsageRow
 		out = []UsageRow{}
 	}
 	return out, nil
+}
+
+// addAmounts prices rows: the query build(true) makes sums, per row's
+// window and groups and per currency, each minute's units times the tariff
+// in force then.
+func (s *Store) addAmounts(ctx context.Context, db interface {
+	Query(context.Context, string, ...any) (pgx.Rows, error)
+}, rows []UsageRow, q UsageSeriesQuery, build func(bool) (string, sqlWhere, []string, error)) error {
+	sql, w, _, err := build(true)
+	if err != nil {
+		return err
+	}
+	at := make(map[rowID]int, len(rows))
+	for i, r := range rows {
+		at[rowKey(r)] = i
+	}
+	res, err := db.Query(ctx, sql, w.args...)
+	if err != nil {
+		return err
+	}
+	defer res.Close()
+	for res.Next() {
+		var r UsageRow
+		var a Amount
+		dest := make([]any, 0, len(q.GroupBy)+3)
+		if q.Window != WindowNone {
+			dest = append(dest, &r.Window)
+		}
+		for _, g := range q.GroupBy {
+			dest = append(dest, r.field(g))
+		}
+		if err := res.Scan(append(dest, &a.Currency, &a.Value)...); err != nil {
+			return err
+		}
+		r.Window = r.Window.UTC()
+		if i, ok := at[rowKey(r)]; ok {
+			rows[i].Amounts = append(rows[i].Amounts, a)
+		}
+	}
+	return res.Err()
+}
+
+// rowID is a row's window and group values: what identifies it.
+type rowID struct {
+	window                                           int64
+	service, application, supplier, protocol, method string
+}
+
+func rowKey(r UsageRow) rowID {
+	return rowID{r.Window.UnixNano(), r.Service, r.Application, r.Supplier, r.Protocol, r.Method}
+}
+
+// field is where a row keeps the value of group g.
+func (r *UsageRow) field(g UsageGroup) *string {
+	switch g {
+	case GroupService:
+		return &r.Service
+	case GroupApplication:
+		return &r.Application
+	case GroupSupplier:
+		return &r.Supplier
+	case GroupProtocol:
+		return &r.Protocol
+	}
+	return &r.Method
 }
 
 // methodLimit is MethodQueryLimit with its default.

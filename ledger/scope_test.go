@@ -109,7 +109,7 @@ func TestScope(t *testing.T) {
 func TestUsageSeries(t *testing.T) {
 	s := seed(t)
 	ctx := context.Background()
-	series := func(q UsageSeriesQuery) []UsageRow {
+	priced := func(q UsageSeriesQuery) []UsageRow {
 		t.Helper()
 		if q.Limit == 0 {
 			q.Limit = 100
@@ -120,20 +120,36 @@ func TestUsageSeries(t *testing.T) {
 		}
 		return rows
 	}
-	got := series(UsageSeriesQuery{Filter: UsageFilter{Scope: All}, GroupBy: []UsageGroup{GroupApplication}})
+	// series is the rows without their amounts, which the cases below do
+	// not check.
+	series := func(q UsageSeriesQuery) []UsageRow {
+		t.Helper()
+		rows := priced(q)
+		for i := range rows {
+			rows[i].Amounts = nil
+		}
+		return rows
+	}
+	// The seed prices eth at 1e-18 upokt and pool at 12.5 USD a unit.
+	got := priced(UsageSeriesQuery{Filter: UsageFilter{Scope: All}, GroupBy: []UsageGroup{GroupApplication}})
 	want := []UsageRow{
-		{Application: "app1", Usage: Usage{1101, 2202, 3303, 9000000000404}},
-		{Application: "app2", Usage: Usage{10, 20, 30, 40}},
+		{Application: "app1", Usage: Usage{1101, 2202, 3303, 9000000000404},
+			Amounts: []Amount{{"USD", "3750"}, {"upokt", "0.000000000000003003"}}},
+		{Application: "app2", Usage: Usage{10, 20, 30, 40}, Amounts: []Amount{{"upokt", "0.00000000000000003"}}},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("by application: %+v", got)
+	}
+	if got := priced(UsageSeriesQuery{GroupBy: []UsageGroup{GroupMethod}, Filter: UsageFilter{Scope: Scope{Supplier: "supA"}, From: t0, To: t0.Add(time.Hour)}}); len(got) != 1 ||
+		!reflect.DeepEqual(got[0].Amounts, []Amount{{"upokt", "0.00000000000000004"}}) {
+		t.Errorf("by method, priced: %+v", got)
 	}
 	// Without group nor window: the totals of Usage.
 	if got := series(UsageSeriesQuery{Filter: UsageFilter{Scope: All}}); len(got) != 1 || got[0].Usage != (Usage{1111, 2222, 3333, 9000000000444}) {
 		t.Errorf("totals: %+v", got)
 	}
 	// Scoped: app2 sees itself only, whatever it groups by.
-	if got := series(UsageSeriesQuery{Filter: UsageFilter{Scope: Scope{Application: "app2"}}, GroupBy: []UsageGroup{GroupApplication}}); !reflect.DeepEqual(got, want[1:]) {
+	if got := priced(UsageSeriesQuery{Filter: UsageFilter{Scope: Scope{Application: "app2"}}, GroupBy: []UsageGroup{GroupApplication}}); !reflect.DeepEqual(got, want[1:]) {
 		t.Errorf("by application for app2: %+v", got)
 	}
 	// Minutes, by supplier then protocol.
