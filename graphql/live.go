@@ -447,6 +447,17 @@ func (s *session) subscribe(m message) bool {
 			Extensions: map[string]any{"code": CodeTooManySubscriptions},
 		}))
 	}
+	if s.h.limit != nil {
+		// A subscribe is a request like any other: it spends a token of
+		// the key's rate limit.
+		if _, ok := s.h.limit.take(s.who.KeyID); !ok {
+			s.mu.Unlock()
+			return s.send(errorMessage(id, &gqlerrors.QueryError{
+				Message:    "rate limit of this key exceeded: retry later",
+				Extensions: map[string]any{"code": CodeRateLimited},
+			}))
+		}
+	}
 	if len(*p.Query) > s.h.maxQuery {
 		s.mu.Unlock()
 		return s.send(errorMessage(id, &gqlerrors.QueryError{

@@ -557,3 +557,22 @@ func TestLiveRevokedRegistryKey(t *testing.T) {
 		t.Errorf("revoked key let go after %v; TTL %v", d, ttl)
 	}
 }
+
+// TestLiveRateLimited: a subscribe spends a token of its key's rate limit
+// as a query does; over it, the operation gets an error RATE_LIMITED and
+// the connection stays.
+func TestLiveRateLimited(t *testing.T) {
+	srv, _ := liveServer(t, Config{Keys: &fakeKeys{}, RateLimit: 0.001, RateBurst: 2})
+	w := dial(t, srv, nil)
+	w.init(map[string]any{"Authorization": "Bearer " + appKey})
+	w.subscribe("a", liveQuery, nil)
+	w.expect("next", "a")
+	w.subscribe("b", liveQuery, nil)
+	w.expect("next", "b")
+	w.subscribe("c", liveQuery, nil)
+	if m := w.expect("error", "c"); !strings.Contains(string(m.Payload), CodeRateLimited) {
+		t.Errorf("third subscribe over a burst of 2: %s", m.Payload)
+	}
+	w.send(map[string]any{"type": "ping"})
+	w.expect("pong", "")
+}
