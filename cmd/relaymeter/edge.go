@@ -5,8 +5,11 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/url"
 	"os"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -21,14 +24,31 @@ import (
 const defaultSpoolDir = ".relaymeter/spool"
 
 func init() {
-	register(command{name: "edge", summary: "run an edge proxy: edge ws (WebSocket JSON-RPC)", run: runEdge})
+	register(command{name: "edge", summary: "run an edge proxy: edge ws (WebSocket JSON-RPC), or another kind this build has", run: runEdge})
+	registerEdge("ws", runEdgeWS)
+}
+
+// edgeKinds are the edges of this build by kind (the word after "edge"),
+// each registered by its own file.
+var edgeKinds = map[string]func(ctx context.Context, args []string, sio stdio) error{}
+
+func registerEdge(kind string, run func(ctx context.Context, args []string, sio stdio) error) {
+	edgeKinds[kind] = run
 }
 
 func runEdge(ctx context.Context, args []string, sio stdio) error {
-	if len(args) == 0 || args[0] != "ws" {
-		fmt.Fprintln(sio.err, "usage: relaymeter edge ws [flags]\n\nThis build has the WebSocket JSON-RPC edge; the Stratum V2 and Beam edges are not built yet.")
-		return errUsage
+	if len(args) > 0 {
+		if run, ok := edgeKinds[args[0]]; ok {
+			return run(ctx, args[1:], sio)
+		}
 	}
+	kinds := slices.Sorted(maps.Keys(edgeKinds))
+	fmt.Fprintf(sio.err, "usage: relaymeter edge %s [flags]\n", strings.Join(kinds, "|"))
+	return errUsage
+}
+
+// runEdgeWS runs the WebSocket JSON-RPC edge.
+func runEdgeWS(ctx context.Context, args []string, sio stdio) error {
 	fs := flag.NewFlagSet("edge ws", flag.ContinueOnError)
 	fs.SetOutput(sio.err)
 	listenAddr := fs.String("listen", "127.0.0.1:8546", "listen address; clients connect to ws://HOST/v1/<key>, or to ws://HOST/ with Authorization: Bearer <key>, an application's API key")
@@ -53,7 +73,7 @@ func runEdge(ctx context.Context, args []string, sio stdio) error {
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the edge to this file until it stops")
 	fs.String("config", "", "YAML configuration file")
-	fc, err := parseConfig(fs, args[1:])
+	fc, err := parseConfig(fs, args)
 	if err != nil {
 		return err
 	}
