@@ -124,6 +124,9 @@ func (e *env) checkTotals(t *testing.T, tot totals, streams int64, duplicates in
 			t.Errorf("%s = %d, want %d", c.q, got, c.want)
 		}
 	}
+	if t.Failed() {
+		t.Logf("findings: %s", e.findingKinds(t))
+	}
 }
 
 // TestCrash meters a large interleaved set of streams while crashing the

@@ -181,8 +181,12 @@ func startKafka(t testing.TB, partitions int, topic string) []string {
 
 func (e *env) meter(t testing.TB, mutate func(*Config)) *Meter {
 	t.Helper()
+	// The generated events are stamped a month back (base): a partition
+	// that catches up takes the wall clock as its time and would close
+	// every open stream as abandoned mid-test under the default idle
+	// timeout of an hour. Tests of abandonment set their own.
 	cfg := Config{Brokers: e.brokers, Store: e.store, BatchSize: 500, BatchWait: 20 * time.Millisecond,
-		RetryBackoff: 50 * time.Millisecond, Registerer: prometheus.NewRegistry()}
+		RetryBackoff: 50 * time.Millisecond, Registerer: prometheus.NewRegistry(), StreamIdleTimeout: 10 * 365 * 24 * time.Hour}
 	if cfg.Brokers == nil {
 		cfg.Brokers = []string{"unused:9092"}
 	}
