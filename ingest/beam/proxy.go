@@ -249,30 +249,9 @@ func (d *pump) run() {
 // direction may go on.
 func (d *pump) line(line []byte, unterminated bool) bool {
 	e := d.p.e
-	size := uint64(len(line))
-	if !unterminated {
-		size++
-	}
 	m := &d.m
-	m.Reset()
-	m.WireSize, m.PayloadSize = size, size
-	if d.dir == beam.MinerToNode {
-		m.Direction = event.Direction_CLIENT_TO_UPSTREAM
-	} else {
-		m.Direction = event.Direction_UPSTREAM_TO_CLIENT
-	}
-	classify(m, line, d.dir)
-	var how beam.Redaction
-	d.red, how = beam.AppendRedacted(d.red[:0], line)
-	if how == beam.RedactNone {
-		m.Payload, _ = record.Payload(-1, line)
-		sum := sha256Line(line, unterminated)
-		m.PayloadSha256 = sum[:]
-	} else {
-		m.Payload = d.red
-		sum := sha256Line(d.red, false)
-		m.PayloadSha256 = sum[:]
-	}
+	d.red = describe(m, d.dir, line, unterminated, d.red)
+	size := m.WireSize
 	seq, err := d.p.stream.Append(d.p.ctx, m)
 	if err == nil {
 		err = d.p.stream.WaitDurable(d.p.ctx, seq)
@@ -301,6 +280,37 @@ func (d *pump) line(line []byte, unterminated bool) bool {
 	e.m.lines.WithLabelValues(d.side).Inc()
 	e.m.bytes.WithLabelValues(d.side).Add(float64(size))
 	return true
+}
+
+// describe fills m with what is recorded of line (without its LF, which
+// it had unless unterminated) sent in direction dir: sizes, metering
+// fields, and the payload, redacted into red when redaction changes it. It
+// returns red for reuse; m.Payload may alias line or red.
+func describe(m *event.Message, dir beam.Direction, line []byte, unterminated bool, red []byte) []byte {
+	size := uint64(len(line))
+	if !unterminated {
+		size++
+	}
+	m.Reset()
+	m.WireSize, m.PayloadSize = size, size
+	if dir == beam.MinerToNode {
+		m.Direction = event.Direction_CLIENT_TO_UPSTREAM
+	} else {
+		m.Direction = event.Direction_UPSTREAM_TO_CLIENT
+	}
+	classify(m, line, dir)
+	var how beam.Redaction
+	red, how = beam.AppendRedacted(red[:0], line)
+	if how == beam.RedactNone {
+		m.Payload, _ = record.Payload(-1, line)
+		sum := sha256Line(line, unterminated)
+		m.PayloadSha256 = sum[:]
+	} else {
+		m.Payload = red
+		sum := sha256Line(red, false)
+		m.PayloadSha256 = sum[:]
+	}
+	return red
 }
 
 // classify fills the metering fields of m from line; a line that is not a
