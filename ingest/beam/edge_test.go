@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -51,6 +52,9 @@ type options struct {
 	tlsDown, tlsUp bool
 	registry       bool // resolve keys in a real registry
 	reject         bool
+	upstream       string // dial this instead of the beamsim node
+	wrongNodeCA    bool   // verify the node against another certificate
+	loginTimeout   time.Duration
 }
 
 type env struct {
@@ -63,13 +67,14 @@ type env struct {
 	secret     string // known to the registry and the node
 	unknown    string // known to the node only
 	app, keyID string
+	reg        *identity.Registry
 }
 
 func setup(t *testing.T, o options) *env {
 	t.Helper()
 	e := &env{logs: &syncBuffer{}, unknown: "beam-unknown-key-0123456789"}
 	ctx := context.Background()
-	cfg := beam.Config{Supplier: "sup", RejectUnknownKeys: o.reject}
+	cfg := beam.Config{Supplier: "sup", RejectUnknownKeys: o.reject, LoginTimeout: o.loginTimeout}
 	e.secret = "not-in-any-registry-key-abcdef"
 	if o.registry {
 		pool, _ := pgtest.DB(t)
@@ -82,7 +87,7 @@ func setup(t *testing.T, o options) *env {
 		if err != nil {
 			t.Fatal(err)
 		}
-		e.secret, e.app, e.keyID = secret, app.ID, key.ID
+		e.secret, e.app, e.keyID, e.reg = secret, app.ID, key.ID, reg
 		cfg.Keys = identity.NewCache(reg, identity.CacheConfig{TTL: time.Minute})
 	}
 	var nodeTLS *tls.Config
@@ -92,6 +97,13 @@ func setup(t *testing.T, o options) *env {
 			t.Fatal(err)
 		}
 		nodeTLS, cfg.UpstreamTLS = c.ServerConfig(), c.ClientConfig()
+		if o.wrongNodeCA {
+			other, err := beamsim.SelfSigned("impostor")
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg.UpstreamTLS = other.ClientConfig()
+		}
 	}
 	if o.tlsDown {
 		c, err := beamsim.SelfSigned("edge")
@@ -113,6 +125,9 @@ func setup(t *testing.T, o options) *env {
 		t.Fatal(err)
 	}
 	cfg.Recorder, cfg.Upstream, cfg.Logger = rec, e.node.Addr(), log
+	if o.upstream != "" {
+		cfg.Upstream = o.upstream
+	}
 	e.edge, err = beam.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -394,6 +409,103 @@ func TestBeamFirstLineNotLogin(t *testing.T) {
 	m.Conn().SetReadDeadline(time.Now().Add(10 * time.Second))
 	if _, err := m.Read(); err == nil || strings.Contains(err.Error(), "timeout") {
 		t.Fatalf("read: %v, want the connection closed", err)
+	}
+	if n := e.node.Accepted.Load(); n != 0 {
+		t.Fatalf("node dialled %d times", n)
+	}
+}
+
+// expectClosed reads from m until the edge closes the connection, failing
+// on a message or a timeout.
+func expectClosed(t *testing.T, m *beamsim.Miner) {
+	t.Helper()
+	m.Conn().SetReadDeadline(time.Now().Add(10 * time.Second))
+	if msg, err := m.Read(); err == nil || strings.Contains(err.Error(), "timeout") {
+		t.Fatalf("read: %v %v, want the connection closed", msg, err)
+	}
+}
+
+func TestBeamRevokedKeyRefusedByTheEdge(t *testing.T) {
+	e := setup(t, options{registry: true})
+	if _, err := e.reg.RevokeKey(context.Background(), e.keyID); err != nil {
+		t.Fatal(err)
+	}
+	m := e.dial(t)
+	if code, err := m.Login(e.secret); err != nil || code != sbeam.CodeLoginFailed {
+		t.Fatalf("login with a revoked key: %v %v, want %v", code, err, sbeam.CodeLoginFailed)
+	}
+	expectClosed(t, m)
+	if n := e.node.Accepted.Load(); n != 0 {
+		t.Fatalf("node dialled %d times", n)
+	}
+}
+
+func TestBeamNodeLineTooLong(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		r := sbeam.NewReader(c)
+		if _, err := r.ReadLine(); err != nil {
+			return
+		}
+		c.Write(bytes.Repeat([]byte(" "), sbeam.MaxLineSize))
+		c.Write([]byte("\n"))
+		io.Copy(io.Discard, c)
+	}()
+	e := setup(t, options{upstream: ln.Addr().String()})
+	m := e.dial(t)
+	if err := m.Send(&sbeam.Login{ID: "login", APIKey: e.secret}); err != nil {
+		t.Fatal(err)
+	}
+	expectClosed(t, m)
+	_, streams := e.closedStreams(t, 1)
+	evs := only(t, streams)
+	if cl := evs[len(evs)-1].GetClosed(); cl.Reason != "line over 65536 bytes from node" || cl.MessagesToClient != 0 || cl.MessagesToUpstream != 1 {
+		t.Fatalf("closed %v, want the node's line dropped", cl)
+	}
+}
+
+func TestBeamWrongNodeCertificate(t *testing.T) {
+	e := setup(t, options{tlsUp: true, wrongNodeCA: true})
+	m := e.dial(t)
+	if err := m.Send(&sbeam.Login{ID: "login", APIKey: e.secret}); err != nil {
+		t.Fatal(err)
+	}
+	expectClosed(t, m)
+	if msgs := eventtest.ReadTopic(t, e.cluster.Brokers, topic, 2); len(msgs) != 0 {
+		t.Fatalf("%d events recorded for a connection that never reached the node", len(msgs))
+	}
+	if logs := e.logs.String(); !strings.Contains(logs, "node unavailable") || !strings.Contains(logs, "certificate") {
+		t.Fatalf("no clear log line for the refused node certificate:\n%s", logs)
+	}
+}
+
+func TestBeamSilentMinerTimesOut(t *testing.T) {
+	e := setup(t, options{tlsDown: true, loginTimeout: 200 * time.Millisecond})
+	// A TLS handshake and no login: the edge gives up on its own.
+	m := e.dial(t)
+	start := time.Now()
+	expectClosed(t, m)
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("closed after %v, want about the 200ms login timeout", d)
+	}
+	// No TLS handshake at all.
+	raw, err := net.Dial("tcp", e.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	raw.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := raw.Read(make([]byte, 1)); err == nil || strings.Contains(err.Error(), "timeout") {
+		t.Fatalf("read: %v, want the edge to close a connection with no handshake", err)
 	}
 	if n := e.node.Accepted.Load(); n != 0 {
 		t.Fatalf("node dialled %d times", n)
