@@ -3,6 +3,7 @@ package beam
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"net"
 	"strconv"
@@ -322,7 +323,8 @@ func classify(m *event.Message, line []byte, dir beam.Direction) {
 		return
 	}
 	m.Method = c.Method.String()
-	m.RpcId = strconv.Quote(c.ID)
+	id, _ := json.Marshal(c.ID) // a decoded string: valid UTF-8, cannot fail
+	m.RpcId = string(id)
 	switch c.Role {
 	case beam.RoleRequest:
 		m.Role = event.Role_REQUEST
