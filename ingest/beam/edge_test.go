@@ -55,6 +55,7 @@ type options struct {
 	upstream       string // dial this instead of the beamsim node
 	wrongNodeCA    bool   // verify the node against another certificate
 	loginTimeout   time.Duration
+	writeTimeout   time.Duration
 }
 
 type env struct {
@@ -74,7 +75,7 @@ func setup(t *testing.T, o options) *env {
 	t.Helper()
 	e := &env{logs: &syncBuffer{}, unknown: "beam-unknown-key-0123456789"}
 	ctx := context.Background()
-	cfg := beam.Config{Supplier: "sup", RejectUnknownKeys: o.reject, LoginTimeout: o.loginTimeout}
+	cfg := beam.Config{Supplier: "sup", RejectUnknownKeys: o.reject, LoginTimeout: o.loginTimeout, WriteTimeout: o.writeTimeout}
 	e.secret = "not-in-any-registry-key-abcdef"
 	if o.registry {
 		pool, _ := pgtest.DB(t)
@@ -509,5 +510,48 @@ func TestBeamSilentMinerTimesOut(t *testing.T) {
 	}
 	if n := e.node.Accepted.Load(); n != 0 {
 		t.Fatalf("node dialled %d times", n)
+	}
+}
+
+func TestBeamMinerNotReading(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	// A node that answers the login with an endless stream of big lines.
+	line := append(append([]byte(`{"id":"1","method":"cancel","pad":"`), bytes.Repeat([]byte("p"), 60000)...), "\"}\n"...)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		if _, err := sbeam.NewReader(c).ReadLine(); err != nil {
+			return
+		}
+		for {
+			c.SetWriteDeadline(time.Now().Add(20 * time.Second))
+			if _, err := c.Write(line); err != nil {
+				return
+			}
+		}
+	}()
+	e := setup(t, options{upstream: ln.Addr().String(), writeTimeout: 300 * time.Millisecond})
+	m := e.dial(t)
+	if err := m.Send(&sbeam.Login{ID: "login", APIKey: e.secret}); err != nil {
+		t.Fatal(err)
+	}
+	// The miner reads nothing: the edge's writes stall, and it gives up.
+	_, streams := e.closedStreams(t, 1)
+	evs := only(t, streams)
+	cl := evs[len(evs)-1].GetClosed()
+	if cl.Reason != "miner lost" {
+		t.Fatalf("closed %v, want miner lost", cl)
+	}
+	// The line whose write stalled was recorded and never crossed.
+	ts := tallies(evs)
+	if last := ts[event.Direction_UPSTREAM_TO_CLIENT].lastSeq; last == 0 || cl.GetForwardedToClientThroughSeq() >= last {
+		t.Fatalf("forwarded through seq %d, last recorded toward the miner %d: want the stalled line not counted as crossed", cl.GetForwardedToClientThroughSeq(), last)
 	}
 }
