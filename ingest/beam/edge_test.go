@@ -64,6 +64,7 @@ type env struct {
 	edge       *beam.Edge
 	addr       string
 	minerTLS   *tls.Config
+	nodeTLS    *tls.Config // a client's configuration toward the node
 	logs       *syncBuffer
 	secret     string // known to the registry and the node
 	unknown    string // known to the node only
@@ -71,7 +72,7 @@ type env struct {
 	reg        *identity.Registry
 }
 
-func setup(t *testing.T, o options) *env {
+func setup(t testing.TB, o options) *env {
 	t.Helper()
 	e := &env{logs: &syncBuffer{}, unknown: "beam-unknown-key-0123456789"}
 	ctx := context.Background()
@@ -98,6 +99,7 @@ func setup(t *testing.T, o options) *env {
 			t.Fatal(err)
 		}
 		nodeTLS, cfg.UpstreamTLS = c.ServerConfig(), c.ClientConfig()
+		e.nodeTLS = cfg.UpstreamTLS
 		if o.wrongNodeCA {
 			other, err := beamsim.SelfSigned("impostor")
 			if err != nil {
@@ -156,7 +158,7 @@ func setup(t *testing.T, o options) *env {
 	return e
 }
 
-func (e *env) dial(t *testing.T) *beamsim.Miner {
+func (e *env) dial(t testing.TB) *beamsim.Miner {
 	t.Helper()
 	m, err := beamsim.Dial(e.addr, e.minerTLS)
 	if err != nil {
