@@ -96,6 +96,10 @@ type Config struct {
 	// WriteTimeout bounds each write to either side (default 10s); a side
 	// that does not take a line in time ends the connection.
 	WriteTimeout time.Duration
+	// MaxConnections bounds concurrent miner connections, logged in or
+	// not (default 10000); beyond it new connections are closed at once.
+	// Each holds at most about four lines' worth of buffers per direction.
+	MaxConnections int
 	// Logger receives operational logs; nil discards them.
 	Logger *slog.Logger
 	// Registerer receives the edge's metrics; nil registers none.
@@ -115,6 +119,9 @@ func (c *Config) setDefaults() {
 	if c.WriteTimeout == 0 {
 		c.WriteTimeout = 10 * time.Second
 	}
+	if c.MaxConnections == 0 {
+		c.MaxConnections = 10000
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -129,8 +136,8 @@ func (c Config) Validate() error {
 	if _, _, err := net.SplitHostPort(c.Upstream); err != nil {
 		return fmt.Errorf("beam: config: upstream %q: %w", c.Upstream, err)
 	}
-	if c.LoginTimeout < 0 || c.DialTimeout < 0 || c.WriteTimeout < 0 {
-		return errors.New("beam: config: negative timeout")
+	if c.LoginTimeout < 0 || c.DialTimeout < 0 || c.WriteTimeout < 0 || c.MaxConnections < 0 {
+		return errors.New("beam: config: negative timeout or limit")
 	}
 	return nil
 }
@@ -140,6 +147,8 @@ type Edge struct {
 	cfg Config
 	log *slog.Logger
 	m   metrics
+	// slots holds a token per miner connection being served.
+	slots chan struct{}
 
 	mu     sync.Mutex
 	closed bool
@@ -161,7 +170,7 @@ func New(cfg Config) (*Edge, error) {
 			cfg.UpstreamTLS.ServerName = host
 		}
 	}
-	e := &Edge{cfg: cfg, log: cfg.Logger, conns: map[*conn]struct{}{}, lns: map[net.Listener]struct{}{}}
+	e := &Edge{cfg: cfg, log: cfg.Logger, slots: make(chan struct{}, cfg.MaxConnections), conns: map[*conn]struct{}{}, lns: map[net.Listener]struct{}{}}
 	if err := e.m.register(cfg.Registerer); err != nil {
 		return nil, err
 	}
@@ -201,11 +210,20 @@ func (e *Edge) Serve(ln net.Listener) error {
 			}
 			return fmt.Errorf("beam: accept: %w", err)
 		}
+		select {
+		case e.slots <- struct{}{}:
+		default:
+			e.m.refused.WithLabelValues("too_many_connections").Inc()
+			c.Close()
+			continue
+		}
 		if !e.track(nil) {
+			<-e.slots
 			c.Close()
 			continue
 		}
 		go func() {
+			defer func() { <-e.slots }()
 			defer e.wg.Done()
 			e.handle(c)
 		}()

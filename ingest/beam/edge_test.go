@@ -56,6 +56,7 @@ type options struct {
 	wrongNodeCA    bool   // verify the node against another certificate
 	loginTimeout   time.Duration
 	writeTimeout   time.Duration
+	maxConns       int
 }
 
 type env struct {
@@ -76,7 +77,7 @@ func setup(t testing.TB, o options) *env {
 	t.Helper()
 	e := &env{logs: &syncBuffer{}, unknown: "beam-unknown-key-0123456789"}
 	ctx := context.Background()
-	cfg := beam.Config{Supplier: "sup", RejectUnknownKeys: o.reject, LoginTimeout: o.loginTimeout, WriteTimeout: o.writeTimeout}
+	cfg := beam.Config{Supplier: "sup", RejectUnknownKeys: o.reject, LoginTimeout: o.loginTimeout, WriteTimeout: o.writeTimeout, MaxConnections: o.maxConns}
 	e.secret = "not-in-any-registry-key-abcdef"
 	if o.registry {
 		pool, _ := pgtest.DB(t)
@@ -555,5 +556,30 @@ func TestBeamMinerNotReading(t *testing.T) {
 	ts := tallies(evs)
 	if last := ts[event.Direction_UPSTREAM_TO_CLIENT].lastSeq; last == 0 || cl.GetForwardedToClientThroughSeq() >= last {
 		t.Fatalf("forwarded through seq %d, last recorded toward the miner %d: want the stalled line not counted as crossed", cl.GetForwardedToClientThroughSeq(), last)
+	}
+}
+
+func TestBeamMaxConnections(t *testing.T) {
+	e := setup(t, options{maxConns: 1})
+	first := e.dial(t) // holds the only slot, logging in or not
+	if code, err := first.Login(e.secret); err != nil || code != sbeam.CodeLoginOK {
+		t.Fatalf("login: %v %v", code, err)
+	}
+	second := e.dial(t)
+	second.Send(&sbeam.Login{ID: "login", APIKey: e.secret})
+	expectClosed(t, second)
+	first.Close()
+	e.closedStreams(t, 1)
+	// The slot frees just after the stream's close is recorded.
+	for i := 0; ; i++ {
+		third := e.dial(t)
+		code, err := third.Login(e.secret)
+		if err == nil && code == sbeam.CodeLoginOK {
+			break
+		}
+		if i == 50 {
+			t.Fatalf("login after the slot freed: %v %v", code, err)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
