@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"time"
 
 	"github.com/relaymeter/relaymeter/identity"
 	"github.com/relaymeter/relaymeter/ingest/beam"
@@ -42,6 +43,9 @@ func runEdgeBeam(ctx context.Context, args []string, sio stdio) error {
 	upstreamInsecure := fs.Bool("upstream-insecure", false, "accept any certificate from the node (its self-signed default): encrypted, not authenticated")
 	upstreamName := fs.String("upstream-server-name", "", "name the node's certificate is checked for (default: --upstream's host)")
 	plainUp := fs.Bool("plaintext-upstream", false, "dial the node plain TCP instead of TLS")
+	maxConns := fs.Int("max-connections", 10000, "most miner connections at once, logged in or not; more are closed at once")
+	loginTimeout := fs.Duration("login-timeout", 10*time.Second, "a miner must complete TLS and send its login within this")
+	writeTimeout := fs.Duration("write-timeout", 10*time.Second, "a side that does not take a line within this ends the connection")
 	edgeID := fs.String("edge-id", "", "this edge's id in every event (default: the host name)")
 	spoolDir := fs.String("spool-dir", defaultBeamSpoolDir, "local directory where events go, fsynced, while Kafka cannot take them (one edge per directory; \"\" disables it)")
 	spoolMax := fs.Int64("spool-max-bytes", 1<<30, "spool size cap in bytes")
@@ -81,7 +85,7 @@ func runEdgeBeam(ctx context.Context, args []string, sio stdio) error {
 		*edgeID, _ = os.Hostname()
 	}
 	cfg := beam.Config{Upstream: *upstream, Service: *service, Supplier: *supplier, RejectUnknownKeys: *reject,
-		DownstreamTLS: down, UpstreamTLS: up, Logger: log}
+		DownstreamTLS: down, UpstreamTLS: up, MaxConnections: *maxConns, LoginTimeout: *loginTimeout, WriteTimeout: *writeTimeout, Logger: log}
 	if *databaseURL != "" {
 		pool, err := openKeyRegistry(ctx, *databaseURL, log)
 		if err != nil {
