@@ -153,8 +153,10 @@ type Edge struct {
 	mu     sync.Mutex
 	closed bool
 	conns  map[*conn]struct{}
-	lns    map[net.Listener]struct{}
-	wg     sync.WaitGroup
+	// pending are connections not yet proxied (TLS, login, dial).
+	pending map[net.Conn]struct{}
+	lns     map[net.Listener]struct{}
+	wg      sync.WaitGroup
 }
 
 // New builds an edge.
@@ -170,7 +172,7 @@ func New(cfg Config) (*Edge, error) {
 			cfg.UpstreamTLS.ServerName = host
 		}
 	}
-	e := &Edge{cfg: cfg, log: cfg.Logger, slots: make(chan struct{}, cfg.MaxConnections), conns: map[*conn]struct{}{}, lns: map[net.Listener]struct{}{}}
+	e := &Edge{cfg: cfg, log: cfg.Logger, slots: make(chan struct{}, cfg.MaxConnections), conns: map[*conn]struct{}{}, pending: map[net.Conn]struct{}{}, lns: map[net.Listener]struct{}{}}
 	if err := e.m.register(cfg.Registerer); err != nil {
 		return nil, err
 	}
@@ -222,10 +224,16 @@ func (e *Edge) Serve(ln net.Listener) error {
 			c.Close()
 			continue
 		}
+		e.mu.Lock()
+		e.pending[c] = struct{}{}
+		e.mu.Unlock()
 		go func() {
 			defer func() { <-e.slots }()
 			defer e.wg.Done()
 			e.handle(c)
+			e.mu.Lock()
+			delete(e.pending, c)
+			e.mu.Unlock()
 		}()
 	}
 }
@@ -241,6 +249,7 @@ func (e *Edge) track(p *conn) bool {
 	if p == nil {
 		e.wg.Add(1)
 	} else {
+		delete(e.pending, p.raw)
 		e.conns[p] = struct{}{}
 	}
 	return true
@@ -257,6 +266,9 @@ func (e *Edge) Close(ctx context.Context) error {
 	}
 	for p := range e.conns {
 		p.finish("edge shutting down")
+	}
+	for c := range e.pending {
+		c.Close() // its login or handshake fails at once
 	}
 	e.mu.Unlock()
 	done := make(chan struct{})

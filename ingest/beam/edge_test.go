@@ -583,3 +583,27 @@ func TestBeamMaxConnections(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+func TestBeamCloseEndsConnectionsBeforeLogin(t *testing.T) {
+	e := setup(t, options{})
+	logged := e.dial(t)
+	if code, err := logged.Login(e.secret); err != nil || code != sbeam.CodeLoginOK {
+		t.Fatalf("login: %v %v", code, err)
+	}
+	silent, err := net.Dial("tcp", e.addr) // within the 10s login timeout
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	time.Sleep(50 * time.Millisecond) // accepted
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if err := e.edge.Close(ctx); err != nil {
+		t.Fatalf("close with a miner yet to log in: %v", err)
+	}
+	_, streams := e.closedStreams(t, 1)
+	evs := only(t, streams)
+	if cl := evs[len(evs)-1].GetClosed(); cl.Reason != "edge shutting down" {
+		t.Fatalf("close reason %q", cl.Reason)
+	}
+}

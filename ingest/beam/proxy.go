@@ -20,6 +20,7 @@ import (
 // conn is one proxied miner connection and its node connection.
 type conn struct {
 	e            *Edge
+	raw          net.Conn // the miner's connection under TLS
 	miner, node  net.Conn
 	stream       *record.Stream
 	ctx          context.Context
@@ -104,7 +105,7 @@ func (e *Edge) handle(raw net.Conn) {
 		e.log.Error("beam: open stream", "err", err)
 		return
 	}
-	p := &conn{e: e, miner: miner, node: node, stream: stream, ctx: ctx, cancel: cancel}
+	p := &conn{e: e, raw: raw, miner: miner, node: node, stream: stream, ctx: ctx, cancel: cancel}
 	if !e.track(p) {
 		p.finish("edge shutting down")
 	}
