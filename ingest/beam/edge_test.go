@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -57,6 +58,7 @@ type options struct {
 	loginTimeout   time.Duration
 	writeTimeout   time.Duration
 	maxConns       int
+	keys           beam.Keys // instead of a registry
 }
 
 type env struct {
@@ -92,6 +94,9 @@ func setup(t testing.TB, o options) *env {
 		}
 		e.secret, e.app, e.keyID, e.reg = secret, app.ID, key.ID, reg
 		cfg.Keys = identity.NewCache(reg, identity.CacheConfig{TTL: time.Minute})
+	}
+	if o.keys != nil {
+		cfg.Keys = o.keys
 	}
 	var nodeTLS *tls.Config
 	if o.tlsUp {
@@ -606,4 +611,38 @@ func TestBeamCloseEndsConnectionsBeforeLogin(t *testing.T) {
 	if cl := evs[len(evs)-1].GetClosed(); cl.Reason != "edge shutting down" {
 		t.Fatalf("close reason %q", cl.Reason)
 	}
+}
+
+// stubKeys answers every key alike.
+type stubKeys struct {
+	p   identity.Principal
+	err error
+}
+
+func (k stubKeys) Resolve(context.Context, string) (identity.Principal, error) { return k.p, k.err }
+
+func TestBeamKeysThatDoNotBill(t *testing.T) {
+	t.Run("registry unavailable", func(t *testing.T) {
+		e := setup(t, options{keys: stubKeys{err: errors.New("connection refused")}})
+		m := e.dial(t)
+		m.Send(&sbeam.Login{ID: "login", APIKey: e.secret})
+		expectClosed(t, m) // no answer: the miner retries later
+		if n := e.node.Accepted.Load(); n != 0 {
+			t.Fatalf("node dialled %d times", n)
+		}
+		if !strings.Contains(e.logs.String(), "registry_unavailable") {
+			t.Fatalf("no log of the unavailable registry:\n%s", e.logs)
+		}
+	})
+	t.Run("admin key", func(t *testing.T) {
+		e := setup(t, options{keys: stubKeys{p: identity.Principal{KeyID: "key_admin", Role: identity.RoleAdmin}}})
+		m := e.dial(t)
+		if code, err := m.Login(e.secret); err != nil || code != sbeam.CodeLoginFailed {
+			t.Fatalf("login with an admin key: %v %v, want %v", code, err, sbeam.CodeLoginFailed)
+		}
+		expectClosed(t, m)
+		if n := e.node.Accepted.Load(); n != 0 {
+			t.Fatalf("node dialled %d times", n)
+		}
+	})
 }
