@@ -646,3 +646,47 @@ func TestBeamKeysThatDoNotBill(t *testing.T) {
 		}
 	})
 }
+
+// TestBeamNodeRefusalsPassThrough: the node's own -32003 and its rejection
+// of a solution without the nonce prefix reach the miner, are recorded as
+// errors, and the node's close ends the stream.
+func TestBeamNodeRefusalsPassThrough(t *testing.T) {
+	e := setup(t, options{})
+	m := e.dial(t)
+	if code, err := m.Login("a-key-the-node-does-not-know"); err != nil || code != sbeam.CodeLoginFailed {
+		t.Fatalf("login: %v %v, want the node's %v", code, err, sbeam.CodeLoginFailed)
+	}
+	expectClosed(t, m)
+
+	m2 := e.dial(t)
+	if code, err := m2.Login(e.secret); err != nil || code != sbeam.CodeLoginOK {
+		t.Fatalf("login: %v %v", code, err)
+	}
+	if err := m2.Send(&sbeam.Solution{ID: m2.Job, Nonce: "ffff000000000000", Output: strings.Repeat("ab", sbeam.OutputHexLen/2)}); err != nil {
+		t.Fatal(err)
+	}
+	msg, err := m2.Read()
+	if res, ok := msg.(*sbeam.Result); err != nil || !ok || res.Code != sbeam.CodeRejected {
+		t.Fatalf("bad nonce prefix answered %v %v, want code %v", msg, err, sbeam.CodeRejected)
+	}
+	expectClosed(t, m2)
+
+	_, streams := e.closedStreams(t, 2)
+	if len(streams) != 2 {
+		t.Fatalf("%d streams, want 2", len(streams))
+	}
+	for _, evs := range streams {
+		var last *event.Message
+		for _, ev := range evs {
+			if mm := ev.GetMessage(); mm != nil && mm.Direction == event.Direction_UPSTREAM_TO_CLIENT {
+				last = mm
+			}
+		}
+		if last == nil || last.Method != "result" || last.Role != event.Role_ERROR {
+			t.Fatalf("the node's last line recorded as %v, want an error result", last)
+		}
+		if cl := evs[len(evs)-1].GetClosed(); cl.Reason != "node closed" {
+			t.Fatalf("close reason %q, want node closed", cl.Reason)
+		}
+	}
+}
