@@ -88,7 +88,7 @@ type Config struct {
 	// know with result -32003 and closes, without dialling the node.
 	RejectUnknownKeys bool
 	// LoginTimeout bounds the TLS handshake and the wait for the login
-	// line (default 10s).
+	// line, and, separately, resolving its key (default 10s).
 	LoginTimeout time.Duration
 	// DialTimeout bounds dialling the node, TLS handshake included
 	// (default 10s).

@@ -65,7 +65,9 @@ func (e *Edge) handle(raw net.Conn) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	who, code, reason, rerr := e.attribute(ctx, login.APIKey)
+	rctx, rcancel := context.WithTimeout(ctx, e.cfg.LoginTimeout)
+	who, code, reason, rerr := e.attribute(rctx, login.APIKey)
+	rcancel()
 	if reason != "" {
 		if code != 0 {
 			res := beam.Result{ID: login.ID, Code: code, Description: code.Description()}
