@@ -422,6 +422,20 @@ func TestBeamFirstLineNotLogin(t *testing.T) {
 	if n := e.node.Accepted.Load(); n != 0 {
 		t.Fatalf("node dialled %d times", n)
 	}
+	// A broken login: its key is in no log line.
+	raw, err := net.Dial("tcp", e.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	raw.Write([]byte(`{"api_key":"` + e.secret + `","id":"login","method":"login",}` + "\n"))
+	raw.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := raw.Read(make([]byte, 1)); err == nil || strings.Contains(err.Error(), "timeout") {
+		t.Fatalf("read: %v, want the connection closed", err)
+	}
+	if logs := e.logs.String(); strings.Count(logs, "not_login") != 2 || strings.Contains(logs, e.secret) {
+		t.Fatalf("want two not_login log lines without the key:\n%s", logs)
+	}
 }
 
 // expectClosed reads from m until the edge closes the connection, failing
