@@ -1,0 +1,159 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/relaymeter/relaymeter/ingest/event"
+	"github.com/relaymeter/relaymeter/internal/eventtest"
+	"github.com/relaymeter/relaymeter/internal/kafkatest"
+	"github.com/relaymeter/relaymeter/internal/sv2sim"
+	"github.com/relaymeter/relaymeter/stratum/sv2/noise"
+)
+
+// sv2Keys returns a fresh authority key written as hex to a file, and a
+// pool Noise identity certified by another authority.
+func sv2Keys(t *testing.T) (authority *noise.PrivateKey, keyFile string, pool *noise.Config, poolAuthority noise.PublicKey) {
+	t.Helper()
+	authority, err := noise.GeneratePrivateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile = filepath.Join(t.TempDir(), "authority.key")
+	if err := os.WriteFile(keyFile, []byte(hex.EncodeToString(authority.Bytes())+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pa, err := noise.GeneratePrivateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	static, err := noise.GeneratePrivateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := noise.IssueCertificate(pa, static.PublicKey(), time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return authority, keyFile, &noise.Config{StaticKey: static, Certificate: &cert}, pa.PublicKey()
+}
+
+// startEdgeSv2 runs `relaymeter edge sv2` with args until the test ends
+// or stop is called, returning its listen address.
+func startEdgeSv2(t *testing.T, args ...string) (addr string, logs *lockedBuffer, stop func()) {
+	t.Helper()
+	addr, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs = &lockedBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- runEdgeSv2(ctx, append([]string{"--listen", addr, "--spool-dir", "", "--log-level", "debug"}, args...),
+			stdio{in: strings.NewReader(""), out: logs, err: logs})
+	}()
+	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(logs.String(), "edge sv2: listening"); time.Sleep(5 * time.Millisecond) {
+		select {
+		case err := <-done:
+			t.Fatalf("edge sv2 exited: %v\n%s", err, logs)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("edge sv2 did not start:\n%s", logs)
+		}
+	}
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("edge sv2: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return addr, logs, stop
+}
+
+func TestSv2EdgeCommand(t *testing.T) {
+	cluster := kafkatest.Start(t, kafkatest.Options{Partitions: 2, Topics: []string{topicMessages}})
+	authority, keyFile, poolNoise, poolAuthority := sv2Keys(t)
+	pool, err := sv2sim.StartPool(sv2sim.PoolConfig{Noise: poolNoise, RejectEvery: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	addr, logs, stop := startEdgeSv2(t, "--upstream", pool.Addr(), "--supplier", "sup", "--kafka", strings.Join(cluster.Brokers, ","),
+		"--open-access", "--authority-key-file", keyFile, "--upstream-authority-pubkey", poolAuthority.String())
+	if !strings.Contains(logs.String(), authority.PublicKey().String()) {
+		t.Errorf("the authority public key miners pin is not logged:\n%s", logs)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := sv2sim.RunMiner(ctx, sv2sim.MinerConfig{Addr: addr, Noise: &noise.Config{AuthorityKey: authority.PublicKey()},
+		UserIdentity: "acme.rig1", Shares: 4})
+	if err != nil {
+		t.Fatalf("miner: %v\n%s", err, logs)
+	}
+	if res.Accepted != 2 || res.Rejected != 2 {
+		t.Errorf("accepted %d rejected %d, want 2 and 2", res.Accepted, res.Rejected)
+	}
+	// A miner pinning another authority is refused by its own handshake.
+	other, _ := noise.GeneratePrivateKey()
+	if _, err := sv2sim.RunMiner(ctx, sv2sim.MinerConfig{Addr: addr, Noise: &noise.Config{AuthorityKey: other.PublicKey()},
+		UserIdentity: "acme", Shares: 1}); err == nil {
+		t.Error("a miner pinning another authority got through")
+	}
+	stop()
+	streams := eventtest.StreamEvents(t, eventtest.ReadTopic(t, cluster.Brokers, topicMessages, 2))
+	var found bool
+	for _, evs := range streams {
+		o := evs[0].GetOpened()
+		if o.GetApplication() != "acme" {
+			continue
+		}
+		found = true
+		if o.ClientSecurity != event.Security_NOISE || o.UpstreamSecurity != event.Security_NOISE || o.Service != "sv2" {
+			t.Errorf("opened %v", o)
+		}
+		var msgs int64
+		for _, ev := range evs {
+			if ev.GetMessage() != nil {
+				msgs++
+			}
+		}
+		if want := res.Stats.FramesIn + res.Stats.FramesOut; msgs != want {
+			t.Errorf("%d messages recorded, miner exchanged %d", msgs, want)
+		}
+	}
+	if !found {
+		t.Errorf("no stream for acme among %d", len(streams))
+	}
+}
+
+func TestSv2EdgeCommandFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--supplier", "s", "--kafka", "k", "--open-access"}, "--upstream is required"},
+		{[]string{"--upstream", "u:1", "--supplier", "s", "--kafka", "k"}, "--database-url is required"},
+		{[]string{"--upstream", "u:1", "--supplier", "s", "--kafka", "k", "--open-access"}, "--authority-key-file is required"},
+		{[]string{"--upstream", "u:1", "--supplier", "s", "--kafka", "k", "--open-access", "--plaintext-downstream"}, "--upstream-authority-pubkey is required"},
+		{[]string{"--upstream", "u:1", "--supplier", "s", "--kafka", "k", "--open-access", "--plaintext-downstream", "--upstream-authority-pubkey", "nope"}, "--upstream-authority-pubkey"},
+	} {
+		var out bytes.Buffer
+		err := runEdgeSv2(context.Background(), tc.args, stdio{in: strings.NewReader(""), out: &out, err: &out})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: %v, want %q", tc.args, err, tc.want)
+		}
+	}
+}
