@@ -157,3 +157,42 @@ func TestSv2EdgeCommandFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestSv2SharesEndToEnd runs a miner through edge sv2 into dev's Kafka,
+// and checks that dev's meter counts the accepted shares with the
+// sv2-shares policy.
+func TestSv2SharesEndToEnd(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	path := filepath.Join(t.TempDir(), "relaymeter.yaml")
+	cfg := "services:\n  - id: sv2\n    protocol: STRATUM_V2\n    policy: sv2-shares\n    params: {\"by\": \"sum\"}\n"
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dataDir := t.TempDir()
+	dev := startDev(t, buildBinary(t), dataDir, "--config", path)
+
+	authority, keyFile, poolNoise, poolAuthority := sv2Keys(t)
+	pool, err := sv2sim.StartPool(sv2sim.PoolConfig{Noise: poolNoise, RejectEvery: 3, ShareValue: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	addr, logs, stop := startEdgeSv2(t, "--upstream", pool.Addr(), "--supplier", "sup", "--kafka", dev.kafka,
+		"--open-access", "--authority-key-file", keyFile, "--upstream-authority-pubkey", poolAuthority.String())
+	res, err := sv2sim.RunMiner(ctx, sv2sim.MinerConfig{Addr: addr, Noise: &noise.Config{AuthorityKey: authority.PublicKey()},
+		UserIdentity: "acme.rig1", Shares: 9})
+	if err != nil {
+		t.Fatalf("miner: %v\n%s", err, logs)
+	}
+	// Nonces 3, 6 and 9 are rejected.
+	if res.Accepted != 6 || res.Rejected != 3 {
+		t.Fatalf("accepted %d rejected %d, want 6 and 3", res.Accepted, res.Rejected)
+	}
+	stop()
+	msgs := res.Stats.FramesIn + res.Stats.FramesOut
+	u := waitUsage(t, ctx, dev.api, "kill-test-key", `{service:"sv2"}`, msgs)
+	if u.Messages != msgs || u.Relays != 6*100 {
+		t.Errorf("usage %+v; want %d messages and %d relays (6 accepted shares of 100)", u, msgs, 6*100)
+	}
+}
