@@ -48,7 +48,7 @@ type identity struct {
 	cert              noise.Certificate
 }
 
-func newIdentity(t *testing.T) identity {
+func newIdentity(t testing.TB) identity {
 	t.Helper()
 	authority, err := noise.GeneratePrivateKey()
 	if err != nil {
@@ -93,7 +93,7 @@ type options struct {
 	mod               func(*edgesv2.Config)
 }
 
-func setup(t *testing.T, o options) *env {
+func setup(t testing.TB, o options) *env {
 	t.Helper()
 	e := &env{logs: &syncBuffer{}}
 	e.cluster = kafkatest.Start(t, kafkatest.Options{Partitions: 2, Topics: []string{topic}})
@@ -146,7 +146,7 @@ func setup(t *testing.T, o options) *env {
 
 func (e *env) addr() string { return e.ln.Addr().String() }
 
-func (e *env) close(t *testing.T) {
+func (e *env) close(t testing.TB) {
 	t.Helper()
 	e.closed = true
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
