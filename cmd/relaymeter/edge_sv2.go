@@ -35,7 +35,7 @@ func runEdgeSv2(ctx context.Context, args []string, sio stdio) error {
 	databaseURL := fs.String("database-url", "", "Postgres URL of the identity registry the account of each channel's user_identity is resolved in (required unless --open-access)")
 	openAccess := fs.Bool("open-access", false, "bill an account the registry does not know (every account, without --database-url) to an application of the same name, unchecked")
 	authorityKeyFile := fs.String("authority-key-file", "", "file holding the hex secret key of the authority that signs the edge's Noise certificate; miners pin its public key (required unless --plaintext-downstream)")
-	certValidity := fs.Duration("cert-validity", 30*24*time.Hour, "validity of the edge's Noise certificate, issued at start")
+	certValidity := fs.Duration("cert-validity", 30*24*time.Hour, "validity of the edge's Noise certificates; a new one serves new connections once half of it has passed")
 	upstreamAuthority := fs.String("upstream-authority-pubkey", "", "base58check authority public key the pool's Noise certificate must be signed by (required unless --plaintext-upstream)")
 	plainDown := fs.Bool("plaintext-downstream", false, "accept miners without Noise")
 	plainUp := fs.Bool("plaintext-upstream", false, "connect to the pool without Noise")
@@ -76,13 +76,17 @@ func runEdgeSv2(ctx context.Context, args []string, sio stdio) error {
 	cfg := edgesv2.Config{Upstream: *upstream, Service: *service, Supplier: *supplier, OpenAccess: *openAccess,
 		MaxPayload: *maxPayload, HandshakeTimeout: *handshakeTimeout, IdleTimeout: *idleTimeout, Logger: log}
 	if !*plainDown {
-		down, authority, err := edgeNoiseIdentity(*authorityKeyFile, *certValidity)
+		authority, err := readAuthorityKey(*authorityKeyFile)
 		if err != nil {
 			return err
 		}
-		cfg.Downstream = down
-		log.Info("edge sv2: miners must pin this authority public key", "authority", authority.String(),
-			"cert_not_valid_after", time.Unix(int64(down.Certificate.NotValidAfter), 0).UTC())
+		certs, err := newCertRenewer(authority, *certValidity, time.Now)
+		if err != nil {
+			return err
+		}
+		cfg.Downstream = certs.config
+		log.Info("edge sv2: miners must pin this authority public key", "authority", authority.PublicKey().String(),
+			"cert_validity", *certValidity)
 	}
 	if !*plainUp {
 		key, err := noise.ParsePublicKey(*upstreamAuthority)
@@ -149,32 +153,69 @@ func runEdgeSv2(ctx context.Context, args []string, sio stdio) error {
 	return runUntilDone(ctx, fns...)
 }
 
-// edgeNoiseIdentity reads the authority secret key and returns the
-// responder configuration of a fresh static key certified by it for
-// validity, and the authority's public key.
-func edgeNoiseIdentity(authorityKeyFile string, validity time.Duration) (*noise.Config, noise.PublicKey, error) {
-	b, err := os.ReadFile(authorityKeyFile)
+// readAuthorityKey reads a hex secret key from path.
+func readAuthorityKey(path string) (*noise.PrivateKey, error) {
+	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, noise.PublicKey{}, fmt.Errorf("--authority-key-file: %w", err)
+		return nil, fmt.Errorf("--authority-key-file: %w", err)
 	}
 	raw, err := hex.DecodeString(strings.TrimSpace(string(b)))
 	if err != nil {
-		return nil, noise.PublicKey{}, fmt.Errorf("--authority-key-file %s: want a hex secret key: %w", authorityKeyFile, err)
+		return nil, fmt.Errorf("--authority-key-file %s: want a hex secret key: %w", path, err)
 	}
-	authority, err := noise.NewPrivateKey(raw)
+	key, err := noise.NewPrivateKey(raw)
 	if err != nil {
-		return nil, noise.PublicKey{}, fmt.Errorf("--authority-key-file %s: %w", authorityKeyFile, err)
+		return nil, fmt.Errorf("--authority-key-file %s: %w", path, err)
 	}
+	return key, nil
+}
+
+// certRenewer is the edge's Noise identity toward miners: a static key
+// made at start and a certificate for it from the authority, valid for
+// validity and reissued for new connections once half of it has passed.
+type certRenewer struct {
+	authority, static *noise.PrivateKey
+	validity          time.Duration
+	now               func() time.Time
+
+	mu      sync.Mutex
+	cfg     *noise.Config
+	renewAt time.Time
+}
+
+func newCertRenewer(authority *noise.PrivateKey, validity time.Duration, now func() time.Time) (*certRenewer, error) {
 	static, err := noise.GeneratePrivateKey()
 	if err != nil {
-		return nil, noise.PublicKey{}, fmt.Errorf("edge static key: %w", err)
+		return nil, fmt.Errorf("edge static key: %w", err)
 	}
-	now := time.Now()
-	cert, err := noise.IssueCertificate(authority, static.PublicKey(), now.Add(-time.Minute), now.Add(validity))
+	r := &certRenewer{authority: authority, static: static, validity: validity, now: now}
+	if err := r.issue(now()); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// issue makes a certificate valid from a minute before now. Called with mu
+// held, or before r is shared.
+func (r *certRenewer) issue(now time.Time) error {
+	cert, err := noise.IssueCertificate(r.authority, r.static.PublicKey(), now.Add(-time.Minute), now.Add(r.validity))
 	if err != nil {
-		return nil, noise.PublicKey{}, fmt.Errorf("edge certificate: %w", err)
+		return fmt.Errorf("edge certificate: %w", err)
 	}
-	return &noise.Config{StaticKey: static, Certificate: &cert}, authority.PublicKey(), nil
+	r.cfg = &noise.Config{StaticKey: r.static, Certificate: &cert}
+	r.renewAt = now.Add(r.validity / 2)
+	return nil
+}
+
+// config returns the responder configuration for a new connection.
+func (r *certRenewer) config() *noise.Config {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if now := r.now(); !now.Before(r.renewAt) {
+		// On failure the current certificate serves until the next try.
+		_ = r.issue(now)
+	}
+	return r.cfg
 }
 
 // registryAccounts resolves Sv2 accounts in the identity registry: an

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -194,5 +195,36 @@ func TestSv2SharesEndToEnd(t *testing.T) {
 	u := waitUsage(t, ctx, dev.api, "kill-test-key", `{service:"sv2"}`, msgs)
 	if u.Messages != msgs || u.Relays != 6*100 {
 		t.Errorf("usage %+v; want %d messages and %d relays (6 accepted shares of 100)", u, msgs, 6*100)
+	}
+}
+
+func TestSv2CertRenewal(t *testing.T) {
+	authority, err := noise.GeneratePrivateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Unix(1_800_000_000, 0)
+	r, err := newCertRenewer(authority, time.Hour, func() time.Time { return now })
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := r.config()
+	now = now.Add(20 * time.Minute)
+	if r.config() != first {
+		t.Error("certificate renewed before half its validity")
+	}
+	now = now.Add(15 * time.Minute)
+	second := r.config()
+	if second == first || second.StaticKey != first.StaticKey {
+		t.Fatal("certificate not renewed past half its validity, or the static key changed")
+	}
+	// Past the first certificate's end, the second still verifies.
+	now = now.Add(30 * time.Minute)
+	server := first.StaticKey.PublicKey()
+	if err := first.Certificate.Verify(authority.PublicKey(), server, now, -1); !errors.Is(err, noise.ErrCertificateExpired) {
+		t.Errorf("first certificate at +65m: %v, want expired", err)
+	}
+	if err := second.Certificate.Verify(authority.PublicKey(), server, now, -1); err != nil {
+		t.Errorf("renewed certificate at +65m: %v", err)
 	}
 }

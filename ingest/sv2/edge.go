@@ -81,9 +81,10 @@ type Config struct {
 	// account, without Accounts) to an application of the same name.
 	OpenAccess bool
 
-	// Downstream is the edge's Noise responder configuration toward
-	// miners (StaticKey and Certificate); nil means plaintext.
-	Downstream *noise.Config
+	// Downstream returns the edge's Noise responder configuration toward
+	// miners (StaticKey and Certificate) for each new connection, so that
+	// a renewed certificate serves new connections; nil means plaintext.
+	Downstream func() *noise.Config
 	// UpstreamNoise is the Noise initiator configuration toward the pool
 	// (AuthorityKey); nil means plaintext.
 	UpstreamNoise *noise.Config
@@ -132,7 +133,11 @@ func New(cfg Config) (*Edge, error) {
 		return nil, fmt.Errorf("sv2 edge: MaxPayload %d outside [0, %d]", cfg.MaxPayload, sv2.MaxU24)
 	}
 	if cfg.Downstream != nil {
-		if _, err := noise.Server(nil, *cfg.Downstream); err != nil {
+		d := cfg.Downstream()
+		if d == nil {
+			return nil, errors.New("sv2 edge: downstream noise: no configuration")
+		}
+		if _, err := noise.Server(nil, *d); err != nil {
 			return nil, fmt.Errorf("sv2 edge: downstream noise: %w", err)
 		}
 	}
@@ -157,11 +162,6 @@ func New(cfg Config) (*Edge, error) {
 		cfg.DialTimeout = cfg.HandshakeTimeout
 	}
 	// The Noise layers reject an oversized frame before allocating it.
-	if cfg.Downstream != nil {
-		d := *cfg.Downstream
-		d.MaxPayload = cfg.MaxPayload
-		cfg.Downstream = &d
-	}
 	if cfg.UpstreamNoise != nil {
 		u := *cfg.UpstreamNoise
 		u.MaxPayload = cfg.MaxPayload
@@ -315,9 +315,20 @@ func (c *conn) run() {
 	c.down = &side{raw: c.raw, rw: c.raw, sec: event.Security_SECURITY_NONE, addr: c.raw.RemoteAddr().String()}
 	_ = c.raw.SetDeadline(time.Now().Add(e.cfg.HandshakeTimeout))
 	if e.cfg.Downstream != nil {
-		nc, _ := noise.Server(c.raw, *e.cfg.Downstream)
+		dp := e.cfg.Downstream()
+		if dp == nil {
+			c.end("downstream noise: no configuration")
+			return
+		}
+		d := *dp
+		d.MaxPayload = e.cfg.MaxPayload
+		nc, err := noise.Server(c.raw, d)
+		if err != nil {
+			c.end("downstream noise: " + err.Error())
+			return
+		}
 		ctx, cancel := context.WithTimeout(e.ctx, e.cfg.HandshakeTimeout)
-		err := nc.Handshake(ctx)
+		err = nc.Handshake(ctx)
 		cancel()
 		if err != nil {
 			e.m.handshakeFailures.WithLabelValues("downstream").Inc()

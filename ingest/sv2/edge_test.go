@@ -115,7 +115,7 @@ func setup(t testing.TB, o options) *env {
 		}
 	}
 	if o.noiseDown {
-		cfg.Downstream = edgeID.server()
+		cfg.Downstream = func() *noise.Config { return edgeID.server() }
 		e.miner = edgeID.client()
 	}
 	e.pool, err = sv2sim.StartPool(pcfg)
@@ -546,5 +546,29 @@ func TestSv2UnknownUserRefused(t *testing.T) {
 	}
 	if !apps["app-1"] || len(apps) != 2 {
 		t.Errorf("stream applications %v, want app-1 and the unattributed one", apps)
+	}
+}
+
+func TestSv2NoiseFrameOverLimit(t *testing.T) {
+	e := setup(t, options{noiseDown: true, mod: func(c *edgesv2.Config) { c.MaxPayload = 4096 }})
+	c, err := sv2sim.Dial(ctxT(t), e.addr(), e.miner)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	big, err := sv2.AppendFrame(nil, 0, sv2.MsgSetupConnection, make([]byte, 8192))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WriteFrame(big); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.Raw().SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := c.Recv(); err == nil || isTimeout(err) {
+		t.Fatalf("connection not closed: %v", err)
+	}
+	e.waitClosed(t, 1)
+	if r := lastClosed(t, only(t, e.events(t))).Reason; !strings.Contains(r, "frame over the size limit") {
+		t.Errorf("reason %q", r)
 	}
 }
