@@ -12,9 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/relaymeter/relaymeter/identity"
 	"github.com/relaymeter/relaymeter/ingest/event"
 	"github.com/relaymeter/relaymeter/internal/eventtest"
 	"github.com/relaymeter/relaymeter/internal/kafkatest"
+	"github.com/relaymeter/relaymeter/internal/pgtest"
 	"github.com/relaymeter/relaymeter/internal/sv2sim"
 	"github.com/relaymeter/relaymeter/stratum/sv2/noise"
 )
@@ -226,5 +228,47 @@ func TestSv2CertRenewal(t *testing.T) {
 	}
 	if err := second.Certificate.Verify(authority.PublicKey(), server, now, -1); err != nil {
 		t.Errorf("renewed certificate at +65m: %v", err)
+	}
+}
+
+func TestSv2RegistryAccounts(t *testing.T) {
+	pool, _ := pgtest.DB(t)
+	reg := identity.NewRegistry(pool)
+	ctx := context.Background()
+	acme, err := reg.CreateApplication(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	off, err := reg.CreateApplication(ctx, "off")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reg.SetApplicationDisabled(ctx, off.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	a := newRegistryAccounts(reg, time.Minute)
+	for _, tc := range []struct {
+		account, id string
+		ok          bool
+	}{
+		{"acme", acme.ID, true},
+		{acme.ID, acme.ID, true},
+		{"off", off.ID, false},
+		{"nobody", "", false},
+	} {
+		id, ok, err := a.Application(ctx, tc.account)
+		if err != nil || ok != tc.ok || (ok && id != tc.id) {
+			t.Errorf("%s: %q %v %v; want %q %v", tc.account, id, ok, err, tc.id, tc.ok)
+		}
+	}
+	// An answer is cached: an application created since is seen once it expires.
+	if _, err := reg.CreateApplication(ctx, "nobody"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := a.Application(ctx, "nobody"); ok {
+		t.Error("cached answer not used")
+	}
+	if _, ok, _ := newRegistryAccounts(reg, time.Minute).Application(ctx, "nobody"); !ok {
+		t.Error("a new application is not found")
 	}
 }
