@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/relaymeter/relaymeter/ingest/event"
 	"github.com/relaymeter/relaymeter/ingest/record"
@@ -81,6 +82,7 @@ type env struct {
 	edge    *edgesv2.Edge
 	ln      net.Listener
 	logs    *syncBuffer
+	reg     *prometheus.Registry
 	closed  bool
 	// miner is the Noise config miners use toward the edge (nil: plaintext).
 	miner *noise.Config
@@ -95,7 +97,7 @@ type options struct {
 
 func setup(t testing.TB, o options) *env {
 	t.Helper()
-	e := &env{logs: &syncBuffer{}}
+	e := &env{logs: &syncBuffer{}, reg: prometheus.NewRegistry()}
 	e.cluster = kafkatest.Start(t, kafkatest.Options{Partitions: 2, Topics: []string{topic}})
 	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	var err error
@@ -106,7 +108,7 @@ func setup(t testing.TB, o options) *env {
 	poolID, edgeID := newIdentity(t), newIdentity(t)
 	pcfg := sv2sim.PoolConfig{RejectEvery: 3, ShareValue: 10}
 	cfg := edgesv2.Config{Recorder: e.rec, Service: "sv2", Supplier: "sup", OpenAccess: true, Logger: log,
-		HandshakeTimeout: 5 * time.Second}
+		HandshakeTimeout: 5 * time.Second, Registerer: e.reg}
 	if o.noiseUp {
 		pcfg.Noise = poolID.server()
 		cfg.UpstreamNoise = poolID.client()
@@ -142,6 +144,27 @@ func setup(t testing.TB, o options) *env {
 		e.pool.Close()
 	})
 	return e
+}
+
+// metric is the value of the counter name with the label value (if
+// any), 0 when unset.
+func (e *env) metric(t *testing.T, name, label string) float64 {
+	t.Helper()
+	mfs, err := e.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if label == "" || (len(m.GetLabel()) > 0 && m.GetLabel()[0].GetValue() == label) {
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	return 0
 }
 
 func (e *env) addr() string { return e.ln.Addr().String() }
@@ -253,6 +276,15 @@ func TestSv2EndToEnd(t *testing.T) {
 				return s.FramesIn == res.Stats.FramesOut && s.FramesOut == res.Stats.FramesIn
 			})
 			pool := e.pool.Stats()
+			if got := e.metric(t, "relaymeter_sv2_edge_frames_total", "CLIENT_TO_UPSTREAM"); got != float64(res.Stats.FramesOut) {
+				t.Errorf("frames_total to upstream %v, want %d", got, res.Stats.FramesOut)
+			}
+			if got := e.metric(t, "relaymeter_sv2_edge_bytes_total", "UPSTREAM_TO_CLIENT"); got != float64(res.Stats.BytesIn) {
+				t.Errorf("bytes_total to client %v, want %d", got, res.Stats.BytesIn)
+			}
+			if got := e.metric(t, "relaymeter_sv2_edge_connections_total", ""); got != 1 {
+				t.Errorf("connections_total %v", got)
+			}
 			evs := only(t, e.events(t))
 
 			opened := evs[0].GetOpened()
@@ -346,6 +378,9 @@ func TestSv2WrongPoolAuthorityRefused(t *testing.T) {
 	}
 	if got := e.pool.Stats().FramesIn; got != 0 {
 		t.Errorf("pool got %d frames", got)
+	}
+	if got := e.metric(t, "relaymeter_sv2_edge_noise_handshake_failures_total", "upstream"); got != 1 {
+		t.Errorf("upstream handshake failures %v, want 1", got)
 	}
 	if !strings.Contains(e.logs.String(), "REFUSING pool") {
 		t.Errorf("no refusal logged:\n%s", e.logs)
