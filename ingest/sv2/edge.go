@@ -209,6 +209,7 @@ func (e *Edge) Handle(c net.Conn) {
 		return
 	}
 	cn := &conn{e: e, raw: c}
+	cn.ctx, cn.cancel = context.WithCancel(e.ctx)
 	e.conns[cn] = struct{}{}
 	e.wg.Add(1)
 	e.mu.Unlock()
@@ -273,6 +274,9 @@ type conn struct {
 	e        *Edge
 	raw      net.Conn
 	down, up *side
+	// ctx ends with the connection, releasing waits for the recorder.
+	ctx    context.Context
+	cancel context.CancelFunc
 
 	closeMu sync.Mutex // reason, upRaw
 	reason  atomic.Pointer[string]
@@ -296,6 +300,7 @@ func (c *conn) end(reason string) {
 		return
 	}
 	c.reason.Store(&reason)
+	c.cancel()
 	_ = c.raw.Close()
 	if c.upRaw != nil {
 		_ = c.upRaw.Close()
@@ -327,7 +332,7 @@ func (c *conn) run() {
 			c.end("downstream noise: " + err.Error())
 			return
 		}
-		ctx, cancel := context.WithTimeout(e.ctx, e.cfg.HandshakeTimeout)
+		ctx, cancel := context.WithTimeout(c.ctx, e.cfg.HandshakeTimeout)
 		err = nc.Handshake(ctx)
 		cancel()
 		if err != nil {
@@ -394,7 +399,7 @@ func (c *conn) run() {
 // dial connects to the pool, with Noise when configured.
 func (c *conn) dial() error {
 	e := c.e
-	ctx, cancel := context.WithTimeout(e.ctx, e.cfg.DialTimeout)
+	ctx, cancel := context.WithTimeout(c.ctx, e.cfg.DialTimeout)
 	defer cancel()
 	var d net.Dialer
 	raw, err := d.DialContext(ctx, "tcp", e.cfg.Upstream)

@@ -276,12 +276,13 @@ func TestSv2EndToEnd(t *testing.T) {
 				return s.FramesIn == res.Stats.FramesOut && s.FramesOut == res.Stats.FramesIn
 			})
 			pool := e.pool.Stats()
-			if got := e.metric(t, "relaymeter_sv2_edge_frames_total", "CLIENT_TO_UPSTREAM"); got != float64(res.Stats.FramesOut) {
-				t.Errorf("frames_total to upstream %v, want %d", got, res.Stats.FramesOut)
-			}
-			if got := e.metric(t, "relaymeter_sv2_edge_bytes_total", "UPSTREAM_TO_CLIENT"); got != float64(res.Stats.BytesIn) {
-				t.Errorf("bytes_total to client %v, want %d", got, res.Stats.BytesIn)
-			}
+			// Counted once written: the peer may have read the frame first.
+			waitFor(t, "frames_total to upstream to match the miner", func() bool {
+				return e.metric(t, "relaymeter_sv2_edge_frames_total", "CLIENT_TO_UPSTREAM") == float64(res.Stats.FramesOut)
+			})
+			waitFor(t, "bytes_total to client to match the miner", func() bool {
+				return e.metric(t, "relaymeter_sv2_edge_bytes_total", "UPSTREAM_TO_CLIENT") == float64(res.Stats.BytesIn)
+			})
 			if got := e.metric(t, "relaymeter_sv2_edge_connections_total", ""); got != 1 {
 				t.Errorf("connections_total %v", got)
 			}

@@ -80,7 +80,7 @@ func (c *conn) forward(dir event.Direction, dst *side, h sv2.Header, payload []b
 		return nil
 	}
 	stream := c.stream
-	seq, err := stream.Append(c.e.ctx, m)
+	seq, err := stream.Append(c.ctx, m)
 	c.mu.Unlock()
 	if err != nil {
 		return fmt.Errorf("recording: %w", err)
@@ -88,7 +88,7 @@ func (c *conn) forward(dir event.Direction, dst *side, h sv2.Header, payload []b
 	if !send {
 		return nil
 	}
-	if err := stream.WaitDurable(c.e.ctx, seq); err != nil {
+	if err := stream.WaitDurable(c.ctx, seq); err != nil {
 		return fmt.Errorf("recording: %w", err)
 	}
 	if err := dst.write(frame, c.e.cfg.IdleTimeout); err != nil {
@@ -164,7 +164,7 @@ func (c *conn) openChannel(h sv2.Header, payload []byte) (refused bool, err erro
 		}
 		reqID, userIdentity = m.RequestID, m.UserIdentity
 	}
-	ctx, cancel := context.WithTimeout(c.e.ctx, c.e.cfg.HandshakeTimeout)
+	ctx, cancel := context.WithTimeout(c.ctx, c.e.cfg.HandshakeTimeout)
 	defer cancel()
 	app, ok, err := c.resolve(ctx, accountOf(userIdentity))
 	if err != nil {
