@@ -154,7 +154,7 @@ func TestBeamEndToEndMetered(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	ts := startTestStack(t, ctx, "e2e-beam", "ws://127.0.0.1:1/")
-	if err := syncServices(ctx, ledger.New(ts.pool), []serviceConfig{{ID: "beam", Protocol: "BEAM"}}); err != nil {
+	if err := syncServices(ctx, ledger.New(ts.pool), []serviceConfig{{ID: "beam", Protocol: "BEAM", Policy: "beam-solutions"}}); err != nil {
 		t.Fatal(err)
 	}
 	ids := identity.NewRegistry(ts.pool)
@@ -189,15 +189,33 @@ func TestBeamEndToEndMetered(t *testing.T) {
 	if code, err := m.Login(secret); err != nil || code != sbeam.CodeLoginOK {
 		t.Fatalf("login: %v %v", code, err)
 	}
-	if _, err := m.Mine(4); err != nil {
+	codes, err := m.Mine(4)
+	if err != nil {
 		t.Fatal(err)
+	}
+	var accepted int64
+	for _, c := range codes {
+		if c == sbeam.CodeAccepted {
+			accepted++
+		}
 	}
 	m.Close()
 	c := m.Counts()
 	lines := int64(c.LinesIn + c.LinesOut)
 	got := waitUsage(t, ctx, "http://"+ts.api, "test-key", `{service:"beam", application:"`+app.ID+`"}`, lines)
-	if got.Messages != lines || got.Bytes != int64(c.BytesIn+c.BytesOut) {
-		t.Fatalf("usage %+v, want %d messages and %d bytes", got, lines, c.BytesIn+c.BytesOut)
+	// The beam-solutions policy: one unit per accepted solution.
+	if got.Messages != lines || got.Bytes != int64(c.BytesIn+c.BytesOut) || got.Relays != accepted || accepted == 0 {
+		var fs []string
+		if rows, err := ts.pool.Query(ctx, `SELECT kind || ': ' || detail FROM findings ORDER BY id LIMIT 5`); err == nil {
+			for rows.Next() {
+				var f string
+				rows.Scan(&f)
+				fs = append(fs, f)
+			}
+			rows.Close()
+		}
+		t.Logf("findings: %q", fs) // why a message was not priced
+		t.Fatalf("usage %+v, want %d messages, %d bytes and %d relays (accepted solutions of %v)", got, lines, c.BytesIn+c.BytesOut, accepted, codes)
 	}
 	rows, err := ts.pool.Query(ctx, `SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE'`)
 	if err != nil {

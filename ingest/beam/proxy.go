@@ -303,17 +303,22 @@ func describe(m *event.Message, dir beam.Direction, line []byte, unterminated bo
 		m.Direction = event.Direction_UPSTREAM_TO_CLIENT
 	}
 	classify(m, line, dir)
+	// The payload is the line as sent, LF included (payload_size counts
+	// it), or its redacted form.
 	var how beam.Redaction
 	red, how = beam.AppendRedacted(red[:0], line)
 	if how == beam.RedactNone {
-		m.Payload, _ = record.Payload(-1, line)
+		red = append(red[:0], line...)
 		sum := sha256Line(line, unterminated)
 		m.PayloadSha256 = sum[:]
 	} else {
-		m.Payload = red
 		sum := sha256Line(red, false)
 		m.PayloadSha256 = sum[:]
 	}
+	if !unterminated {
+		red = append(red, '\n')
+	}
+	m.Payload = red
 	return red
 }
 
