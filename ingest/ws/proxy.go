@@ -26,6 +26,7 @@ type side struct {
 	// deadline timer, armed for each write, ends the connection when a
 	// write takes longer than Config.WriteTimeout.
 	writing  atomic.Bool
+	since    atomic.Int64 // when the write under way began, unix ns
 	timeout  time.Duration
 	deadline *time.Timer
 	// cork holds writes back so that several messages go out together
@@ -37,6 +38,7 @@ type side struct {
 // cancellable one costs allocations per call in the library; the deadline
 // timer ends a stuck write by closing the connection.
 func (s *side) write(f *msgBuf) error {
+	s.since.Store(time.Now().UnixNano())
 	s.writing.Store(true)
 	s.deadline.Reset(s.timeout)
 	err := s.conn.Write(context.Background(), f.typ, f.b.Bytes())
@@ -50,6 +52,7 @@ func (s *side) flush() error {
 	if s.cork == nil {
 		return nil
 	}
+	s.since.Store(time.Now().UnixNano())
 	s.writing.Store(true)
 	s.deadline.Reset(s.timeout)
 	err := s.cork.flush()
@@ -179,6 +182,14 @@ func (p *proxy) ping() {
 	}
 }
 
+// other is the side across from s.
+func (p *proxy) other(s *side) *side {
+	if s == &p.client {
+		return &p.upstream
+	}
+	return &p.client
+}
+
 // lost is the cause when reading from, writing to or pinging s failed with
 // err: s closed with a code (passed on to the other side), or s is gone.
 func (p *proxy) lost(s *side, err error) cause {
@@ -206,6 +217,13 @@ func (p *proxy) lost(s *side, err error) cause {
 // write to it (or a ping behind one) did not complete in time. A client is
 // closed with 1008; an upstream's client with 1011.
 func (p *proxy) notReading(s *side) cause {
+	// Both sides stuck: the one whose write has waited longer stopped
+	// reading first, and the other is held up by the back-pressure it
+	// causes (an upstream blocked writing to the edge, which stopped
+	// reading it for a client that does not read).
+	if o := p.other(s); o.writing.Load() && o.since.Load() < s.since.Load() {
+		s = o
+	}
 	if !p.ending.Load() {
 		p.e.log.Warn("ws: "+s.name+" not reading, closing", "stream", p.stream.ID(), "application", p.app)
 		p.e.m.notReading.WithLabelValues(s.name).Inc()
