@@ -76,6 +76,9 @@ func runDev(ctx context.Context, args []string, sio stdio) error {
 	if err != nil {
 		return err
 	}
+	if err := mf.check(f.demo); err != nil {
+		return err
+	}
 	forwarding, err := parseForwarding(f.forwarding)
 	if err != nil {
 		return err

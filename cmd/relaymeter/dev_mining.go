@@ -47,6 +47,26 @@ func (f *devMiningFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.beamService, "beam-service", "beam", "service the Beam edge meters (a BEAM service)")
 }
 
+// check refuses an edge's flags without the edge, before dev starts
+// anything.
+func (f devMiningFlags) check(demo bool) error {
+	switch {
+	case f.sv2Listen == "" && !demo && (f.sv2Upstream != "" || f.sv2UpstreamAuthority != ""):
+		return errors.New("--sv2-upstream and --sv2-upstream-authority-pubkey are the Sv2 edge's: give --sv2-listen too")
+	case f.sv2Upstream != "" && f.sv2UpstreamAuthority == "":
+		return errors.New("--sv2-upstream needs --sv2-upstream-authority-pubkey: dev speaks Noise to the pool")
+	case f.beamListen == "" && !demo && (f.beamUpstream != "" || f.beamUpstreamCA != "" || f.beamUpstreamInsecure):
+		return errors.New("--beam-upstream, --beam-upstream-ca and --beam-upstream-insecure are the Beam edge's: give --beam-listen too")
+	case f.sv2Listen != "" && f.sv2Upstream == "" && !demo:
+		return errors.New("--sv2-listen needs --sv2-upstream (or --demo, for a built-in pool)")
+	case f.beamListen != "" && f.beamUpstream == "" && !demo:
+		return errors.New("--beam-listen needs --beam-upstream (or --demo, for a built-in node)")
+	case f.beamUpstream != "" && f.beamUpstreamCA == "" && !f.beamUpstreamInsecure:
+		return errors.New("--beam-upstream needs --beam-upstream-ca (or --beam-upstream-insecure)")
+	}
+	return nil
+}
+
 // devMiningServices adds the sv2 and beam services dev meters by default,
 // unless the configuration defines them.
 func devMiningServices(services []serviceConfig, f devMiningFlags) []serviceConfig {

@@ -96,3 +96,26 @@ func TestDevDemoMining(t *testing.T) {
 		t.Fatal("dev did not stop")
 	}
 }
+
+// TestDevMiningFlags checks that an edge's flags without the edge, or
+// without what the edge needs, are refused before dev starts anything.
+func TestDevMiningFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--sv2-upstream", "p:1", "--sv2-upstream-authority-pubkey", "k"}, "give --sv2-listen too"},
+		{[]string{"--sv2-listen", "127.0.0.1:0", "--sv2-upstream", "p:1"}, "needs --sv2-upstream-authority-pubkey"},
+		{[]string{"--sv2-listen", "127.0.0.1:0"}, "--sv2-listen needs --sv2-upstream"},
+		{[]string{"--beam-upstream-insecure"}, "give --beam-listen too"},
+		{[]string{"--beam-listen", "127.0.0.1:0"}, "--beam-listen needs --beam-upstream"},
+		{[]string{"--beam-listen", "127.0.0.1:0", "--beam-upstream", "n:1"}, "needs --beam-upstream-ca"},
+	} {
+		out := &lockedBuffer{}
+		dir := t.TempDir()
+		code := run(context.Background(), append([]string{"dev", "--data-dir", dir}, tc.args...), stdio{in: strings.NewReader(""), out: out, err: out})
+		if code == 0 || !strings.Contains(out.String(), tc.want) {
+			t.Errorf("dev %q: exit %d, output %q; want an error containing %q", tc.args, code, out, tc.want)
+		}
+	}
+}
