@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"crypto/x509"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -117,5 +120,43 @@ func TestDevMiningFlags(t *testing.T) {
 		if code == 0 || !strings.Contains(out.String(), tc.want) {
 			t.Errorf("dev %q: exit %d, output %q; want an error containing %q", tc.args, code, out, tc.want)
 		}
+	}
+}
+
+// TestDevMiningKeysKept checks that dev's Sv2 authority key and Beam
+// certificate are made once and kept in the data dir.
+func TestDevMiningKeysKept(t *testing.T) {
+	dir := t.TempDir()
+	k1, err := devAuthorityKey(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k2, err := devAuthorityKey(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k1.PublicKey() != k2.PublicKey() {
+		t.Error("the authority key changed between two runs")
+	}
+	if _, err := readAuthorityKey(filepath.Join(dir, "sv2-authority-key")); err != nil {
+		t.Errorf("--authority-key-file does not read dev's key: %v", err)
+	}
+	c1, _, err := devBeamCert(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2, pool, err := devBeamCert(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(c1.Certificates[0].Certificate[0], c2.Certificates[0].Certificate[0]) {
+		t.Error("the Beam edge certificate changed between two runs")
+	}
+	leaf, err := x509.ParseCertificate(c2.Certificates[0].Certificate[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: pool, DNSName: "127.0.0.1"}); err != nil {
+		t.Errorf("the certificate does not verify against the pool dev gives miners: %v", err)
 	}
 }
