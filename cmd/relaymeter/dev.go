@@ -46,8 +46,10 @@ type devFlags struct {
 
 func runDev(ctx context.Context, args []string, sio stdio) error {
 	var f devFlags
+	var mf devMiningFlags
 	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
 	fs.SetOutput(sio.err)
+	mf.register(fs)
 	fs.StringVar(&f.dataDir, "data-dir", ".relaymeter", "where the embedded Kafka and Postgres keep their data")
 	fs.StringVar(&f.httpAddr, "http", "127.0.0.1:8080", "GraphQL API, GraphiQL and /metrics listen address")
 	fs.StringVar(&f.wsListen, "ws-listen", "127.0.0.1:8546", "WebSocket edge listen address")
@@ -72,6 +74,9 @@ func runDev(ctx context.Context, args []string, sio stdio) error {
 	}
 	log, err := newLogger(sio.err, f.logLevel)
 	if err != nil {
+		return err
+	}
+	if err := mf.check(f.demo); err != nil {
 		return err
 	}
 	forwarding, err := parseForwarding(f.forwarding)
@@ -119,6 +124,7 @@ func runDev(ctx context.Context, args []string, sio stdio) error {
 	if !hasService(services, f.service) {
 		services = append(services, serviceConfig{ID: f.service, Protocol: "WEBSOCKET_JSONRPC"})
 	}
+	services = devMiningServices(services, mf)
 	store, err := openStore(ctx, f.databaseURL, true, services)
 	if err != nil {
 		return err
@@ -135,6 +141,8 @@ func runDev(ctx context.Context, args []string, sio stdio) error {
 	}
 	reg := newRegistry()
 
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	g, gctx := errgroup.WithContext(ctx)
 	if f.wsUpstream == "" {
 		node := ethsim.New(ethsim.Config{Logger: log})
@@ -148,11 +156,12 @@ func runDev(ctx context.Context, args []string, sio stdio) error {
 		log.Info("dev: built-in simulated node as the WebSocket upstream", "url", f.wsUpstream)
 	}
 
+	keys := identity.NewCache(ids, identity.CacheConfig{})
 	st, err := newStack(stackConfig{
 		brokers: brokers, store: store, reg: reg, log: log, adminKey: key,
 		edgeID: "dev", wsUpstream: f.wsUpstream, service: f.service, wsRoutes: routes, supplier: f.supplier, forwarding: forwarding,
 		spoolDir: filepath.Join(f.dataDir, "spool"), apiRate: f.apiRate, apiBurst: f.apiBurst,
-		keys: identity.NewCache(ids, identity.CacheConfig{}), openAccess: f.openAccess,
+		keys: keys, openAccess: f.openAccess,
 		capture: defaultCapture(fc.Services, f.service, 1024, log),
 	})
 	if err != nil {
@@ -167,6 +176,14 @@ func runDev(ctx context.Context, args []string, sio stdio) error {
 		return err
 	}
 	st.run(g, gctx, edgeSrv, apiSrv)
+	mining := &devMining{f: mf, demo: f.demo, dataDir: f.dataDir, brokers: brokers, supplier: f.supplier,
+		openAccess: f.openAccess, keys: keys, ids: ids, demoKey: demoKey, reg: reg, log: log}
+	miningLines, err := mining.start(g, gctx)
+	if err != nil {
+		cancel() // stop what already runs before returning
+		_ = g.Wait()
+		return err
+	}
 	if f.demo {
 		// The demo clients present the demo key, as an application would:
 		// their traffic bills the demo application whether or not open
@@ -185,6 +202,9 @@ func runDev(ctx context.Context, args []string, sio stdio) error {
 	fmt.Fprintf(sio.out, "  ws edge    ws://%s/<application>  → %s\n", edgeSrv.addr(), redactURL(f.wsUpstream))
 	for _, id := range slices.Sorted(maps.Keys(routes)) {
 		fmt.Fprintf(sio.out, "  ws edge    ws://%s/%s/<application>  → %s\n", edgeSrv.addr(), id, redactURL(routes[id].Upstream))
+	}
+	for _, l := range miningLines {
+		fmt.Fprintln(sio.out, l)
 	}
 	// These two lines, as the issue pinned them, are read by scripts
 	// (bench/ws-vs-nginx.sh): `kafka   HOST:PORT`, `postgres URL`.

@@ -11,6 +11,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/relaymeter/relaymeter/identity"
 	"github.com/relaymeter/relaymeter/ingest/beam"
 	"github.com/relaymeter/relaymeter/ingest/record"
@@ -97,15 +99,9 @@ func runEdgeBeam(ctx context.Context, args []string, sio stdio) error {
 		cfg.Keys = identity.NewCache(identity.NewRegistry(pool), identity.CacheConfig{TTL: *keyCacheTTL})
 	}
 	reg := newRegistry()
-	rec, err := record.New(record.Config{Brokers: splitList(*kafka), Topic: topicMessages, EdgeID: *edgeID,
-		SpoolDir: *spoolDir, SpoolMaxBytes: *spoolMax, Logger: log, Registerer: reg})
+	edge, rec, err := newBeamEdge(cfg, record.Config{Brokers: splitList(*kafka), Topic: topicMessages, EdgeID: *edgeID,
+		SpoolDir: *spoolDir, SpoolMaxBytes: *spoolMax, Logger: log, Registerer: reg}, reg)
 	if err != nil {
-		return err
-	}
-	cfg.Recorder, cfg.Registerer = rec, reg
-	edge, err := beam.New(cfg)
-	if err != nil {
-		rec.Close(context.Background())
 		return err
 	}
 	ln, err := net.Listen("tcp", *listenAddr)
@@ -126,6 +122,22 @@ func runEdgeBeam(ctx context.Context, args []string, sio stdio) error {
 		fns = append(fns, ms.serve)
 	}
 	return runUntilDone(ctx, fns...)
+}
+
+// newBeamEdge makes a Beam edge of cfg recording through a new recorder of
+// rc, its metrics on reg: edge beam and dev build the edge this way.
+func newBeamEdge(cfg beam.Config, rc record.Config, reg prometheus.Registerer) (*beam.Edge, *record.Recorder, error) {
+	rec, err := record.New(rc)
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg.Recorder, cfg.Registerer = rec, reg
+	edge, err := beam.New(cfg)
+	if err != nil {
+		rec.Close(context.Background())
+		return nil, nil, err
+	}
+	return edge, rec, nil
 }
 
 // serveBeamEdge serves the edge until ctx ends, then closes its

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/relaymeter/relaymeter/identity"
 	"github.com/relaymeter/relaymeter/ingest/record"
 	edgesv2 "github.com/relaymeter/relaymeter/ingest/sv2"
@@ -75,25 +77,20 @@ func runEdgeSv2(ctx context.Context, args []string, sio stdio) error {
 	}
 	cfg := edgesv2.Config{Upstream: *upstream, Service: *service, Supplier: *supplier, OpenAccess: *openAccess,
 		MaxPayload: *maxPayload, HandshakeTimeout: *handshakeTimeout, IdleTimeout: *idleTimeout, Logger: log}
+	var authority *noise.PrivateKey
 	if !*plainDown {
-		authority, err := readAuthorityKey(*authorityKeyFile)
-		if err != nil {
+		if authority, err = readAuthorityKey(*authorityKeyFile); err != nil {
 			return err
 		}
-		certs, err := newCertRenewer(authority, *certValidity, time.Now)
-		if err != nil {
-			return err
-		}
-		cfg.Downstream = certs.config
 		log.Info("edge sv2: miners must pin this authority public key", "authority", authority.PublicKey().String(),
 			"cert_validity", *certValidity)
 	}
-	if !*plainUp {
-		key, err := noise.ParsePublicKey(*upstreamAuthority)
-		if err != nil {
-			return fmt.Errorf("--upstream-authority-pubkey: %w", err)
-		}
-		cfg.UpstreamNoise = &noise.Config{AuthorityKey: key}
+	upstreamKey := *upstreamAuthority
+	if *plainUp {
+		upstreamKey = ""
+	}
+	if err := sv2EdgeNoise(&cfg, authority, *certValidity, upstreamKey); err != nil {
+		return err
 	}
 	if *databaseURL != "" {
 		pool, err := openKeyRegistry(ctx, *databaseURL, log)
@@ -107,15 +104,9 @@ func runEdgeSv2(ctx context.Context, args []string, sio stdio) error {
 		log.Warn("edge sv2: --open-access: accounts the registry does not know bill an application of their own name, unchecked")
 	}
 	reg := newRegistry()
-	rec, err := record.New(record.Config{Brokers: splitList(*kafka), Topic: topicMessages, EdgeID: *edgeID,
-		SpoolDir: *spoolDir, SpoolMaxBytes: *spoolMax, Logger: log, Registerer: reg})
+	edge, rec, err := newSv2Edge(cfg, record.Config{Brokers: splitList(*kafka), Topic: topicMessages, EdgeID: *edgeID,
+		SpoolDir: *spoolDir, SpoolMaxBytes: *spoolMax, Logger: log, Registerer: reg}, reg)
 	if err != nil {
-		return err
-	}
-	cfg.Recorder, cfg.Registerer = rec, reg
-	edge, err := edgesv2.New(cfg)
-	if err != nil {
-		rec.Close(context.Background())
 		return err
 	}
 	ln, err := net.Listen("tcp", *listenAddr)
@@ -125,24 +116,7 @@ func runEdgeSv2(ctx context.Context, args []string, sio stdio) error {
 	}
 	log.Info("edge sv2: listening", "addr", ln.Addr().String(), "upstream", *upstream, "service", *service,
 		"noise_downstream", !*plainDown, "noise_upstream", !*plainUp, "open_access", *openAccess)
-	fns := []func(context.Context) error{func(ctx context.Context) error {
-		errc := make(chan error, 1)
-		go func() { errc <- edge.Serve(ln) }()
-		select {
-		case err = <-errc:
-		case <-ctx.Done():
-		}
-		_ = ln.Close()
-		sctx, cancel := shutdownCtx()
-		defer cancel()
-		if cerr := edge.Close(sctx); cerr != nil && err == nil {
-			err = cerr
-		}
-		if cerr := rec.Close(sctx); cerr != nil && err == nil {
-			err = cerr
-		}
-		return err
-	}}
+	fns := []func(context.Context) error{func(ctx context.Context) error { return serveSv2Edge(ctx, ln, edge, rec) }}
 	if *metricsAddr != "" {
 		ms, err := listen("metrics", *metricsAddr, apiMux(nil, reg))
 		if err != nil {
@@ -151,6 +125,66 @@ func runEdgeSv2(ctx context.Context, args []string, sio stdio) error {
 		fns = append(fns, ms.serve)
 	}
 	return runUntilDone(ctx, fns...)
+}
+
+// sv2EdgeNoise sets cfg's Noise toward miners, certificates of validity
+// signed by authority (nil: plaintext), and toward the pool, whose
+// certificate must be signed by the base58check upstreamAuthority ("":
+// plaintext). edge sv2 and dev build the edge this way.
+func sv2EdgeNoise(cfg *edgesv2.Config, authority *noise.PrivateKey, validity time.Duration, upstreamAuthority string) error {
+	if authority != nil {
+		certs, err := newCertRenewer(authority, validity, time.Now)
+		if err != nil {
+			return err
+		}
+		cfg.Downstream = certs.config
+	}
+	if upstreamAuthority != "" {
+		key, err := noise.ParsePublicKey(upstreamAuthority)
+		if err != nil {
+			return fmt.Errorf("--upstream-authority-pubkey: %w", err)
+		}
+		cfg.UpstreamNoise = &noise.Config{AuthorityKey: key}
+	}
+	return nil
+}
+
+// newSv2Edge makes an Sv2 edge of cfg recording through a new recorder of
+// rc, its metrics on reg: edge sv2 and dev build the edge this way.
+func newSv2Edge(cfg edgesv2.Config, rc record.Config, reg prometheus.Registerer) (*edgesv2.Edge, *record.Recorder, error) {
+	rec, err := record.New(rc)
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg.Recorder, cfg.Registerer = rec, reg
+	edge, err := edgesv2.New(cfg)
+	if err != nil {
+		rec.Close(context.Background())
+		return nil, nil, err
+	}
+	return edge, rec, nil
+}
+
+// serveSv2Edge serves the edge on ln until ctx ends, then closes its
+// connections (recording each stream's close) and flushes the recorder.
+func serveSv2Edge(ctx context.Context, ln net.Listener, edge *edgesv2.Edge, rec *record.Recorder) error {
+	errc := make(chan error, 1)
+	go func() { errc <- edge.Serve(ln) }()
+	var err error
+	select {
+	case err = <-errc:
+	case <-ctx.Done():
+	}
+	_ = ln.Close()
+	sctx, cancel := shutdownCtx()
+	defer cancel()
+	if cerr := edge.Close(sctx); cerr != nil && err == nil {
+		err = cerr
+	}
+	if cerr := rec.Close(sctx); cerr != nil && err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // readAuthorityKey reads a hex secret key from path.
