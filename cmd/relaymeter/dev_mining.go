@@ -210,7 +210,7 @@ func (m *devMining) startSv2(g *errgroup.Group, ctx context.Context) ([]string, 
 		rec.Close(context.Background())
 		return nil, fmt.Errorf("sv2 edge: listen %s: %w", m.f.sv2Listen, err)
 	}
-	g.Go(func() error { return serveSv2Edge(ctx, ln, edge, rec) })
+	g.Go(func() error { return serveTCPEdge(ctx, ln, edge, rec) })
 	addr := ln.Addr().String()
 	if m.demo && m.f.sv2Upstream == "" {
 		miner := &noise.Config{AuthorityKey: authority.PublicKey()}
@@ -266,7 +266,7 @@ func (m *devMining) startBeam(g *errgroup.Group, ctx context.Context) ([]string,
 		rec.Close(context.Background())
 		return nil, fmt.Errorf("beam edge: listen %s: %w", m.f.beamListen, err)
 	}
-	g.Go(func() error { return serveBeamEdge(ctx, ln, edge, rec) })
+	g.Go(func() error { return serveTCPEdge(ctx, ln, edge, rec) })
 	addr := ln.Addr().String()
 	if m.demo && m.f.beamUpstream == "" {
 		miner := &tls.Config{RootCAs: trust, MinVersion: tls.VersionTLS12}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"net"
 	"net/url"
 	"os"
 	"slices"
@@ -206,4 +207,32 @@ func parseForwarding(s string) (ws.Forwarding, error) {
 		return ws.ForwardAfterQueue, nil
 	}
 	return 0, fmt.Errorf("--forwarding %q: want after-ack or after-queue", s)
+}
+
+// tcpEdge is a mining edge: it serves miners on a listener until closed.
+type tcpEdge interface {
+	Serve(ln net.Listener) error
+	Close(ctx context.Context) error
+}
+
+// serveTCPEdge serves edge on ln until ctx ends, then closes its
+// connections (recording each stream's close) and flushes the recorder.
+func serveTCPEdge(ctx context.Context, ln net.Listener, edge tcpEdge, rec *record.Recorder) error {
+	errc := make(chan error, 1)
+	go func() { errc <- edge.Serve(ln) }()
+	var err error
+	select {
+	case err = <-errc:
+	case <-ctx.Done():
+	}
+	_ = ln.Close()
+	sctx, cancel := shutdownCtx()
+	defer cancel()
+	if cerr := edge.Close(sctx); cerr != nil && err == nil {
+		err = cerr
+	}
+	if cerr := rec.Close(sctx); cerr != nil && err == nil {
+		err = cerr
+	}
+	return err
 }

@@ -111,7 +111,7 @@ func runEdgeBeam(ctx context.Context, args []string, sio stdio) error {
 	}
 	log.Info("edge beam: listening", "addr", ln.Addr().String(), "upstream", *upstream, "service", *service,
 		"downstream_tls", down != nil, "upstream_tls", up != nil, "keys", cfg.Keys != nil, "reject_unknown_keys", *reject)
-	fns := []func(context.Context) error{func(ctx context.Context) error { return serveBeamEdge(ctx, ln, edge, rec) }}
+	fns := []func(context.Context) error{func(ctx context.Context) error { return serveTCPEdge(ctx, ln, edge, rec) }}
 	if *metricsAddr != "" {
 		ms, err := listen("metrics", *metricsAddr, apiMux(nil, reg))
 		if err != nil {
@@ -138,27 +138,6 @@ func newBeamEdge(cfg beam.Config, rc record.Config, reg prometheus.Registerer) (
 		return nil, nil, err
 	}
 	return edge, rec, nil
-}
-
-// serveBeamEdge serves the edge until ctx ends, then closes its
-// connections (recording each stream's close) and flushes the recorder.
-func serveBeamEdge(ctx context.Context, ln net.Listener, edge *beam.Edge, rec *record.Recorder) error {
-	errc := make(chan error, 1)
-	go func() { errc <- edge.Serve(ln) }()
-	var err error
-	select {
-	case err = <-errc:
-	case <-ctx.Done():
-	}
-	sctx, cancel := shutdownCtx()
-	defer cancel()
-	if cerr := edge.Close(sctx); cerr != nil && err == nil {
-		err = cerr
-	}
-	if cerr := rec.Close(sctx); cerr != nil && err == nil {
-		err = cerr
-	}
-	return err
 }
 
 // beamDownstreamTLS is the TLS configuration toward miners; nil for plain.

@@ -116,7 +116,7 @@ func runEdgeSv2(ctx context.Context, args []string, sio stdio) error {
 	}
 	log.Info("edge sv2: listening", "addr", ln.Addr().String(), "upstream", *upstream, "service", *service,
 		"noise_downstream", !*plainDown, "noise_upstream", !*plainUp, "open_access", *openAccess)
-	fns := []func(context.Context) error{func(ctx context.Context) error { return serveSv2Edge(ctx, ln, edge, rec) }}
+	fns := []func(context.Context) error{func(ctx context.Context) error { return serveTCPEdge(ctx, ln, edge, rec) }}
 	if *metricsAddr != "" {
 		ms, err := listen("metrics", *metricsAddr, apiMux(nil, reg))
 		if err != nil {
@@ -163,28 +163,6 @@ func newSv2Edge(cfg edgesv2.Config, rc record.Config, reg prometheus.Registerer)
 		return nil, nil, err
 	}
 	return edge, rec, nil
-}
-
-// serveSv2Edge serves the edge on ln until ctx ends, then closes its
-// connections (recording each stream's close) and flushes the recorder.
-func serveSv2Edge(ctx context.Context, ln net.Listener, edge *edgesv2.Edge, rec *record.Recorder) error {
-	errc := make(chan error, 1)
-	go func() { errc <- edge.Serve(ln) }()
-	var err error
-	select {
-	case err = <-errc:
-	case <-ctx.Done():
-	}
-	_ = ln.Close()
-	sctx, cancel := shutdownCtx()
-	defer cancel()
-	if cerr := edge.Close(sctx); cerr != nil && err == nil {
-		err = cerr
-	}
-	if cerr := rec.Close(sctx); cerr != nil && err == nil {
-		err = cerr
-	}
-	return err
 }
 
 // readAuthorityKey reads a hex secret key from path.
