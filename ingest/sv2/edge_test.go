@@ -86,6 +86,8 @@ type env struct {
 	closed  bool
 	// miner is the Noise config miners use toward the edge (nil: plaintext).
 	miner *noise.Config
+	// direct is the Noise config a miner uses toward the pool itself.
+	direct *noise.Config
 }
 
 type options struct {
@@ -111,7 +113,7 @@ func setup(t testing.TB, o options) *env {
 		HandshakeTimeout: 5 * time.Second, Registerer: e.reg}
 	if o.noiseUp {
 		pcfg.Noise = poolID.server()
-		cfg.UpstreamNoise = poolID.client()
+		cfg.UpstreamNoise, e.direct = poolID.client(), poolID.client()
 		if o.upstreamAuthority != nil {
 			cfg.UpstreamNoise = &noise.Config{AuthorityKey: *o.upstreamAuthority}
 		}
