@@ -49,8 +49,13 @@ func runEdgeSv2(ctx context.Context, args []string, sio stdio) error {
 	spoolMax := fs.Int64("spool-max-bytes", 1<<30, "spool size cap in bytes")
 	metricsAddr := fs.String("http", "", "serve /metrics here (default: not served)")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
-	if err := fs.Parse(args); err != nil {
+	fs.String("config", "", "YAML configuration file")
+	fc, err := parseConfig(fs, args)
+	if err != nil {
 		return err
+	}
+	if len(fc.args) != 0 {
+		return fmt.Errorf("edge sv2: unexpected arguments %q", fc.args)
 	}
 	log, err := newLogger(sio.err, *logLevel)
 	if err != nil {
