@@ -160,17 +160,13 @@ func (r *resolver) SetServicePolicy(ctx context.Context, args struct {
 // Versions answers Service.versions: the service's policy versions, oldest
 // first, each with when it took effect.
 func (s *serviceResolver) Versions(ctx context.Context) ([]*versionResolver, error) {
-	svcs, _, err := s.r.store.Services(ctx)
+	h, err := s.r.store.ServiceHistory(ctx, s.s.ID)
 	if err != nil {
 		return nil, fail(ctx, s.r.log, "service versions", err)
 	}
-	out := []*versionResolver{}
-	for _, v := range svcs {
-		if v.ID == s.s.ID {
-			for _, h := range v.History {
-				out = append(out, &versionResolver{h})
-			}
-		}
+	out := make([]*versionResolver, len(h))
+	for i, v := range h {
+		out[i] = &versionResolver{v}
 	}
 	return out, nil
 }

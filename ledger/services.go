@@ -55,6 +55,31 @@ func InForce(h []ServicePolicy, t time.Time) (Policy, bool) {
 	return Policy{}, false
 }
 
+// historyColumns and historyFrom read service_policies rows as
+// ServicePolicy values.
+const (
+	historyColumns = `p.id, p.name, p.version, p.params,
+		CASE WHEN sp.effective_from = '-infinity' THEN NULL ELSE sp.effective_from END`
+	historyFrom = ` FROM service_policies sp JOIN policies p ON p.id = sp.policy_id`
+)
+
+// ServiceHistory returns the policy versions of service id, oldest first.
+func (s *Store) ServiceHistory(ctx context.Context, id string) ([]ServicePolicy, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+historyColumns+historyFrom+` WHERE sp.service = $1 ORDER BY sp.effective_from`, id)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: service history: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (ServicePolicy, error) {
+		var sp ServicePolicy
+		err := row.Scan(&sp.Policy.ID, &sp.Policy.Name, &sp.Policy.Version, &sp.Policy.Params, &sp.EffectiveFrom)
+		return sp, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ledger: service history: %w", err)
+	}
+	return out, nil
+}
+
 // ErrChangeTooSoon reports a second change of a service's policy within
 // one minute: changes take effect at the next minute boundary, and one is
 // already waiting for it.
@@ -86,9 +111,7 @@ func (s *Store) Services(ctx context.Context) ([]Service, time.Time, error) {
 		for i := range out {
 			byID[out[i].ID] = &out[i]
 		}
-		rows, err = tx.Query(ctx, `SELECT sp.service, p.id, p.name, p.version, p.params,
-				CASE WHEN sp.effective_from = '-infinity' THEN NULL ELSE sp.effective_from END
-			FROM service_policies sp JOIN policies p ON p.id = sp.policy_id ORDER BY sp.service, sp.effective_from`)
+		rows, err = tx.Query(ctx, `SELECT sp.service, `+historyColumns+historyFrom+` ORDER BY sp.service, sp.effective_from`)
 		if err != nil {
 			return err
 		}
