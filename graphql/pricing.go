@@ -18,9 +18,6 @@ import (
 // Amount answers Usage.amount: what the usage costs, per currency, at the
 // tariffs in force at each minute it was metered.
 func (u *usageResolver) Amount(ctx context.Context) ([]*amountResolver, error) {
-	if u.r == nil {
-		return []*amountResolver{}, nil
-	}
 	as, err := u.r.store.Amounts(ctx, u.f)
 	if err != nil {
 		return nil, fail(ctx, u.r.log, "usage amount", err)
