@@ -41,6 +41,7 @@ func (d *dir) checkLimits(m *event.Message) {
 		return
 	}
 	d.verdict, m.AbsorbedByEdge = v, true
+	d.p.e.m.limited[v].Inc()
 	if m.Role != event.Role_REQUEST {
 		return
 	}

@@ -47,6 +47,14 @@
 //     PingInterval is treated as lost.
 //   - The upstream URL's userinfo, path and query may hold API keys: only
 //     its scheme and host are ever logged or recorded.
+//   - Limits (Config.Limits, Route.Limits) bound what one client may do:
+//     a batch's size (-32600), messages per second (-32005), methods
+//     (-32601), connections per client address (HTTP 429 before the
+//     upgrade; X-Forwarded-For is read from Config.TrustedProxies only).
+//     The client's message is recorded as it came, marked
+//     absorbed_by_edge, and not forwarded; the edge's answer is recorded
+//     with origin EDGE and written to the client in order with the
+//     upstream's messages (docs/websocket.md).
 package ws
 
 import (

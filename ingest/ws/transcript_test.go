@@ -137,6 +137,13 @@ func runTranscript(t *testing.T, file string) {
 	}
 	c.Close(websocket.StatusNormalClosure, "")
 	waitFor(t, "the connection to end", func() bool { return e.metric(t, "relaymeter_ws_edge_connections_active", "") == 0 })
+	var limited float64
+	for _, l := range []string{"batch", "method", "rate"} {
+		limited += e.metric(t, "relaymeter_ws_edge_absorbed_total", l)
+	}
+	if int(limited) != counts.absorbed {
+		t.Errorf("relaymeter_ws_edge_absorbed_total sums to %v, want %d", limited, counts.absorbed)
+	}
 	checkTranscriptEvents(t, only(t, e.events(t)), counts, e.up.node.Calls())
 }
 
