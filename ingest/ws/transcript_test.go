@@ -19,7 +19,7 @@ import (
 )
 
 // TestTranscripts replays the transcripts of testdata/transcripts, in the
-// go-ethereum style, through a real edge, recorder (kfake) and simulated
+// go-ethereum style, through a real edge (both forwarding modes), recorder (kfake) and simulated
 // node over loopback. Lines:
 //
 //	// comment
@@ -42,10 +42,15 @@ func TestTranscripts(t *testing.T) {
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no transcripts: %v", err)
 	}
-	for _, file := range files {
-		t.Run(strings.TrimSuffix(filepath.Base(file), ".txt"), func(t *testing.T) {
-			runTranscript(t, file)
-		})
+	for _, mode := range []struct {
+		name string
+		fwd  ws.Forwarding
+	}{{"after-ack", ws.ForwardAfterAck}, {"after-queue", ws.ForwardAfterQueue}} {
+		for _, file := range files {
+			t.Run(mode.name+"/"+strings.TrimSuffix(filepath.Base(file), ".txt"), func(t *testing.T) {
+				runTranscript(t, file, mode.fwd)
+			})
+		}
 	}
 }
 
@@ -94,9 +99,9 @@ func readTranscript(t *testing.T, file string) (lines []transcriptLine, limits w
 	return lines, limits, counts
 }
 
-func runTranscript(t *testing.T, file string) {
+func runTranscript(t *testing.T, file string, fwd ws.Forwarding) {
 	lines, limits, counts := readTranscript(t, file)
-	e := setup(t, func(c *ws.Config) { c.Limits = limits })
+	e := setup(t, func(c *ws.Config) { c.Limits, c.Forwarding = limits, fwd })
 	c := e.dial(t, "app")
 	vars := map[string]any{}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
