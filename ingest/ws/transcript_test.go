@@ -19,8 +19,8 @@ import (
 )
 
 // TestTranscripts replays the transcripts of testdata/transcripts, in the
-// go-ethereum style, through a real edge (both forwarding modes), recorder (kfake) and simulated
-// node over loopback. Lines:
+// go-ethereum style, through a real edge (both forwarding modes), recorder
+// (kfake) and simulated node over loopback. Lines:
 //
 //	// comment
 //	limits {json}      the default service's ws.Limits, before the client connects
