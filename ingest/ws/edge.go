@@ -338,7 +338,12 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		e.refuse(w, r, ref)
 		return
 	}
-	defer rt.lim.release(ip)
+	counted := true
+	defer func() {
+		if counted {
+			rt.lim.release(ip)
+		}
+	}()
 	select {
 	case e.slots <- struct{}{}:
 		defer func() { <-e.slots }()
@@ -439,6 +444,10 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	e.m.conns.Inc()
 	e.m.active.Inc()
 	p.run()
+	// Over: its place is free before its close is recorded, which may
+	// wait for the recorder.
+	rt.lim.release(ip)
+	counted = false
 	e.m.active.Dec()
 	e.mu.Lock()
 	delete(e.proxies, p)
