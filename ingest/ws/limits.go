@@ -31,8 +31,8 @@ type Limits struct {
 	// MessagesPerSecond is the rate of a connection's token bucket: each
 	// message from the client takes a token, and a request that finds none
 	// is answered with -32005 "rate limit exceeded" under its own id (a
-	// notification or response from the client is dropped unanswered, as
-	// JSON-RPC answers neither). Notifications from the upstream are never
+	// notification, a response or a message that is not JSON-RPC is
+	// dropped unanswered, as JSON-RPC answers none of them). Notifications from the upstream are never
 	// limited. 0 (the default): no limit.
 	MessagesPerSecond float64
 	// MessageBurst is the bucket's size (default: MessagesPerSecond rounded
