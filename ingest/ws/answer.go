@@ -23,6 +23,13 @@ const (
 
 var nullID = []byte("null")
 
+// maxAnswerID is the longest request id (its JSON text) the edge echoes in
+// an answer of its own; a longer one is answered under id null. It keeps
+// every answer, and the scratch space it is built in, under 2 KiB, whatever
+// a client sends: ids are short, and a client that sends a megabyte of one
+// is not owed it back.
+const maxAnswerID = 1024
+
 // checkLimits sets m's origin and, for a client message, says whether the
 // edge forwards it (d.verdict pass) or absorbs it: then m is marked
 // absorbed_by_edge, and d.ans holds the edge's answer, empty when the
@@ -46,7 +53,7 @@ func (d *dir) checkLimits(m *event.Message) {
 		return
 	}
 	id := nullID // a batch is answered as a whole
-	if m.BatchSize == 0 && len(d.cls.env.id) > 0 {
+	if m.BatchSize == 0 && len(d.cls.env.id) > 0 && len(d.cls.env.id) <= maxAnswerID {
 		id = d.cls.env.id
 	}
 	d.ans = d.p.limits.appendAnswer(d.ans, v, id, m)
@@ -112,8 +119,8 @@ func (d *dir) absorb(f *msgBuf) (*cause, bool) {
 	}
 	f.b.Reset()
 	if len(d.ans) > f.b.Available() {
-		// Never met: the answer is smaller than the request and the
-		// buffer's spare room. Keep the budget exact anyway.
+		// Never met: the answer (under 2 KiB) is smaller than the
+		// request's buffer (4 KiB at least). Keep the budget exact anyway.
 		d.ans = append(d.ans[:0], `{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"answer too large"}}`...)
 	}
 	f.b.Write(d.ans)
