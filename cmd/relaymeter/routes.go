@@ -16,8 +16,9 @@ import (
 // wsRoutes are the named services the WebSocket edge serves next to its
 // default one: the configured services that name an upstream, each of
 // which must be a WEBSOCKET_JSONRPC service. Of several upstreams, the
-// first is used.
-func wsRoutes(services []serviceConfig, log *slog.Logger) (map[string]ws.Route, error) {
+// first is used. A service's limits are base with what its entry sets over
+// it.
+func wsRoutes(services []serviceConfig, base ws.Limits, log *slog.Logger) (map[string]ws.Route, error) {
 	want := event.Protocol_WEBSOCKET_JSONRPC.String()
 	routes := map[string]ws.Route{}
 	for _, s := range services {
@@ -37,7 +38,11 @@ func wsRoutes(services []serviceConfig, log *slog.Logger) (map[string]ws.Route, 
 			log.Warn("edge ws: only the first upstream of a service is dialled; failover to the others is issue #12",
 				"service", s.ID, "upstream", redactURL(s.Upstream[0]), "ignored", len(s.Upstream)-1)
 		}
-		routes[s.ID] = ws.Route{Upstream: s.Upstream[0], PayloadCapture: serviceCapture(s, log)}
+		limits, err := serviceLimits(s, base)
+		if err != nil {
+			return nil, err
+		}
+		routes[s.ID] = ws.Route{Upstream: s.Upstream[0], PayloadCapture: serviceCapture(s, log), Limits: limits}
 	}
 	return routes, nil
 }

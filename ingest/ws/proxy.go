@@ -97,6 +97,7 @@ type proxy struct {
 	toUp     dir // client → upstream
 	toClient dir // upstream → client
 	subs     subscriptions
+	limits   connLimits // the client's, of its service
 
 	ctx    context.Context
 	cancel context.CancelFunc

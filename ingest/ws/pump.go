@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"sync"
 
 	"github.com/coder/websocket"
 
@@ -24,6 +25,16 @@ type dir struct {
 	sum [32]byte
 	lr  io.LimitedReader
 	cls classifier
+	// order is held from recording a message to handing it on, so that
+	// the messages the edge writes itself (inject) keep the direction in
+	// seq order.
+	order sync.Mutex
+	// What the edge does with the message being pumped (checkLimits), and
+	// its answer; reused, by the pump.
+	verdict verdict
+	ans     []byte
+	ansMsg  event.Message
+	ansSum  [32]byte
 	// Reused by the forwarder.
 	batch  []*msgBuf
 	unsent []sentMark // written through dst's cork, not yet known sent
@@ -46,10 +57,8 @@ func (d *dir) pump() {
 	}
 	for {
 		f, c, ok := d.next()
-		if ok && d.q != nil {
-			c, ok = d.enqueue(f)
-		} else if ok {
-			c, ok = d.writeNow(f)
+		if ok {
+			c, ok = d.hand(f)
 		}
 		if !ok {
 			d.end(c)
@@ -71,8 +80,22 @@ func (d *dir) end(c *cause) {
 	}
 }
 
-// next reads and records the next message. A nil cause with !ok means the
-// connection is ending already.
+// hand passes f, recorded, on to dst, or, when the edge absorbed it, to
+// the edge's answer. It releases d.order, which next took.
+func (d *dir) hand(f *msgBuf) (*cause, bool) {
+	if d.verdict != pass {
+		d.order.Unlock()
+		return d.absorb(f)
+	}
+	defer d.order.Unlock()
+	if d.q != nil {
+		return d.enqueue(f)
+	}
+	return d.writeNow(f)
+}
+
+// next reads and records the next message; when ok, d.order is held. A
+// nil cause with !ok means the connection is ending already.
 func (d *dir) next() (*msgBuf, *cause, bool) {
 	typ, r, err := d.src.conn.Reader(context.Background())
 	if err != nil {
@@ -85,7 +108,9 @@ func (d *dir) next() (*msgBuf, *cause, bool) {
 		return nil, d.p.readFailed(d.src, err), false
 	}
 	f.typ = typ
+	d.order.Lock()
 	if f.seq, err = d.record(f); err != nil {
+		d.order.Unlock()
 		d.p.e.bufs.put(f)
 		if errors.Is(err, errBatchTooLarge) {
 			return nil, d.p.readFailed(d.src, err), false
@@ -110,6 +135,7 @@ func (d *dir) record(f *msgBuf) (uint64, error) {
 	if err := d.cls.classify(m, payload, &d.p.subs); err != nil {
 		return 0, err
 	}
+	d.checkLimits(m)
 	m.Payload, d.sum = record.Payload(d.p.capture, payload)
 	m.PayloadSha256 = d.sum[:]
 	seq, err := d.p.stream.Append(d.p.ctx, m)
