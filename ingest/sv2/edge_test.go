@@ -425,8 +425,8 @@ func TestSv2BadInput(t *testing.T) {
 			f, _ := sv2.AppendMessage(nil, &sv2.SubmitSharesStandard{ChannelID: 1})
 			return f
 		}, reason: "first frame is not SetupConnection"},
-		{name: "unsupported protocol", send: func(t *testing.T, c *sv2sim.Conn) []byte { return setupFrame(t, 2) },
-			reason: "unsupported protocol 2", reply: "unsupported-protocol"},
+		{name: "unsupported protocol", send: func(t *testing.T, c *sv2sim.Conn) []byte { return setupFrame(t, 3) },
+			reason: "unsupported protocol 3", reply: "unsupported-protocol"},
 		{name: "frame over the size limit", send: func(t *testing.T, c *sv2sim.Conn) []byte {
 			return []byte{0, 0, 0, 0xff, 0xff, 0x0f}
 		}, reason: "frame over the size limit"},

@@ -200,6 +200,32 @@ func (p *Pool) Stats() Stats {
 	return s
 }
 
+// Reconnect sends Reconnect{new_host: host, new_port: port} to every
+// connection of the pool, as a pool moving its miners elsewhere does, and
+// returns how many it went to.
+func (p *Pool) Reconnect(host string, port uint16) int {
+	p.mu.Lock()
+	conns := make([]*Conn, 0, len(p.conns))
+	for c := range p.conns {
+		conns = append(conns, c)
+	}
+	p.mu.Unlock()
+	n := 0
+	for _, c := range conns {
+		if c.Send(&sv2.Reconnect{NewHost: host, NewPort: port}) == nil {
+			n++
+		}
+	}
+	return n
+}
+
+// Conns is the number of connections open.
+func (p *Pool) Conns() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.conns)
+}
+
 // Close stops the pool and its connections.
 func (p *Pool) Close() {
 	_ = p.ln.Close()
@@ -296,12 +322,19 @@ type MinerConfig struct {
 	UserIdentity string
 	// Shares is the number of shares submitted, nonces 1 to Shares.
 	Shares int
+	// DeviceID is the SetupConnection's device_id; "" means "d1".
+	DeviceID string
+	// Mined, when set, is called after each share's answer with the number
+	// answered so far (tests use it to act mid-run).
+	Mined func(n int)
 }
 
 // MinerResult is what a miner run saw.
 type MinerResult struct {
 	Accepted, Rejected int
 	Stats              Stats
+	// Reconnect is the Reconnect that ended the run early, if one came.
+	Reconnect *sv2.Reconnect
 }
 
 // ErrorReply is an *.Error answer the miner got.
@@ -325,8 +358,11 @@ func RunMiner(ctx context.Context, cfg MinerConfig) (res MinerResult, err error)
 		_ = c.raw.SetDeadline(dl)
 	}
 	defer func() { res.Stats = c.Stats() }()
+	if cfg.DeviceID == "" {
+		cfg.DeviceID = "d1"
+	}
 	if err := c.Send(&sv2.SetupConnection{Protocol: 0, MinVersion: 2, MaxVersion: 2, EndpointHost: "pool", EndpointPort: 3333,
-		Vendor: "sv2sim", HardwareVersion: "sim", Firmware: "1", DeviceID: "d1"}); err != nil {
+		Vendor: "sv2sim", HardwareVersion: "sim", Firmware: "1", DeviceID: cfg.DeviceID}); err != nil {
 		return res, err
 	}
 	m, err := c.Recv()
@@ -359,6 +395,9 @@ func RunMiner(ctx context.Context, cfg MinerConfig) (res MinerResult, err error)
 			gotJob = true
 		case *sv2.SetNewPrevHash:
 			gotPrev = true
+		case *sv2.Reconnect:
+			res.Reconnect = m
+			return res, nil
 		}
 	}
 	for i := 1; i <= cfg.Shares; i++ {
@@ -370,13 +409,19 @@ func RunMiner(ctx context.Context, cfg MinerConfig) (res MinerResult, err error)
 		if err != nil {
 			return res, fmt.Errorf("sv2sim: waiting for share %d's answer: %w", i, err)
 		}
-		switch m.(type) {
+		switch m := m.(type) {
 		case *sv2.SubmitSharesSuccess:
 			res.Accepted++
 		case *sv2.SubmitSharesError:
 			res.Rejected++
+		case *sv2.Reconnect:
+			res.Reconnect = m
+			return res, nil
 		default:
 			return res, fmt.Errorf("sv2sim: unexpected %T answering share %d", m, i)
+		}
+		if cfg.Mined != nil {
+			cfg.Mined(i)
 		}
 	}
 	return res, nil
