@@ -152,6 +152,8 @@ func TestSv2EdgeCommandFlags(t *testing.T) {
 		{[]string{"--upstream", "u:1", "--supplier", "s", "--kafka", "k", "--open-access"}, "--authority-key-file is required"},
 		{[]string{"--upstream", "u:1", "--supplier", "s", "--kafka", "k", "--open-access", "--plaintext-downstream"}, "--upstream-authority-pubkey is required"},
 		{[]string{"--upstream", "u:1", "--supplier", "s", "--kafka", "k", "--open-access", "--plaintext-downstream", "--upstream-authority-pubkey", "nope"}, "--upstream-authority-pubkey"},
+		{[]string{"--upstream", "u:1", "--supplier", "s", "--kafka", "k", "--open-access", "--plaintext-downstream", "--plaintext-upstream", "--reconnect", "drop"}, "--reconnect"},
+		{[]string{"--upstream", "u:1", "--supplier", "s", "--kafka", "k", "--open-access", "--plaintext-downstream", "--plaintext-upstream", "--advertise", "edge.example"}, "--advertise"},
 	} {
 		var out bytes.Buffer
 		err := runEdgeSv2(context.Background(), tc.args, stdio{in: strings.NewReader(""), out: &out, err: &out})
@@ -270,5 +272,52 @@ func TestSv2RegistryAccounts(t *testing.T) {
 	}
 	if _, ok, _ := newRegistryAccounts(reg, time.Minute).Application(ctx, "nobody"); !ok {
 		t.Error("a new application is not found")
+	}
+}
+
+// TestSv2ChannelsOfTwoAccountsMetered runs one miner connection with a
+// channel for acme and one for beta through edge sv2 into dev: each
+// account's usage is exactly its own frames and accepted shares, the
+// connection's SetupConnection and its answer counting for the first.
+func TestSv2ChannelsOfTwoAccountsMetered(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	path := filepath.Join(t.TempDir(), "relaymeter.yaml")
+	cfg := "services:\n  - id: sv2\n    protocol: STRATUM_V2\n    policy: sv2-shares\n    params: {\"by\": \"sum\"}\n"
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dev := startDev(t, buildBinary(t), t.TempDir(), "--config", path)
+	authority, keyFile, poolNoise, poolAuthority := sv2Keys(t)
+	pool, err := sv2sim.StartPool(sv2sim.PoolConfig{Noise: poolNoise, RejectEvery: 3, ShareValue: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	addr, logs, stop := startEdgeSv2(t, "--upstream", pool.Addr(), "--supplier", "sup", "--kafka", dev.kafka,
+		"--open-access", "--authority-key-file", keyFile, "--upstream-authority-pubkey", poolAuthority.String())
+	res, err := sv2sim.RunMiner(ctx, sv2sim.MinerConfig{Addr: addr, Noise: &noise.Config{AuthorityKey: authority.PublicKey()},
+		UserIdentity: "acme.rig1", MoreUsers: []string{"beta.rig1"}, Shares: 5})
+	if err != nil {
+		t.Fatalf("miner: %v\n%s", err, logs)
+	}
+	stop()
+	// Per channel, nonces 1-5: 3 rejected, 4 accepted.
+	for _, ch := range res.ByChannel {
+		if ch.Accepted != 4 || ch.Rejected != 1 {
+			t.Fatalf("channel %+v, want 4 accepted 1 rejected", ch)
+		}
+	}
+	// acme: SetupConnection and its answer, its open (request, answer, job,
+	// prev hash), 5 shares and answers; beta: its open and its shares.
+	want := map[string]int64{"acme": 2 + 4 + 10, "beta": 4 + 10}
+	if want["acme"]+want["beta"] != res.Stats.FramesIn+res.Stats.FramesOut {
+		t.Fatalf("miner exchanged %d frames, want %d", res.Stats.FramesIn+res.Stats.FramesOut, want["acme"]+want["beta"])
+	}
+	for app, msgs := range want {
+		u := waitUsage(t, ctx, dev.api, "kill-test-key", `{service:"sv2", application:"`+app+`"}`, msgs)
+		if u.Messages != msgs || u.Relays != 4*100 {
+			t.Errorf("%s usage %+v; want %d messages and %d relays", app, u, msgs, 4*100)
+		}
 	}
 }
