@@ -117,6 +117,7 @@ func TestDevMiningFlags(t *testing.T) {
 		{[]string{"--sv2-upstream", "p:1", "--sv2-upstream-authority-pubkey", "k"}, "give --sv2-listen too"},
 		{[]string{"--sv2-listen", "127.0.0.1:0", "--sv2-upstream", "p:1"}, "needs --sv2-upstream-authority-pubkey"},
 		{[]string{"--sv2-listen", "127.0.0.1:0"}, "--sv2-listen needs --sv2-upstream"},
+		{[]string{"--sv2-listen", "127.0.0.1:0", "--sv2-reconnect", "drop"}, "--sv2-reconnect"},
 		{[]string{"--beam-upstream-insecure"}, "give --beam-listen too"},
 		{[]string{"--beam-listen", "127.0.0.1:0"}, "--beam-listen needs --beam-upstream"},
 		{[]string{"--beam-listen", "127.0.0.1:0", "--beam-upstream", "n:1"}, "needs --beam-upstream-ca"},
