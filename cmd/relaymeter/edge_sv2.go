@@ -136,6 +136,7 @@ func runEdgeSv2(ctx context.Context, args []string, sio stdio) error {
 	}
 	log.Info("edge sv2: listening", "addr", ln.Addr().String(), "upstream", *upstream, "service", *service,
 		"noise_downstream", !*plainDown, "noise_upstream", !*plainUp, "open_access", *openAccess)
+	log.Info("edge sv2: pool Reconnects", "mode", *reconnect, "advertise", *advertise, "ttl", *reconnectTTL)
 	fns := []func(context.Context) error{func(ctx context.Context) error { return serveTCPEdge(ctx, ln, edge, rec) }}
 	if *metricsAddr != "" {
 		ms, err := listen("metrics", *metricsAddr, apiMux(nil, reg))

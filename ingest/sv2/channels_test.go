@@ -321,3 +321,31 @@ func TestSv2TemplateDistributionPassesThrough(t *testing.T) {
 		t.Errorf("methods %v", tl.methods)
 	}
 }
+
+func TestSv2TooManyAccountsOnOneConnection(t *testing.T) {
+	e := setup(t, options{})
+	c, err := sv2sim.Dial(ctxT(t), e.addr(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	sendT(t, c, &sv2.SetupConnection{MinVersion: 2, MaxVersion: 2})
+	recvT(t, c)
+	for i := range edgesv2.MaxAccountsPerConn {
+		openChannel(t, c, uint32(i+1), fmt.Sprintf("acct%d.w", i))
+	}
+	// An account already on the connection still gets channels.
+	openChannel(t, c, 1000, "acct0.w2")
+	sendT(t, c, &sv2.OpenStandardMiningChannel{RequestID: 1001, UserIdentity: "onemore.w"})
+	if m, ok := recvT(t, c).(*sv2.OpenMiningChannelError); !ok || m.ErrorCode != edgesv2.ErrCodeTooManyChannels || m.RequestID != 1001 {
+		t.Fatalf("got %+v, want OpenMiningChannel.Error too-many-channels", m)
+	}
+	c.Close()
+	e.waitClosed(t, 1)
+	if got := e.metric(t, "relaymeter_sv2_edge_channels_refused_total", edgesv2.ErrCodeTooManyChannels); got != 1 {
+		t.Errorf("refused %v", got)
+	}
+	if n := len(e.events(t)); n != edgesv2.MaxAccountsPerConn {
+		t.Errorf("%d streams, want %d", n, edgesv2.MaxAccountsPerConn)
+	}
+}

@@ -406,8 +406,10 @@ type conn struct {
 	streams []*acctStream
 	byApp   map[string]*acctStream
 	chans   map[uint32]*acctStream // channel_id → its account's stream
-	reqs    map[uint32]*acctStream // open request_id → its account's stream
-	pending []pendingMsg
+	// closedChans are the channels of chans a CloseChannel closed.
+	closedChans map[uint32]struct{}
+	reqs        map[uint32]*acctStream // open request_id → its account's stream
+	pending     []pendingMsg
 }
 
 // acctStream is the stream of one account of a connection.

@@ -139,7 +139,9 @@ func (c *conn) route(h sv2.Header, payload []byte, m *event.Message) *acctStream
 				delete(c.reqs, id)
 				// Both successes start with request_id then channel_id.
 				if h.MsgType != sv2.MsgOpenMiningChannelError && len(payload) >= 8 {
-					c.chans[binary.LittleEndian.Uint32(payload[4:8])] = a
+					ch := binary.LittleEndian.Uint32(payload[4:8])
+					c.chans[ch] = a
+					delete(c.closedChans, ch)
 				}
 				return a
 			}
@@ -147,8 +149,10 @@ func (c *conn) route(h sv2.Header, payload []byte, m *event.Message) *acctStream
 	}
 	if m.ChannelId != nil {
 		if a := c.chans[*m.ChannelId]; a != nil {
+			// A closed channel keeps its account, for the late answers to
+			// its submits, until its entry is needed (see openChannel).
 			if h.Extension() == sv2.ExtCore && h.MsgType == sv2.MsgCloseChannel {
-				delete(c.chans, *m.ChannelId)
+				c.closedChans[*m.ChannelId] = struct{}{}
 			}
 			return a
 		}
@@ -237,6 +241,12 @@ func (c *conn) openChannel(h sv2.Header, payload []byte) (refused bool, err erro
 		return refuse(ErrCodeUnknownUser)
 	}
 	c.mu.Lock()
+	if len(c.chans)+len(c.reqs) >= MaxChannelsPerConn {
+		for ch := range c.closedChans {
+			delete(c.chans, ch)
+		}
+		clear(c.closedChans)
+	}
 	if len(c.chans)+len(c.reqs) >= MaxChannelsPerConn ||
 		(c.byApp[app] == nil && len(c.streams) >= MaxAccountsPerConn) {
 		c.mu.Unlock()
@@ -304,6 +314,7 @@ func (c *conn) streamFor(ctx context.Context, app string) (*acctStream, error) {
 	a := &acctStream{app: app, stream: stream}
 	if c.byApp == nil {
 		c.byApp, c.chans, c.reqs = map[string]*acctStream{}, map[uint32]*acctStream{}, map[uint32]*acctStream{}
+		c.closedChans = map[uint32]struct{}{}
 	}
 	c.byApp[app] = a
 	c.streams = append(c.streams, a)
