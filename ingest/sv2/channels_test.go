@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -347,5 +348,76 @@ func TestSv2TooManyAccountsOnOneConnection(t *testing.T) {
 	}
 	if n := len(e.events(t)); n != edgesv2.MaxAccountsPerConn {
 		t.Errorf("%d streams, want %d", n, edgesv2.MaxAccountsPerConn)
+	}
+}
+
+// TestSv2MinerNotReading has a pool flood a miner that stopped reading:
+// the edge's write stalls, it gives up after the write timeout (the idle
+// timeout), and the frame it could not deliver is recorded as not crossed.
+func TestSv2MinerNotReading(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	big, _ := sv2.AppendFrame(nil, sv2.ExtCore, 0x7f, bytes.Repeat([]byte{0xaa}, 60000))
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		r := sv2.NewReader(c, 0)
+		for {
+			h, payload, err := r.Next()
+			if err != nil {
+				return
+			}
+			var out sv2.Message = &sv2.SetupConnectionSuccess{UsedVersion: 2}
+			if h.MsgType == sv2.MsgOpenStandardMiningChannel {
+				var m sv2.OpenStandardMiningChannel
+				_ = m.Decode(payload)
+				out = &sv2.OpenStandardMiningChannelSuccess{RequestID: m.RequestID, ChannelID: 1}
+			}
+			f, _ := sv2.AppendMessage(nil, out)
+			if _, err := c.Write(f); err != nil {
+				return
+			}
+			if h.MsgType == sv2.MsgOpenStandardMiningChannel {
+				break
+			}
+		}
+		for {
+			_ = c.SetWriteDeadline(time.Now().Add(20 * time.Second))
+			if _, err := c.Write(big); err != nil {
+				return
+			}
+		}
+	}()
+	e := setup(t, options{mod: func(c *edgesv2.Config) { c.Upstream = ln.Addr().String(); c.IdleTimeout = 300 * time.Millisecond }})
+	c, err := sv2sim.Dial(ctxT(t), e.addr(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	sendT(t, c, &sv2.SetupConnection{MinVersion: 2, MaxVersion: 2})
+	recvT(t, c)
+	sendT(t, c, &sv2.OpenStandardMiningChannel{RequestID: 1, UserIdentity: "acme.w"})
+	recvT(t, c)
+	// The miner reads nothing more.
+	e.waitClosed(t, 1)
+	evs := only(t, e.events(t))
+	closed := lastClosed(t, evs)
+	if !strings.Contains(closed.Reason, "upstream to client: writing") || !strings.Contains(closed.Reason, "timeout") {
+		t.Fatalf("reason %q, want a stalled write to the client", closed.Reason)
+	}
+	var last uint64
+	for _, ev := range evs {
+		if m := ev.GetMessage(); m != nil && m.Direction == event.Direction_UPSTREAM_TO_CLIENT {
+			last = ev.Seq
+		}
+	}
+	if last == 0 || closed.GetForwardedToClientThroughSeq() >= last {
+		t.Fatalf("forwarded to the client through %d, last recorded %d: want the stalled frame not crossed", closed.GetForwardedToClientThroughSeq(), last)
 	}
 }

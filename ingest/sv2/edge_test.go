@@ -545,8 +545,16 @@ func TestSv2IdleTimeout(t *testing.T) {
 		t.Fatalf("idle connection not closed: %v", err)
 	}
 	e.waitClosed(t, 1)
-	if r := lastClosed(t, only(t, e.events(t))).Reason; r != "idle timeout" {
+	evs := only(t, e.events(t))
+	if r := lastClosed(t, evs).Reason; r != "idle timeout" {
 		t.Errorf("reason %q", r)
+	}
+	// No channel opened: one stream with no application holds what crossed.
+	if app := evs[0].GetOpened().GetApplication(); app != "" {
+		t.Errorf("application %q, want none", app)
+	}
+	if tl := tallyOf(t, evs); strings.Join(tl.methods, ",") != "SetupConnection,SetupConnection.Success" {
+		t.Errorf("methods %v", tl.methods)
 	}
 }
 
