@@ -55,6 +55,9 @@ func (c *conn) pump(dir event.Direction, src, dst *side, from, to string) {
 			}
 		}
 		if err := c.forward(dir, dst, h, payload, true); err != nil {
+			if c.draining.Load() {
+				continue // the pool's side closed under it: recorded, not crossed
+			}
 			c.end(fmt.Sprintf("%s to %s: %v", from, to, err))
 			return
 		}

@@ -177,7 +177,9 @@ func TestSv2ReconnectPass(t *testing.T) {
 	if len(streams) != 2 {
 		t.Fatalf("%d streams", len(streams))
 	}
-	if r := lastClosed(t, streams[0]).Reason; r != "client closed" {
+	// The miner closes (with a reset when answers it did not read are
+	// pending): the edge does not.
+	if r := lastClosed(t, streams[0]).Reason; r != "client closed" && !strings.Contains(r, "reading from client") {
 		t.Errorf("reason %q, want the miner's close", r)
 	}
 	if got := streams[1][0].GetOpened().UpstreamAddr; got != e.pool.Addr() {
