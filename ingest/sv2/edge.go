@@ -392,6 +392,7 @@ type conn struct {
 	ended   bool
 	upRaw   net.Conn
 	active  atomic.Int64 // unix nanoseconds of the last frame read
+	busy    atomic.Int32 // frames being recorded and forwarded
 	// draining is set once a rewritten Reconnect went to the miner: what
 	// the miner still sends is recorded, not forwarded.
 	draining atomic.Bool

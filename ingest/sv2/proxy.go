@@ -26,45 +26,60 @@ type pendingMsg struct {
 // pump reads frames from src and forwards each to dst once recorded,
 // until either side fails; then it ends the connection.
 func (c *conn) pump(dir event.Direction, src, dst *side, from, to string) {
-	toClient := dir == event.Direction_UPSTREAM_TO_CLIENT
 	for {
 		h, payload, err := src.r.Next()
 		if err != nil {
 			c.end(readReason(from, err))
 			return
 		}
+		// While a frame is recorded and written the connection is not idle:
+		// the write's deadline and the recorder bound that.
+		c.busy.Add(1)
 		c.touch()
-		if c.draining.Load() {
-			// The miner was sent elsewhere: what it still says is recorded,
-			// not forwarded.
-			c.recordOnly(dir, h, payload)
-			continue
-		}
-		if toClient && isReconnect(h) && c.e.cfg.Reconnect == ReconnectRewrite {
-			c.reconnect(h, payload)
+		more := c.handleFrame(dir, dst, from, to, h, payload)
+		c.touch()
+		c.busy.Add(-1)
+		if !more {
 			return
-		}
-		if !toClient && !c.passthrough && isOpenChannel(h) {
-			refused, err := c.openChannel(h, payload)
-			if err != nil {
-				c.end(err.Error())
-				return
-			}
-			if refused {
-				continue
-			}
-		}
-		if err := c.forward(dir, dst, h, payload, true); err != nil {
-			if c.draining.Load() {
-				continue // the pool's side closed under it: recorded, not crossed
-			}
-			c.end(fmt.Sprintf("%s to %s: %v", from, to, err))
-			return
-		}
-		if toClient && isReconnect(h) {
-			c.e.m.reconnects.WithLabelValues("passed").Inc()
 		}
 	}
+}
+
+// handleFrame records and forwards one frame read from src; it reports
+// whether the pump goes on.
+func (c *conn) handleFrame(dir event.Direction, dst *side, from, to string, h sv2.Header, payload []byte) bool {
+	toClient := dir == event.Direction_UPSTREAM_TO_CLIENT
+	if c.draining.Load() {
+		// The miner was sent elsewhere: what it still says is recorded,
+		// not forwarded.
+		c.recordOnly(dir, h, payload)
+		return true
+	}
+	if toClient && isReconnect(h) && c.e.cfg.Reconnect == ReconnectRewrite {
+		c.reconnect(h, payload)
+		return false
+	}
+	if !toClient && !c.passthrough && isOpenChannel(h) {
+		refused, err := c.openChannel(h, payload)
+		if err != nil {
+			c.end(err.Error())
+			return false
+		}
+		if refused {
+			return true
+		}
+	}
+	if err := c.forward(dir, dst, h, payload, true); err != nil {
+		if c.draining.Load() {
+			return true // the pool's side closed under it: recorded, not crossed
+		}
+		c.end(fmt.Sprintf("%s to %s: %v", from, to, err))
+		return false
+	}
+	if toClient && isReconnect(h) {
+		c.e.m.reconnects.WithLabelValues("passed").Inc()
+	}
+	return true
 }
 
 func isOpenChannel(h sv2.Header) bool {
@@ -93,7 +108,7 @@ func (c *conn) forward(dir event.Direction, dst *side, h sv2.Header, payload []b
 			return errTooManyPending
 		}
 		if send {
-			if err := dst.write(frame, c.e.cfg.IdleTimeout); err != nil {
+			if err := c.write(dst, frame); err != nil {
 				return fmt.Errorf("writing: %w", err)
 			}
 			c.count(dir, len(frame))
@@ -113,7 +128,7 @@ func (c *conn) forward(dir event.Direction, dst *side, h sv2.Header, payload []b
 	if err := a.stream.WaitDurable(c.ctx, seq); err != nil {
 		return fmt.Errorf("recording: %w", err)
 	}
-	if err := dst.write(frame, c.e.cfg.IdleTimeout); err != nil {
+	if err := c.write(dst, frame); err != nil {
 		return fmt.Errorf("writing: %w", err)
 	}
 	c.count(dir, len(frame))
@@ -161,6 +176,11 @@ func (c *conn) route(h sv2.Header, payload []byte, m *event.Message) *acctStream
 		}
 	}
 	return c.streams[0]
+}
+
+// write writes frame to dst within the idle timeout.
+func (c *conn) write(dst *side, frame []byte) error {
+	return dst.write(frame, c.e.cfg.IdleTimeout)
 }
 
 // pendingBytes is the payload size of the held events. Called with mu held.
@@ -378,7 +398,7 @@ func (c *conn) watchIdle(stop <-chan struct{}) {
 		case <-stop:
 			return
 		case <-t.C:
-			if time.Since(time.Unix(0, c.active.Load())) > idle {
+			if c.busy.Load() == 0 && time.Since(time.Unix(0, c.active.Load())) > idle {
 				c.e.m.idle.Inc()
 				c.end("idle timeout")
 				return
