@@ -29,6 +29,7 @@ type conn struct {
 	reason       string
 	toNode, toMi atomic.Uint64 // highest seq forwarded, per direction
 	active       atomic.Int64  // unix nanoseconds of the last line read
+	busy         atomic.Int32  // lines being recorded and forwarded
 }
 
 // attribution is who a login bills.
@@ -232,7 +233,7 @@ func (p *conn) watchIdle(stop <-chan struct{}) {
 		case <-stop:
 			return
 		case <-t.C:
-			if time.Since(time.Unix(0, p.active.Load())) > idle {
+			if p.busy.Load() == 0 && time.Since(time.Unix(0, p.active.Load())) > idle {
 				p.e.m.idle.Inc()
 				p.finish("idle timeout")
 				return
@@ -270,8 +271,14 @@ func (d *pump) run() {
 			}
 			return
 		}
+		// While a line is recorded and written the connection is not
+		// idle: the write timeout and the recorder bound that.
+		d.p.busy.Add(1)
 		d.p.touch()
-		if !d.line(line, d.src.Unterminated()) {
+		ok := d.line(line, d.src.Unterminated())
+		d.p.touch()
+		d.p.busy.Add(-1)
+		if !ok {
 			return
 		}
 	}
