@@ -5,8 +5,10 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -319,5 +321,49 @@ func TestSv2ChannelsOfTwoAccountsMetered(t *testing.T) {
 		if u.Messages != msgs || u.Relays != 4*100 {
 			t.Errorf("%s usage %+v; want %d messages and %d relays", app, u, msgs, 4*100)
 		}
+	}
+}
+
+// TestSv2EdgeCommandReconnect runs edge sv2 with --advertise: a pool's
+// Reconnect reaches the miner rewritten to the advertised address, and the
+// miner's next connection through the edge goes where the pool asked.
+func TestSv2EdgeCommandReconnect(t *testing.T) {
+	cluster := kafkatest.Start(t, kafkatest.Options{Partitions: 2, Topics: []string{topicMessages}})
+	authority, keyFile, poolNoise, poolAuthority := sv2Keys(t)
+	pool, err := sv2sim.StartPool(sv2sim.PoolConfig{Noise: poolNoise})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	// The pool's second server, certified by the same authority.
+	pool2, err := sv2sim.StartPool(sv2sim.PoolConfig{Noise: poolNoise})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool2.Close()
+	_, p2, _ := net.SplitHostPort(pool2.Addr())
+	port2, _ := strconv.Atoi(p2)
+	addr, logs, stop := startEdgeSv2(t, "--upstream", pool.Addr(), "--supplier", "sup", "--kafka", strings.Join(cluster.Brokers, ","),
+		"--open-access", "--authority-key-file", keyFile, "--upstream-authority-pubkey", poolAuthority.String(),
+		"--advertise", "edge.example:3336", "--reconnect-ttl", "1m")
+	defer stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	miner := &noise.Config{AuthorityKey: authority.PublicKey()}
+	var once sync.Once
+	res, err := sv2sim.RunMiner(ctx, sv2sim.MinerConfig{Addr: addr, Noise: miner, UserIdentity: "acme.rig1", Shares: 20,
+		Mined: func(n int) { once.Do(func() { pool.Reconnect("", uint16(port2)) }) }})
+	if err != nil {
+		t.Fatalf("miner: %v\n%s", err, logs)
+	}
+	if r := res.Reconnect; r == nil || r.NewHost != "edge.example" || r.NewPort != 3336 {
+		t.Fatalf("miner got Reconnect %+v, want edge.example:3336", r)
+	}
+	back, err := sv2sim.RunMiner(ctx, sv2sim.MinerConfig{Addr: addr, Noise: miner, UserIdentity: "acme.rig1", Shares: 2})
+	if err != nil || back.Accepted != 2 {
+		t.Fatalf("back through the edge: %+v %v\n%s", back, err, logs)
+	}
+	if got := pool2.Stats().FramesIn; got == 0 {
+		t.Errorf("the pool's second server got nothing:\n%s", logs)
 	}
 }
