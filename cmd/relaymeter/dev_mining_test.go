@@ -60,9 +60,16 @@ func TestDevDemoMining(t *testing.T) {
 	}
 	base, admin := "http://"+httpAddr, km[1]
 
-	// The demo miners alone make usage of both protocols.
-	if u := waitUsage(t, ctx, base, admin, `{protocol:"STRATUM_V2"}`, 1); u.Relays <= 0 {
-		t.Errorf("STRATUM_V2 usage %+v: want relays from the demo miners' accepted shares", u)
+	// The demo miners alone make usage of both protocols. The first
+	// messages metered may come before any accepted share: poll.
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		u := waitUsage(t, ctx, base, admin, `{protocol:"STRATUM_V2"}`, 1)
+		if u.Relays > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("STRATUM_V2 usage %+v: want relays from the demo miners' accepted shares", u)
+		}
 	}
 	// beam-solutions prices each accepted solution at 1.
 	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(100 * time.Millisecond) {

@@ -179,7 +179,9 @@ func (e *env) dial(t testing.TB) *beamsim.Miner {
 // the raw records and the streams.
 func (e *env) closedStreams(t *testing.T, n int) ([]kafka.Message, map[uuid.UUID][]*event.Event) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	// Generous: a loaded machine (tests of other packages alongside) makes
+	// recording slow.
+	deadline := time.Now().Add(60 * time.Second)
 	for {
 		msgs := eventtest.ReadTopic(t, e.cluster.Brokers, topic, 2)
 		streams := eventtest.StreamEvents(t, msgs)
@@ -193,7 +195,7 @@ func (e *env) closedStreams(t *testing.T, n int) ([]kafka.Message, map[uuid.UUID
 			return msgs, streams
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d streams closed after 20s", closed, n)
+			t.Fatalf("%d of %d streams closed after 60s", closed, n)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -562,6 +564,11 @@ func TestBeamMinerNotReading(t *testing.T) {
 	}()
 	e := setup(t, options{upstream: ln.Addr().String(), writeTimeout: 300 * time.Millisecond})
 	m := e.dial(t)
+	// A small receive buffer makes the edge's writes stall sooner (loopback
+	// buffers otherwise hold megabytes, each line of which is recorded).
+	if tc, ok := m.Conn().(*net.TCPConn); ok {
+		_ = tc.SetReadBuffer(16 << 10)
+	}
 	if err := m.Send(&sbeam.Login{ID: "login", APIKey: e.secret}); err != nil {
 		t.Fatal(err)
 	}

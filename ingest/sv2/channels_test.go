@@ -402,6 +402,10 @@ func TestSv2MinerNotReading(t *testing.T) {
 	defer c.Close()
 	sendT(t, c, &sv2.SetupConnection{MinVersion: 2, MaxVersion: 2})
 	recvT(t, c)
+	// A small receive buffer makes the edge's writes stall sooner.
+	if tc, ok := c.Raw().(*net.TCPConn); ok {
+		_ = tc.SetReadBuffer(16 << 10)
+	}
 	sendT(t, c, &sv2.OpenStandardMiningChannel{RequestID: 1, UserIdentity: "acme.w"})
 	recvT(t, c)
 	// The miner reads nothing more.
