@@ -31,6 +31,7 @@ import (
 // pinned by issue 11.
 type devMiningFlags struct {
 	sv2Listen, sv2Upstream, sv2UpstreamAuthority, sv2Service string
+	sv2Reconnect, sv2Advertise                               string
 	beamListen, beamUpstream, beamUpstreamCA, beamService    string
 	beamUpstreamInsecure                                     bool
 }
@@ -40,6 +41,8 @@ func (f *devMiningFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.sv2Upstream, "sv2-upstream", "", "the Sv2 pool's host:port (required with --sv2-listen unless --demo, which runs a built-in pool)")
 	fs.StringVar(&f.sv2UpstreamAuthority, "sv2-upstream-authority-pubkey", "", "base58check authority public key the pool's Noise certificate must be signed by (required with --sv2-upstream)")
 	fs.StringVar(&f.sv2Service, "sv2-service", "sv2", "service the Sv2 edge meters (a STRATUM_V2 service)")
+	fs.StringVar(&f.sv2Reconnect, "sv2-reconnect", string(edgesv2.ReconnectRewrite), "the Sv2 edge's --reconnect: rewrite (a pool's Reconnect sends the miner back to the edge, which dials where the pool asked) or pass")
+	fs.StringVar(&f.sv2Advertise, "sv2-advertise", "", "the Sv2 edge's --advertise: HOST:PORT a rewritten Reconnect names (default: the address the miner is connected to)")
 	fs.StringVar(&f.beamListen, "beam-listen", "", "run the Beam edge (TLS toward miners) on this address (default: not run; with --demo, a free loopback port)")
 	fs.StringVar(&f.beamUpstream, "beam-upstream", "", "the Beam node's stratum host:port, TLS (required with --beam-listen unless --demo, which runs a built-in node)")
 	fs.StringVar(&f.beamUpstreamCA, "beam-upstream-ca", "", "PEM certificates the Beam node's certificate is verified against")
@@ -55,6 +58,10 @@ func (f devMiningFlags) check(demo bool) error {
 		return errors.New("--sv2-upstream and --sv2-upstream-authority-pubkey are the Sv2 edge's: give --sv2-listen too")
 	case f.sv2Upstream != "" && f.sv2UpstreamAuthority == "":
 		return errors.New("--sv2-upstream needs --sv2-upstream-authority-pubkey: dev speaks Noise to the pool")
+	case f.sv2Reconnect != string(edgesv2.ReconnectRewrite) && f.sv2Reconnect != string(edgesv2.ReconnectPass):
+		return fmt.Errorf("--sv2-reconnect %q: want rewrite or pass", f.sv2Reconnect)
+	case f.sv2Advertise != "" && !validHostPort(f.sv2Advertise):
+		return fmt.Errorf("--sv2-advertise %q: want HOST:PORT", f.sv2Advertise)
 	case f.beamListen == "" && !demo && (f.beamUpstream != "" || f.beamUpstreamCA != "" || f.beamUpstreamInsecure):
 		return errors.New("--beam-upstream, --beam-upstream-ca and --beam-upstream-insecure are the Beam edge's: give --beam-listen too")
 	case f.sv2Listen != "" && f.sv2Upstream == "" && !demo:
@@ -195,7 +202,8 @@ func (m *devMining) startSv2(g *errgroup.Group, ctx context.Context) ([]string, 
 		return nil, errors.New("--sv2-upstream needs --sv2-upstream-authority-pubkey: dev speaks Noise to the pool")
 	}
 	cfg := edgesv2.Config{Upstream: upstream, Service: m.f.sv2Service, Supplier: m.supplier, OpenAccess: m.openAccess,
-		Accounts: newRegistryAccounts(m.ids, identity.DefaultTTL), Logger: m.log}
+		Accounts: newRegistryAccounts(m.ids, identity.DefaultTTL), Logger: m.log,
+		Reconnect: edgesv2.ReconnectMode(m.f.sv2Reconnect), Advertise: m.f.sv2Advertise}
 	if err := sv2EdgeNoise(&cfg, authority, 30*24*time.Hour, upstreamKey); err != nil {
 		return nil, err
 	}

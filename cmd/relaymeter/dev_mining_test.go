@@ -60,9 +60,16 @@ func TestDevDemoMining(t *testing.T) {
 	}
 	base, admin := "http://"+httpAddr, km[1]
 
-	// The demo miners alone make usage of both protocols.
-	if u := waitUsage(t, ctx, base, admin, `{protocol:"STRATUM_V2"}`, 1); u.Relays <= 0 {
-		t.Errorf("STRATUM_V2 usage %+v: want relays from the demo miners' accepted shares", u)
+	// The demo miners alone make usage of both protocols. The first
+	// messages metered may come before any accepted share: poll.
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		u := waitUsage(t, ctx, base, admin, `{protocol:"STRATUM_V2"}`, 1)
+		if u.Relays > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("STRATUM_V2 usage %+v: want relays from the demo miners' accepted shares", u)
+		}
 	}
 	// beam-solutions prices each accepted solution at 1.
 	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(100 * time.Millisecond) {
@@ -117,6 +124,7 @@ func TestDevMiningFlags(t *testing.T) {
 		{[]string{"--sv2-upstream", "p:1", "--sv2-upstream-authority-pubkey", "k"}, "give --sv2-listen too"},
 		{[]string{"--sv2-listen", "127.0.0.1:0", "--sv2-upstream", "p:1"}, "needs --sv2-upstream-authority-pubkey"},
 		{[]string{"--sv2-listen", "127.0.0.1:0"}, "--sv2-listen needs --sv2-upstream"},
+		{[]string{"--sv2-listen", "127.0.0.1:0", "--sv2-reconnect", "drop"}, "--sv2-reconnect"},
 		{[]string{"--beam-upstream-insecure"}, "give --beam-listen too"},
 		{[]string{"--beam-listen", "127.0.0.1:0"}, "--beam-listen needs --beam-upstream"},
 		{[]string{"--beam-listen", "127.0.0.1:0", "--beam-upstream", "n:1"}, "needs --beam-upstream-ca"},

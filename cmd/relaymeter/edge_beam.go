@@ -48,6 +48,7 @@ func runEdgeBeam(ctx context.Context, args []string, sio stdio) error {
 	maxConns := fs.Int("max-connections", 10000, "most miner connections at once, logged in or not; more are closed at once")
 	loginTimeout := fs.Duration("login-timeout", 10*time.Second, "a miner must complete TLS and send its login within this")
 	writeTimeout := fs.Duration("write-timeout", 10*time.Second, "a side that does not take a line within this ends the connection")
+	idleTimeout := fs.Duration("idle-timeout", beam.DefaultIdleTimeout, "a logged-in connection with no line in either direction for this long is closed")
 	edgeID := fs.String("edge-id", "", "this edge's id in every event (default: the host name)")
 	spoolDir := fs.String("spool-dir", defaultBeamSpoolDir, "local directory where events go, fsynced, while Kafka cannot take them (one edge per directory; \"\" disables it)")
 	spoolMax := fs.Int64("spool-max-bytes", 1<<30, "spool size cap in bytes")
@@ -74,6 +75,8 @@ func runEdgeBeam(ctx context.Context, args []string, sio stdio) error {
 		return errors.New("--kafka is required")
 	case *reject && *databaseURL == "":
 		return errors.New("--reject-unknown-keys needs --database-url: without a registry every key is unknown")
+	case *idleTimeout <= 0:
+		return fmt.Errorf("--idle-timeout %v: want a positive duration", *idleTimeout)
 	case *keyCacheTTL <= 0:
 		return fmt.Errorf("--key-cache-ttl %v: want a positive duration", *keyCacheTTL)
 	}
@@ -89,7 +92,8 @@ func runEdgeBeam(ctx context.Context, args []string, sio stdio) error {
 		*edgeID, _ = os.Hostname()
 	}
 	cfg := beam.Config{Upstream: *upstream, Service: *service, Supplier: *supplier, RejectUnknownKeys: *reject,
-		DownstreamTLS: down, UpstreamTLS: up, MaxConnections: *maxConns, LoginTimeout: *loginTimeout, WriteTimeout: *writeTimeout, Logger: log}
+		DownstreamTLS: down, UpstreamTLS: up, MaxConnections: *maxConns, LoginTimeout: *loginTimeout, WriteTimeout: *writeTimeout,
+		IdleTimeout: *idleTimeout, Logger: log}
 	if *databaseURL != "" {
 		pool, err := openKeyRegistry(ctx, *databaseURL, log)
 		if err != nil {

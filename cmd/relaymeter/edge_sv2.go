@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -44,6 +45,12 @@ func runEdgeSv2(ctx context.Context, args []string, sio stdio) error {
 	maxPayload := fs.Int("max-frame-payload", 1<<20, "largest frame payload accepted from either side; a larger one closes the connection")
 	handshakeTimeout := fs.Duration("handshake-timeout", edgesv2.DefaultHandshakeTimeout, "the Noise handshake and the miner's SetupConnection must complete within this")
 	idleTimeout := fs.Duration("idle-timeout", edgesv2.DefaultIdleTimeout, "a connection with no frame in either direction for this long is closed")
+	reconnect := fs.String("reconnect", string(edgesv2.ReconnectRewrite), "what to do with a pool's Reconnect: \"rewrite\" keeps miners behind the edge (the miner is sent back to --advertise and its next connections, during --reconnect-ttl, go where the pool asked), \"pass\" forwards it unchanged (miners leave the edge)")
+	advertise := fs.String("advertise", "", "HOST:PORT a rewritten Reconnect sends miners to (default: new_host \"\" and new_port 0, which Stratum V2 defines as the address the miner is connected to, i.e. this edge as the miner reached it)")
+	reconnectTTL := fs.Duration("reconnect-ttl", edgesv2.DefaultReconnectTTL, "how long a pool's Reconnect redirects the miner's connections (keyed by the miner's IP and SetupConnection device_id)")
+	jdUpstream := fs.String("job-declaration-upstream", "", "host:port Job Declaration connections are passed through to (default: --upstream)")
+	tdUpstream := fs.String("template-distribution-upstream", "", "host:port Template Distribution connections are passed through to (default: --upstream)")
+	passthroughApp := fs.String("passthrough-application", "", "application billed for Job Declaration and Template Distribution connections, which name no account (default: none, streams with no application)")
 	accountTTL := fs.Duration("account-cache-ttl", identity.DefaultTTL, "how long an account's resolution is trusted before the registry is asked again")
 	spoolDir := fs.String("spool-dir", ".relaymeter/spool-sv2", "local directory where events go, fsynced, while Kafka cannot take them (one edge per directory; \"\" disables it)")
 	spoolMax := fs.Int64("spool-max-bytes", 1<<30, "spool size cap in bytes")
@@ -76,12 +83,20 @@ func runEdgeSv2(ctx context.Context, args []string, sio stdio) error {
 		return errors.New("--upstream-authority-pubkey is required (or --plaintext-upstream)")
 	case *certValidity <= 0:
 		return fmt.Errorf("--cert-validity %v: want a positive duration", *certValidity)
+	case *reconnect != string(edgesv2.ReconnectRewrite) && *reconnect != string(edgesv2.ReconnectPass):
+		return fmt.Errorf("--reconnect %q: want rewrite or pass", *reconnect)
+	case *advertise != "" && !validHostPort(*advertise):
+		return fmt.Errorf("--advertise %q: want HOST:PORT", *advertise)
+	case *reconnectTTL <= 0:
+		return fmt.Errorf("--reconnect-ttl %v: want a positive duration", *reconnectTTL)
 	}
 	if *edgeID == "" {
 		*edgeID, _ = os.Hostname()
 	}
 	cfg := edgesv2.Config{Upstream: *upstream, Service: *service, Supplier: *supplier, OpenAccess: *openAccess,
-		MaxPayload: *maxPayload, HandshakeTimeout: *handshakeTimeout, IdleTimeout: *idleTimeout, Logger: log}
+		MaxPayload: *maxPayload, HandshakeTimeout: *handshakeTimeout, IdleTimeout: *idleTimeout, Logger: log,
+		Reconnect: edgesv2.ReconnectMode(*reconnect), Advertise: *advertise, ReconnectTTL: *reconnectTTL,
+		JobDeclarationUpstream: *jdUpstream, TemplateDistributionUpstream: *tdUpstream, PassthroughApplication: *passthroughApp}
 	var authority *noise.PrivateKey
 	if !*plainDown {
 		if authority, err = readAuthorityKey(*authorityKeyFile); err != nil {
@@ -121,6 +136,7 @@ func runEdgeSv2(ctx context.Context, args []string, sio stdio) error {
 	}
 	log.Info("edge sv2: listening", "addr", ln.Addr().String(), "upstream", *upstream, "service", *service,
 		"noise_downstream", !*plainDown, "noise_upstream", !*plainUp, "open_access", *openAccess)
+	log.Info("edge sv2: pool Reconnects", "mode", *reconnect, "advertise", *advertise, "ttl", *reconnectTTL)
 	fns := []func(context.Context) error{func(ctx context.Context) error { return serveTCPEdge(ctx, ln, edge, rec) }}
 	if *metricsAddr != "" {
 		ms, err := listen("metrics", *metricsAddr, apiMux(nil, reg))
@@ -298,4 +314,14 @@ func (a *registryAccounts) lookup(ctx context.Context, account string) (string, 
 		}
 	}
 	return "", false, nil
+}
+
+// validHostPort reports whether s is a host and a port 1-65535.
+func validHostPort(s string) bool {
+	h, p, err := net.SplitHostPort(s)
+	if err != nil || h == "" {
+		return false
+	}
+	n, err := strconv.ParseUint(p, 10, 16)
+	return err == nil && n != 0
 }

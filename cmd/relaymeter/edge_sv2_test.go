@@ -5,8 +5,10 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -152,6 +154,8 @@ func TestSv2EdgeCommandFlags(t *testing.T) {
 		{[]string{"--upstream", "u:1", "--supplier", "s", "--kafka", "k", "--open-access"}, "--authority-key-file is required"},
 		{[]string{"--upstream", "u:1", "--supplier", "s", "--kafka", "k", "--open-access", "--plaintext-downstream"}, "--upstream-authority-pubkey is required"},
 		{[]string{"--upstream", "u:1", "--supplier", "s", "--kafka", "k", "--open-access", "--plaintext-downstream", "--upstream-authority-pubkey", "nope"}, "--upstream-authority-pubkey"},
+		{[]string{"--upstream", "u:1", "--supplier", "s", "--kafka", "k", "--open-access", "--plaintext-downstream", "--plaintext-upstream", "--reconnect", "drop"}, "--reconnect"},
+		{[]string{"--upstream", "u:1", "--supplier", "s", "--kafka", "k", "--open-access", "--plaintext-downstream", "--plaintext-upstream", "--advertise", "edge.example"}, "--advertise"},
 	} {
 		var out bytes.Buffer
 		err := runEdgeSv2(context.Background(), tc.args, stdio{in: strings.NewReader(""), out: &out, err: &out})
@@ -270,5 +274,96 @@ func TestSv2RegistryAccounts(t *testing.T) {
 	}
 	if _, ok, _ := newRegistryAccounts(reg, time.Minute).Application(ctx, "nobody"); !ok {
 		t.Error("a new application is not found")
+	}
+}
+
+// TestSv2ChannelsOfTwoAccountsMetered runs one miner connection with a
+// channel for acme and one for beta through edge sv2 into dev: each
+// account's usage is exactly its own frames and accepted shares, the
+// connection's SetupConnection and its answer counting for the first.
+func TestSv2ChannelsOfTwoAccountsMetered(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	path := filepath.Join(t.TempDir(), "relaymeter.yaml")
+	cfg := "services:\n  - id: sv2\n    protocol: STRATUM_V2\n    policy: sv2-shares\n    params: {\"by\": \"sum\"}\n"
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dev := startDev(t, buildBinary(t), t.TempDir(), "--config", path)
+	authority, keyFile, poolNoise, poolAuthority := sv2Keys(t)
+	pool, err := sv2sim.StartPool(sv2sim.PoolConfig{Noise: poolNoise, RejectEvery: 3, ShareValue: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	addr, logs, stop := startEdgeSv2(t, "--upstream", pool.Addr(), "--supplier", "sup", "--kafka", dev.kafka,
+		"--open-access", "--authority-key-file", keyFile, "--upstream-authority-pubkey", poolAuthority.String())
+	res, err := sv2sim.RunMiner(ctx, sv2sim.MinerConfig{Addr: addr, Noise: &noise.Config{AuthorityKey: authority.PublicKey()},
+		UserIdentity: "acme.rig1", MoreUsers: []string{"beta.rig1"}, Shares: 5})
+	if err != nil {
+		t.Fatalf("miner: %v\n%s", err, logs)
+	}
+	stop()
+	// Per channel, nonces 1-5: 3 rejected, 4 accepted.
+	for _, ch := range res.ByChannel {
+		if ch.Accepted != 4 || ch.Rejected != 1 {
+			t.Fatalf("channel %+v, want 4 accepted 1 rejected", ch)
+		}
+	}
+	// acme: SetupConnection and its answer, its open (request, answer, job,
+	// prev hash), 5 shares and answers; beta: its open and its shares.
+	want := map[string]int64{"acme": 2 + 4 + 10, "beta": 4 + 10}
+	if want["acme"]+want["beta"] != res.Stats.FramesIn+res.Stats.FramesOut {
+		t.Fatalf("miner exchanged %d frames, want %d", res.Stats.FramesIn+res.Stats.FramesOut, want["acme"]+want["beta"])
+	}
+	for app, msgs := range want {
+		u := waitUsage(t, ctx, dev.api, "kill-test-key", `{service:"sv2", application:"`+app+`"}`, msgs)
+		if u.Messages != msgs || u.Relays != 4*100 {
+			t.Errorf("%s usage %+v; want %d messages and %d relays", app, u, msgs, 4*100)
+		}
+	}
+}
+
+// TestSv2EdgeCommandReconnect runs edge sv2 with --advertise: a pool's
+// Reconnect reaches the miner rewritten to the advertised address, and the
+// miner's next connection through the edge goes where the pool asked.
+func TestSv2EdgeCommandReconnect(t *testing.T) {
+	cluster := kafkatest.Start(t, kafkatest.Options{Partitions: 2, Topics: []string{topicMessages}})
+	authority, keyFile, poolNoise, poolAuthority := sv2Keys(t)
+	pool, err := sv2sim.StartPool(sv2sim.PoolConfig{Noise: poolNoise})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	// The pool's second server, certified by the same authority.
+	pool2, err := sv2sim.StartPool(sv2sim.PoolConfig{Noise: poolNoise})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool2.Close()
+	_, p2, _ := net.SplitHostPort(pool2.Addr())
+	port2, _ := strconv.Atoi(p2)
+	addr, logs, stop := startEdgeSv2(t, "--upstream", pool.Addr(), "--supplier", "sup", "--kafka", strings.Join(cluster.Brokers, ","),
+		"--open-access", "--authority-key-file", keyFile, "--upstream-authority-pubkey", poolAuthority.String(),
+		"--advertise", "edge.example:3336", "--reconnect-ttl", "1m")
+	defer stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	miner := &noise.Config{AuthorityKey: authority.PublicKey()}
+	var once sync.Once
+	res, err := sv2sim.RunMiner(ctx, sv2sim.MinerConfig{Addr: addr, Noise: miner, UserIdentity: "acme.rig1", Shares: 20,
+		Mined: func(n int) { once.Do(func() { pool.Reconnect("", uint16(port2)) }) }})
+	if err != nil {
+		t.Fatalf("miner: %v\n%s", err, logs)
+	}
+	if r := res.Reconnect; r == nil || r.NewHost != "edge.example" || r.NewPort != 3336 {
+		t.Fatalf("miner got Reconnect %+v, want edge.example:3336", r)
+	}
+	back, err := sv2sim.RunMiner(ctx, sv2sim.MinerConfig{Addr: addr, Noise: miner, UserIdentity: "acme.rig1", Shares: 2})
+	if err != nil || back.Accepted != 2 {
+		t.Fatalf("back through the edge: %+v %v\n%s", back, err, logs)
+	}
+	if got := pool2.Stats().FramesIn; got == 0 {
+		t.Errorf("the pool's second server got nothing:\n%s", logs)
 	}
 }

@@ -30,6 +30,11 @@
 //     reason says which side sent it. Invalid JSON is recorded (role OTHER,
 //     its payload replaced by a placeholder) and forwarded unchanged: the
 //     node answers it as it does.
+//   - A logged-in connection with no line in either direction for
+//     IdleTimeout is closed, reason "idle timeout".
+//   - Lines the miner sends right behind its login (pipelined, before the
+//     node answers) are kept in order: they follow the login to the node
+//     once each is recorded.
 //   - Memory per connection is bounded: each direction holds at most one
 //     line (beam.MaxLineSize) and its redacted copy.
 package beam
@@ -96,6 +101,10 @@ type Config struct {
 	// WriteTimeout bounds each write to either side (default 10s); a side
 	// that does not take a line in time ends the connection.
 	WriteTimeout time.Duration
+	// IdleTimeout closes a logged-in connection with no line in either
+	// direction for this long, reason "idle timeout" (default
+	// DefaultIdleTimeout).
+	IdleTimeout time.Duration
 	// MaxConnections bounds concurrent miner connections, logged in or
 	// not (default 10000); beyond it new connections are closed at once.
 	// Each holds at most about four lines' worth of buffers per direction.
@@ -119,6 +128,9 @@ func (c *Config) setDefaults() {
 	if c.WriteTimeout == 0 {
 		c.WriteTimeout = 10 * time.Second
 	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = DefaultIdleTimeout
+	}
 	if c.MaxConnections == 0 {
 		c.MaxConnections = 10000
 	}
@@ -136,11 +148,14 @@ func (c Config) Validate() error {
 	if _, _, err := net.SplitHostPort(c.Upstream); err != nil {
 		return fmt.Errorf("beam: config: upstream %q: %w", c.Upstream, err)
 	}
-	if c.LoginTimeout < 0 || c.DialTimeout < 0 || c.WriteTimeout < 0 || c.MaxConnections < 0 {
+	if c.LoginTimeout < 0 || c.DialTimeout < 0 || c.WriteTimeout < 0 || c.IdleTimeout < 0 || c.MaxConnections < 0 {
 		return errors.New("beam: config: negative timeout or limit")
 	}
 	return nil
 }
+
+// DefaultIdleTimeout is Config.IdleTimeout's default.
+const DefaultIdleTimeout = 10 * time.Minute
 
 // Edge is the Beam mining edge.
 type Edge struct {

@@ -57,6 +57,7 @@ type options struct {
 	wrongNodeCA    bool   // verify the node against another certificate
 	loginTimeout   time.Duration
 	writeTimeout   time.Duration
+	idleTimeout    time.Duration
 	maxConns       int
 	keys           beam.Keys // instead of a registry
 }
@@ -79,7 +80,7 @@ func setup(t testing.TB, o options) *env {
 	t.Helper()
 	e := &env{logs: &syncBuffer{}, unknown: "beam-unknown-key-0123456789"}
 	ctx := context.Background()
-	cfg := beam.Config{Supplier: "sup", RejectUnknownKeys: o.reject, LoginTimeout: o.loginTimeout, WriteTimeout: o.writeTimeout, MaxConnections: o.maxConns}
+	cfg := beam.Config{Supplier: "sup", RejectUnknownKeys: o.reject, LoginTimeout: o.loginTimeout, WriteTimeout: o.writeTimeout, IdleTimeout: o.idleTimeout, MaxConnections: o.maxConns}
 	e.secret = "not-in-any-registry-key-abcdef"
 	if o.registry {
 		pool, _ := pgtest.DB(t)
@@ -178,7 +179,9 @@ func (e *env) dial(t testing.TB) *beamsim.Miner {
 // the raw records and the streams.
 func (e *env) closedStreams(t *testing.T, n int) ([]kafka.Message, map[uuid.UUID][]*event.Event) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	// Generous: a loaded machine (tests of other packages alongside) makes
+	// recording slow.
+	deadline := time.Now().Add(60 * time.Second)
 	for {
 		msgs := eventtest.ReadTopic(t, e.cluster.Brokers, topic, 2)
 		streams := eventtest.StreamEvents(t, msgs)
@@ -192,7 +195,7 @@ func (e *env) closedStreams(t *testing.T, n int) ([]kafka.Message, map[uuid.UUID
 			return msgs, streams
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d streams closed after 20s", closed, n)
+			t.Fatalf("%d of %d streams closed after 60s", closed, n)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -561,6 +564,11 @@ func TestBeamMinerNotReading(t *testing.T) {
 	}()
 	e := setup(t, options{upstream: ln.Addr().String(), writeTimeout: 300 * time.Millisecond})
 	m := e.dial(t)
+	// A small receive buffer makes the edge's writes stall sooner (loopback
+	// buffers otherwise hold megabytes, each line of which is recorded).
+	if tc, ok := m.Conn().(*net.TCPConn); ok {
+		_ = tc.SetReadBuffer(16 << 10)
+	}
 	if err := m.Send(&sbeam.Login{ID: "login", APIKey: e.secret}); err != nil {
 		t.Fatal(err)
 	}
@@ -702,5 +710,74 @@ func TestBeamNodeRefusalsPassThrough(t *testing.T) {
 		if cl := evs[len(evs)-1].GetClosed(); cl.Reason != "node closed" {
 			t.Fatalf("close reason %q, want node closed", cl.Reason)
 		}
+	}
+}
+
+func TestBeamIdleTimeout(t *testing.T) {
+	e := setup(t, options{tlsDown: true, tlsUp: true, idleTimeout: 300 * time.Millisecond})
+	m := e.dial(t)
+	if code, err := m.Login(e.secret); err != nil || code != sbeam.CodeLoginOK {
+		t.Fatalf("login: %v %v", code, err)
+	}
+	// The job follows the login; then nothing moves and the edge closes.
+	m.Conn().SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		if _, err := m.Read(); err != nil {
+			if strings.Contains(err.Error(), "timeout") {
+				t.Fatal("the edge did not close an idle connection")
+			}
+			break
+		}
+	}
+	_, streams := e.closedStreams(t, 1)
+	evs := only(t, streams)
+	if cl := evs[len(evs)-1].GetClosed(); cl.Reason != "idle timeout" {
+		t.Fatalf("closed %v, want idle timeout", cl)
+	}
+}
+
+// TestBeamLinesPipelinedBehindLogin sends the login and a solution in one
+// write, before the node has answered: both reach the node in order, each
+// recorded.
+func TestBeamLinesPipelinedBehindLogin(t *testing.T) {
+	e := setup(t, options{})
+	var buf bytes.Buffer
+	w := sbeam.NewWriter(&buf)
+	if err := w.WriteMessage(&sbeam.Login{ID: "login", APIKey: e.secret}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.WriteMessage(&sbeam.Solution{ID: "1", Nonce: beamsim.NoncePrefix + "000000000001", Output: strings.Repeat("ab", sbeam.OutputHexLen/2)}); err != nil {
+		t.Fatal(err)
+	}
+	m := e.dial(t)
+	if _, err := m.Conn().Write(buf.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	m.Conn().SetReadDeadline(time.Now().Add(10 * time.Second))
+	var methods []string
+	var codes []sbeam.ResultCode
+	for len(methods) < 4 { // login result, job 1, solution result, job 2
+		msg, err := m.Read()
+		if err != nil {
+			t.Fatalf("after %v: %v", methods, err)
+		}
+		methods = append(methods, msg.Method().String())
+		if r, ok := msg.(*sbeam.Result); ok {
+			codes = append(codes, r.Code)
+		}
+	}
+	if len(codes) != 2 || codes[0] != sbeam.CodeLoginOK || codes[1] != sbeam.CodeAccepted {
+		t.Fatalf("results %v (lines %v), want login ok then accepted", codes, methods)
+	}
+	m.Close()
+	_, streams := e.closedStreams(t, 1)
+	var up []string
+	for _, ev := range only(t, streams) {
+		if msg := ev.GetMessage(); msg != nil && msg.Direction == event.Direction_CLIENT_TO_UPSTREAM {
+			up = append(up, msg.Method)
+		}
+	}
+	if strings.Join(up, ",") != "login,solution" {
+		t.Fatalf("recorded toward the node %v, want login then solution", up)
 	}
 }

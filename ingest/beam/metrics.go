@@ -9,7 +9,7 @@ import (
 
 // metrics are the edge's Prometheus metrics.
 type metrics struct {
-	conns, dialErrors          prometheus.Counter
+	conns, dialErrors, idle    prometheus.Counter
 	active                     prometheus.Gauge
 	refused, handshakeFailures *prometheus.CounterVec
 	lines, bytes, tooLong      *prometheus.CounterVec
@@ -21,6 +21,7 @@ func (m *metrics) register(reg prometheus.Registerer) error {
 	}
 	m.conns = prometheus.NewCounter(opts("connections_total", "Miner connections proxied to the node."))
 	m.dialErrors = prometheus.NewCounter(opts("upstream_dial_errors_total", "Failed dials of the node."))
+	m.idle = prometheus.NewCounter(opts("idle_closes_total", "Connections closed for inactivity."))
 	m.active = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "relaymeter", Subsystem: "beam_edge", Name: "connections_active", Help: "Miner connections open."})
 	m.refused = prometheus.NewCounterVec(opts("refused_total", "Miner connections ended before the node was dialled, by reason."), []string{"reason"})
 	m.handshakeFailures = prometheus.NewCounterVec(opts("handshake_failures_total", "Failed TLS handshakes, by side."), []string{"side"})
@@ -30,7 +31,7 @@ func (m *metrics) register(reg prometheus.Registerer) error {
 	if reg == nil {
 		return nil
 	}
-	for _, c := range []prometheus.Collector{m.conns, m.dialErrors, m.active, m.refused, m.handshakeFailures, m.lines, m.bytes, m.tooLong} {
+	for _, c := range []prometheus.Collector{m.conns, m.dialErrors, m.idle, m.active, m.refused, m.handshakeFailures, m.lines, m.bytes, m.tooLong} {
 		if err := reg.Register(c); err != nil {
 			return fmt.Errorf("beam: register metrics: %w", err)
 		}

@@ -28,6 +28,8 @@ type conn struct {
 	once         sync.Once
 	reason       string
 	toNode, toMi atomic.Uint64 // highest seq forwarded, per direction
+	active       atomic.Int64  // unix nanoseconds of the last line read
+	busy         atomic.Int32  // lines being recorded and forwarded
 }
 
 // attribution is who a login bills.
@@ -203,6 +205,7 @@ func (p *conn) run(mr *beam.Reader, login []byte) {
 	up := &pump{p: p, dir: beam.MinerToNode, dst: p.node, fwd: &p.toNode, side: "miner"}
 	down := &pump{p: p, dir: beam.NodeToMiner, src: beam.NewReader(p.node), dst: p.miner, fwd: &p.toMi, side: "node"}
 	up.src = mr
+	p.touch()
 	if !up.line(login, false) {
 		return
 	}
@@ -210,7 +213,33 @@ func (p *conn) run(mr *beam.Reader, login []byte) {
 	wg.Add(2)
 	go func() { defer wg.Done(); up.run() }()
 	go func() { defer wg.Done(); down.run() }()
+	stop, watched := make(chan struct{}), make(chan struct{})
+	go func() { defer close(watched); p.watchIdle(stop) }()
 	wg.Wait()
+	close(stop)
+	<-watched
+}
+
+func (p *conn) touch() { p.active.Store(time.Now().UnixNano()) }
+
+// watchIdle ends the connection once no line has been read from either
+// side for the idle timeout, until stop closes.
+func (p *conn) watchIdle(stop <-chan struct{}) {
+	idle := p.e.cfg.IdleTimeout
+	t := time.NewTicker(max(idle/8, 5*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+			if p.busy.Load() == 0 && time.Since(time.Unix(0, p.active.Load())) > idle {
+				p.e.m.idle.Inc()
+				p.finish("idle timeout")
+				return
+			}
+		}
+	}
 }
 
 // pump is one direction: lines read from src, recorded, then written to dst.
@@ -242,7 +271,14 @@ func (d *pump) run() {
 			}
 			return
 		}
-		if !d.line(line, d.src.Unterminated()) {
+		// While a line is recorded and written the connection is not
+		// idle: the write timeout and the recorder bound that.
+		d.p.busy.Add(1)
+		d.p.touch()
+		ok := d.line(line, d.src.Unterminated())
+		d.p.touch()
+		d.p.busy.Add(-1)
+		if !ok {
 			return
 		}
 	}

@@ -174,6 +174,8 @@ func (o *StreamOpened) bytes(num protowire.Number, raw []byte) error {
 		o.UpstreamAddr = string(raw)
 	case 10:
 		o.ApiKeyId = string(raw)
+	case 11:
+		o.ParentStreamId = append([]byte(nil), raw...)
 	}
 	return nil
 }

@@ -480,9 +480,15 @@ type StreamOpened struct {
 	PayloadCapture int64 `protobuf:"varint,9,opt,name=payload_capture,json=payloadCapture,proto3" json:"payload_capture,omitempty"`
 	// The id (never the secret) of the API key the client presented; empty on
 	// an edge with open access.
-	ApiKeyId      string `protobuf:"bytes,10,opt,name=api_key_id,json=apiKeyId,proto3" json:"api_key_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	ApiKeyId string `protobuf:"bytes,10,opt,name=api_key_id,json=apiKeyId,proto3" json:"api_key_id,omitempty"`
+	// The stream id (16 bytes) of the first stream of the same client
+	// connection, on an edge that splits one connection into several
+	// streams (Stratum V2: one per account whose channels the connection
+	// carries); empty for that first stream and on edges with one stream per
+	// connection.
+	ParentStreamId []byte `protobuf:"bytes,11,opt,name=parent_stream_id,json=parentStreamId,proto3" json:"parent_stream_id,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *StreamOpened) Reset() {
@@ -583,6 +589,13 @@ func (x *StreamOpened) GetApiKeyId() string {
 		return x.ApiKeyId
 	}
 	return ""
+}
+
+func (x *StreamOpened) GetParentStreamId() []byte {
+	if x != nil {
+		return x.ParentStreamId
+	}
+	return nil
 }
 
 // Message is one protocol message (one frame, one line) in one direction.
@@ -909,7 +922,7 @@ const file_event_proto_rawDesc = "" +
 	"\amessage\x18\v \x01(\v2\x1c.relaymeter.event.v1.MessageH\x00R\amessage\x12;\n" +
 	"\x06closed\x18\f \x01(\v2!.relaymeter.event.v1.StreamClosedH\x00R\x06closed\x12\x14\n" +
 	"\x05chain\x18\x0f \x01(\fR\x05chainB\x06\n" +
-	"\x04body\"\xc2\x03\n" +
+	"\x04body\"\xec\x03\n" +
 	"\fStreamOpened\x129\n" +
 	"\bprotocol\x18\x01 \x01(\x0e2\x1d.relaymeter.event.v1.ProtocolR\bprotocol\x12\x18\n" +
 	"\aservice\x18\x02 \x01(\tR\aservice\x12 \n" +
@@ -923,7 +936,8 @@ const file_event_proto_rawDesc = "" +
 	"\x0fpayload_capture\x18\t \x01(\x03R\x0epayloadCapture\x12\x1c\n" +
 	"\n" +
 	"api_key_id\x18\n" +
-	" \x01(\tR\bapiKeyId\"\xb2\x05\n" +
+	" \x01(\tR\bapiKeyId\x12(\n" +
+	"\x10parent_stream_id\x18\v \x01(\fR\x0eparentStreamId\"\xb2\x05\n" +
 	"\aMessage\x12<\n" +
 	"\tdirection\x18\x01 \x01(\x0e2\x1e.relaymeter.event.v1.DirectionR\tdirection\x12-\n" +
 	"\x04role\x18\x02 \x01(\x0e2\x19.relaymeter.event.v1.RoleR\x04role\x12\x16\n" +

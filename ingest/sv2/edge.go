@@ -8,14 +8,24 @@
 // (the edge is the responder toward miners and the initiator toward the
 // pool) or plaintext.
 //
-// Attribution: the stream of a connection is opened when the miner's first
-// OpenStandardMiningChannel or OpenExtendedMiningChannel names an account
-// (user_identity up to its first '.') that resolves; the frames before it
-// (SetupConnection and its answer) are kept, bounded, and recorded first in
-// that stream, so they belong to the first channel's account. They are
-// forwarded before they are recorded; every frame from the first channel
-// open on is recorded before it is forwarded. A connection that ends before
-// any channel opens is recorded in a stream with no application.
+// Attribution: a Mining connection has one stream per distinct account
+// (user_identity up to its first '.') among its channels. The first stream
+// is opened when the miner's first OpenStandardMiningChannel or
+// OpenExtendedMiningChannel names an account that resolves; the frames
+// before it (SetupConnection and its answer) are kept, bounded, and recorded
+// first in that stream, so they belong to the first channel's account. They
+// are forwarded before they are recorded; every frame from the first
+// channel open on is recorded before it is forwarded. A later channel whose
+// account differs opens that account's stream (StreamOpened.parent_stream_id
+// names the first one); the frames of a channel (by channel_id, and its open
+// request and answer by request_id) go to its account's stream, every
+// other frame to the first stream. A connection that ends before any
+// channel opens is recorded in one stream with no application.
+//
+// Job Declaration and Template Distribution connections are passed
+// through frame by frame to their upstream, recorded in one stream billed
+// to Config.PassthroughApplication. A pool's Reconnect is rewritten (see
+// ReconnectRewrite) unless Config.Reconnect is ReconnectPass.
 package sv2
 
 import (
@@ -26,6 +36,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -57,6 +68,39 @@ type Accounts interface {
 const (
 	ErrCodeUnsupportedProtocol = "unsupported-protocol"
 	ErrCodeUnknownUser         = "unknown-user"
+	// ErrCodeTooManyChannels refuses a channel open beyond the edge's
+	// per-connection bounds (MaxAccountsPerConn accounts, MaxChannelsPerConn
+	// channels open or being opened).
+	ErrCodeTooManyChannels = "too-many-channels"
+)
+
+// SetupConnection protocols.
+const (
+	ProtocolMining               uint8 = 0
+	ProtocolJobDeclaration       uint8 = 1
+	ProtocolTemplateDistribution uint8 = 2
+)
+
+// ReconnectMode is how the edge handles a pool's Reconnect.
+type ReconnectMode string
+
+const (
+	// ReconnectRewrite (the default) keeps miners behind the meter: the
+	// edge notes the address the pool asked for (an empty new_host is the
+	// host of the pool the edge dialled, a new_port 0 its port), sends the
+	// miner a Reconnect to the edge itself (Config.Advertise), closes the
+	// miner's connection, and dials the address the pool asked for for
+	// that miner's connections during Config.ReconnectTTL.
+	ReconnectRewrite ReconnectMode = "rewrite"
+	// ReconnectPass forwards Reconnect unchanged: the miner leaves the
+	// edge.
+	ReconnectPass ReconnectMode = "pass"
+)
+
+// Bounds of one connection's attribution state.
+const (
+	MaxAccountsPerConn = 64
+	MaxChannelsPerConn = 4096
 )
 
 // Defaults of Config.
@@ -66,6 +110,8 @@ const (
 	// DefaultMaxPendingFrames bounds the frames a connection may exchange
 	// before its first channel opens.
 	DefaultMaxPendingFrames = 16
+	DefaultReconnectTTL     = 10 * time.Minute
+	DefaultMaxRedirects     = 1 << 16
 )
 
 // Config configures an Edge.
@@ -102,6 +148,32 @@ type Config struct {
 	// included); 0 means HandshakeTimeout.
 	DialTimeout time.Duration
 
+	// Reconnect is how a pool's Reconnect is handled; "" means
+	// ReconnectRewrite.
+	Reconnect ReconnectMode
+	// Advertise is the host:port a rewritten Reconnect sends miners to;
+	// "" sends new_host "" and new_port 0, which the specification defines
+	// as the host and port the miner is connected to: the edge, as the
+	// miner reached it.
+	Advertise string
+	// ReconnectTTL is how long a pool's Reconnect redirects a miner's
+	// connections; 0 means DefaultReconnectTTL.
+	ReconnectTTL time.Duration
+	// MaxRedirects bounds the redirect table; 0 means
+	// DefaultMaxRedirects. When full, expired entries go first, then the
+	// one closest to expiry.
+	MaxRedirects int
+
+	// JobDeclarationUpstream and TemplateDistributionUpstream are where
+	// connections of those protocols are passed through to; "" means
+	// Upstream. They are dialled like the pool (UpstreamNoise).
+	JobDeclarationUpstream       string
+	TemplateDistributionUpstream string
+	// PassthroughApplication is billed for Job Declaration and Template
+	// Distribution connections, which name no user_identity; "" records
+	// them in streams with no application.
+	PassthroughApplication string
+
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 }
@@ -112,12 +184,16 @@ type Edge struct {
 	log *slog.Logger
 	m   metrics
 
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	mu     sync.Mutex
-	conns  map[*conn]struct{}
-	closed bool
+	ctx       context.Context
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	mu        sync.Mutex
+	conns     map[*conn]struct{}
+	closed    bool
+	redirects *redirects
+	// advHost and advPort are what a rewritten Reconnect carries.
+	advHost string
+	advPort uint16
 }
 
 // New checks cfg and returns an Edge.
@@ -149,6 +225,38 @@ func New(cfg Config) (*Edge, error) {
 	if cfg.Service == "" {
 		cfg.Service = "sv2"
 	}
+	switch cfg.Reconnect {
+	case "":
+		cfg.Reconnect = ReconnectRewrite
+	case ReconnectRewrite, ReconnectPass:
+	default:
+		return nil, fmt.Errorf("sv2 edge: Reconnect %q: want %q or %q", cfg.Reconnect, ReconnectRewrite, ReconnectPass)
+	}
+	var advHost string
+	var advPort uint16
+	if cfg.Advertise != "" {
+		h, p, err := net.SplitHostPort(cfg.Advertise)
+		if err != nil {
+			return nil, fmt.Errorf("sv2 edge: Advertise %q: %w", cfg.Advertise, err)
+		}
+		n, err := strconv.ParseUint(p, 10, 16)
+		if err != nil || n == 0 || h == "" || len(h) > 255 {
+			return nil, fmt.Errorf("sv2 edge: Advertise %q: want a host and a port in 1-65535", cfg.Advertise)
+		}
+		advHost, advPort = h, uint16(n)
+	}
+	if cfg.ReconnectTTL <= 0 {
+		cfg.ReconnectTTL = DefaultReconnectTTL
+	}
+	if cfg.MaxRedirects <= 0 {
+		cfg.MaxRedirects = DefaultMaxRedirects
+	}
+	if cfg.JobDeclarationUpstream == "" {
+		cfg.JobDeclarationUpstream = cfg.Upstream
+	}
+	if cfg.TemplateDistributionUpstream == "" {
+		cfg.TemplateDistributionUpstream = cfg.Upstream
+	}
 	if cfg.MaxPayload == 0 {
 		cfg.MaxPayload = sv2.DefaultMaxPayload
 	}
@@ -170,7 +278,8 @@ func New(cfg Config) (*Edge, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	e := &Edge{cfg: cfg, log: cfg.Logger, conns: map[*conn]struct{}{}}
+	e := &Edge{cfg: cfg, log: cfg.Logger, conns: map[*conn]struct{}{}, advHost: advHost, advPort: advPort,
+		redirects: newRedirects(cfg.ReconnectTTL, cfg.MaxRedirects, time.Now)}
 	if err := e.m.register(cfg.Registerer); err != nil {
 		return nil, err
 	}
@@ -278,15 +387,36 @@ type conn struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	closeMu sync.Mutex // reason, upRaw
+	closeMu sync.Mutex // reason, ended, upRaw
 	reason  atomic.Pointer[string]
+	ended   bool
 	upRaw   net.Conn
 	active  atomic.Int64 // unix nanoseconds of the last frame read
+	busy    atomic.Int32 // frames being recorded and forwarded
+	// draining is set once a rewritten Reconnect went to the miner: what
+	// the miner still sends is recorded, not forwarded.
+	draining atomic.Bool
 
-	mu        sync.Mutex // recording: stream, pending, forwarded
-	stream    *record.Stream
+	// Set by run before the pumps start.
+	protocol    uint8
+	passthrough bool   // Job Declaration or Template Distribution
+	key         string // the redirect key: protocol, client IP, device_id
+	upAddr      string // the upstream dialled (or to dial)
+
+	mu      sync.Mutex // recording: streams, routes, pending
+	streams []*acctStream
+	byApp   map[string]*acctStream
+	chans   map[uint32]*acctStream // channel_id → its account's stream
+	// closedChans are the channels of chans a CloseChannel closed.
+	closedChans map[uint32]struct{}
+	reqs        map[uint32]*acctStream // open request_id → its account's stream
+	pending     []pendingMsg
+}
+
+// acctStream is the stream of one account of a connection.
+type acctStream struct {
 	app       string
-	pending   []pendingMsg
+	stream    *record.Stream
 	fwdUp     uint64
 	fwdClient uint64
 }
@@ -296,10 +426,13 @@ type conn struct {
 func (c *conn) end(reason string) {
 	c.closeMu.Lock()
 	defer c.closeMu.Unlock()
-	if c.reason.Load() != nil {
+	if c.reason.Load() == nil {
+		c.reason.Store(&reason)
+	}
+	if c.ended {
 		return
 	}
-	c.reason.Store(&reason)
+	c.ended = true
 	c.cancel()
 	_ = c.raw.Close()
 	if c.upRaw != nil {
@@ -361,19 +494,40 @@ func (c *conn) run() {
 		c.end("malformed SetupConnection: " + err.Error())
 		return
 	}
-	if setup.Protocol != 0 {
-		// Only Mining is proxied: the edge answers itself, as a pool would.
+	c.protocol = setup.Protocol
+	switch setup.Protocol {
+	case ProtocolMining:
+	case ProtocolJobDeclaration, ProtocolTemplateDistribution:
+		c.passthrough = true
+	default:
+		// A protocol the edge does not know: it answers itself, as a pool
+		// would.
 		c.recordOnly(event.Direction_CLIENT_TO_UPSTREAM, h, payload)
 		c.reply(&sv2.SetupConnectionError{ErrorCode: ErrCodeUnsupportedProtocol})
 		c.end(fmt.Sprintf("unsupported protocol %d", setup.Protocol))
 		return
 	}
+	c.key = redirectKey(setup.Protocol, c.raw.RemoteAddr(), setup.DeviceID)
 	if err := c.dial(); err != nil {
 		c.end(err.Error())
 		return
 	}
 	_ = c.raw.SetDeadline(time.Time{})
 	c.touch()
+	if c.passthrough {
+		// No channel names an account: the stream opens now, billed to the
+		// passthrough application, and every frame is recorded before it
+		// crosses.
+		ctx, cancel := context.WithTimeout(c.ctx, e.cfg.HandshakeTimeout)
+		c.mu.Lock()
+		_, err := c.streamFor(ctx, e.cfg.PassthroughApplication)
+		c.mu.Unlock()
+		cancel()
+		if err != nil {
+			c.end(err.Error())
+			return
+		}
+	}
 	if err := c.forward(event.Direction_CLIENT_TO_UPSTREAM, c.up, h, payload, true); err != nil {
 		c.end(err.Error())
 		return
@@ -396,26 +550,63 @@ func (c *conn) run() {
 	<-watched
 }
 
-// dial connects to the pool, with Noise when configured.
+// upstreamFor is the configured upstream of a SetupConnection protocol.
+func (e *Edge) upstreamFor(protocol uint8) string {
+	switch protocol {
+	case ProtocolJobDeclaration:
+		return e.cfg.JobDeclarationUpstream
+	case ProtocolTemplateDistribution:
+		return e.cfg.TemplateDistributionUpstream
+	}
+	return e.cfg.Upstream
+}
+
+// dial connects to the upstream of the connection's protocol, or to where
+// a pool's Reconnect redirected this miner; a redirect that cannot be
+// dialled is dropped and the configured upstream dialled instead.
 func (c *conn) dial() error {
+	e := c.e
+	def := e.upstreamFor(c.protocol)
+	target, redirected := e.redirects.get(c.key)
+	if !redirected {
+		target = def
+	}
+	c.upAddr = target
+	err := c.dialAddr(target)
+	if err == nil || !redirected || c.ctx.Err() != nil {
+		if err == nil && redirected {
+			e.m.redirectedDials.Inc()
+			e.log.Info("sv2 edge: dialled where the pool's Reconnect asked", "client", c.down.addr, "upstream", target)
+		}
+		return err
+	}
+	e.log.Warn("sv2 edge: the address a pool's Reconnect asked for failed; dialling the configured upstream",
+		"client", c.down.addr, "redirect", target, "upstream", def, "err", err)
+	e.redirects.drop(c.key)
+	c.upAddr = def
+	return c.dialAddr(def)
+}
+
+// dialAddr connects to addr, with Noise when configured.
+func (c *conn) dialAddr(addr string) error {
 	e := c.e
 	ctx, cancel := context.WithTimeout(c.ctx, e.cfg.DialTimeout)
 	defer cancel()
 	var d net.Dialer
-	raw, err := d.DialContext(ctx, "tcp", e.cfg.Upstream)
+	raw, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		e.m.dialErrors.Inc()
 		return fmt.Errorf("dialing upstream: %w", err)
 	}
 	c.closeMu.Lock()
 	c.upRaw = raw
-	ended := c.reason.Load() != nil
+	ended := c.ended
 	c.closeMu.Unlock()
 	if ended {
 		_ = raw.Close()
 		return errors.New(c.endReason())
 	}
-	up := &side{raw: raw, rw: raw, sec: event.Security_SECURITY_NONE, addr: e.cfg.Upstream}
+	up := &side{raw: raw, rw: raw, sec: event.Security_SECURITY_NONE, addr: addr}
 	if e.cfg.UpstreamNoise != nil {
 		nc, _ := noise.Client(raw, *e.cfg.UpstreamNoise)
 		if err := nc.Handshake(ctx); err != nil {
@@ -423,9 +614,9 @@ func (c *conn) dial() error {
 			var ce *noise.CertificateError
 			if errors.As(err, &ce) {
 				e.log.Error("sv2 edge: REFUSING pool: its certificate does not verify against --upstream-authority-pubkey",
-					"upstream", e.cfg.Upstream, "err", err)
+					"upstream", addr, "err", err)
 			} else {
-				e.log.Warn("sv2 edge: pool noise handshake failed", "upstream", e.cfg.Upstream, "err", err)
+				e.log.Warn("sv2 edge: pool noise handshake failed", "upstream", addr, "err", err)
 			}
 			_ = raw.Close()
 			return fmt.Errorf("noise handshake with upstream failed: %w", err)

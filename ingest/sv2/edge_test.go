@@ -425,8 +425,8 @@ func TestSv2BadInput(t *testing.T) {
 			f, _ := sv2.AppendMessage(nil, &sv2.SubmitSharesStandard{ChannelID: 1})
 			return f
 		}, reason: "first frame is not SetupConnection"},
-		{name: "unsupported protocol", send: func(t *testing.T, c *sv2sim.Conn) []byte { return setupFrame(t, 2) },
-			reason: "unsupported protocol 2", reply: "unsupported-protocol"},
+		{name: "unsupported protocol", send: func(t *testing.T, c *sv2sim.Conn) []byte { return setupFrame(t, 3) },
+			reason: "unsupported protocol 3", reply: "unsupported-protocol"},
 		{name: "frame over the size limit", send: func(t *testing.T, c *sv2sim.Conn) []byte {
 			return []byte{0, 0, 0, 0xff, 0xff, 0x0f}
 		}, reason: "frame over the size limit"},
@@ -545,8 +545,16 @@ func TestSv2IdleTimeout(t *testing.T) {
 		t.Fatalf("idle connection not closed: %v", err)
 	}
 	e.waitClosed(t, 1)
-	if r := lastClosed(t, only(t, e.events(t))).Reason; r != "idle timeout" {
+	evs := only(t, e.events(t))
+	if r := lastClosed(t, evs).Reason; r != "idle timeout" {
 		t.Errorf("reason %q", r)
+	}
+	// No channel opened: one stream with no application holds what crossed.
+	if app := evs[0].GetOpened().GetApplication(); app != "" {
+		t.Errorf("application %q, want none", app)
+	}
+	if tl := tallyOf(t, evs); strings.Join(tl.methods, ",") != "SetupConnection,SetupConnection.Success" {
+		t.Errorf("methods %v", tl.methods)
 	}
 }
 

@@ -21,6 +21,11 @@ func FuzzSv2Frames(f *testing.F) {
 	f.Add(append(append(append([]byte(nil), setup0...), open...), submit...))
 	f.Add(append(append([]byte(nil), setup0...), 0, 0x80, 0x1a, 0xff, 0xff, 0xff))
 	f.Add(setup0[:7])
+	// Two accounts' channels, then a Job Declaration connection.
+	open2, _ := sv2.AppendMessage(nil, &sv2.OpenStandardMiningChannel{RequestID: 2, UserIdentity: "beta.w"})
+	f.Add(append(append(append([]byte(nil), setup0...), open...), open2...))
+	setup1, _ := sv2.AppendMessage(nil, &sv2.SetupConnection{Protocol: 1, MinVersion: 2, MaxVersion: 2})
+	f.Add(append(append([]byte(nil), setup1...), submit...))
 	f.Add([]byte{0, 0, 0, 0, 0, 0})
 	// One edge for every input: each input is a connection of its own.
 	e := setup(f, options{mod: func(c *edgesv2.Config) { c.MaxPayload = 1 << 16 }})

@@ -2,6 +2,7 @@ package sv2
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"time"
@@ -31,39 +32,75 @@ func (c *conn) pump(dir event.Direction, src, dst *side, from, to string) {
 			c.end(readReason(from, err))
 			return
 		}
+		// While a frame is recorded and written the connection is not idle:
+		// the write's deadline and the recorder bound that.
+		c.busy.Add(1)
 		c.touch()
-		if dir == event.Direction_CLIENT_TO_UPSTREAM && isOpenChannel(h) {
-			refused, err := c.openChannel(h, payload)
-			if err != nil {
-				c.end(err.Error())
-				return
-			}
-			if refused {
-				continue
-			}
-		}
-		if err := c.forward(dir, dst, h, payload, true); err != nil {
-			c.end(fmt.Sprintf("%s to %s: %v", from, to, err))
+		more := c.handleFrame(dir, dst, from, to, h, payload)
+		c.touch()
+		c.busy.Add(-1)
+		if !more {
 			return
 		}
 	}
 }
 
+// handleFrame records and forwards one frame read from src; it reports
+// whether the pump goes on.
+func (c *conn) handleFrame(dir event.Direction, dst *side, from, to string, h sv2.Header, payload []byte) bool {
+	toClient := dir == event.Direction_UPSTREAM_TO_CLIENT
+	if c.draining.Load() {
+		// The miner was sent elsewhere: what it still says is recorded,
+		// not forwarded.
+		c.recordOnly(dir, h, payload)
+		return true
+	}
+	if toClient && isReconnect(h) && c.e.cfg.Reconnect == ReconnectRewrite {
+		c.reconnect(h, payload)
+		return false
+	}
+	if !toClient && !c.passthrough && isOpenChannel(h) {
+		refused, err := c.openChannel(h, payload)
+		if err != nil {
+			c.end(err.Error())
+			return false
+		}
+		if refused {
+			return true
+		}
+	}
+	if err := c.forward(dir, dst, h, payload, true); err != nil {
+		if c.draining.Load() {
+			return true // the pool's side closed under it: recorded, not crossed
+		}
+		c.end(fmt.Sprintf("%s to %s: %v", from, to, err))
+		return false
+	}
+	if toClient && isReconnect(h) {
+		c.e.m.reconnects.WithLabelValues("passed").Inc()
+	}
+	return true
+}
+
 func isOpenChannel(h sv2.Header) bool {
-	return h.Extension() == sv2.ExtCore &&
+	return h.Extension() == sv2.ExtCore && !h.ChannelMsg() &&
 		(h.MsgType == sv2.MsgOpenStandardMiningChannel || h.MsgType == sv2.MsgOpenExtendedMiningChannel)
+}
+
+func isReconnect(h sv2.Header) bool {
+	return h.Extension() == sv2.ExtCore && !h.ChannelMsg() && h.MsgType == sv2.MsgReconnect
 }
 
 var errTooManyPending = errors.New("too many frames before a channel opened")
 
 // forward records the frame and, when send is set, writes it to dst: once
-// its event is durable when the stream is open; before the first channel
-// opens, at once, its event held (bounded) until the stream opens.
+// its event is durable when the connection has a stream; before the first
+// channel opens, at once, its event held (bounded) until the stream opens.
 func (c *conn) forward(dir event.Direction, dst *side, h sv2.Header, payload []byte, send bool) error {
 	m := message(dir, c.down, h, payload)
 	frame := appendFrame(make([]byte, 0, sv2.HeaderLen+len(payload)), h, payload)
 	c.mu.Lock()
-	if c.stream == nil {
+	if len(c.streams) == 0 {
 		// Before the first channel: forward at once, holding mu so that
 		// the held events keep the order the frames crossed in.
 		defer c.mu.Unlock()
@@ -71,7 +108,7 @@ func (c *conn) forward(dir event.Direction, dst *side, h sv2.Header, payload []b
 			return errTooManyPending
 		}
 		if send {
-			if err := dst.write(frame, c.e.cfg.IdleTimeout); err != nil {
+			if err := c.write(dst, frame); err != nil {
 				return fmt.Errorf("writing: %w", err)
 			}
 			c.count(dir, len(frame))
@@ -79,8 +116,8 @@ func (c *conn) forward(dir event.Direction, dst *side, h sv2.Header, payload []b
 		c.pending = append(c.pending, pendingMsg{m: m, forwarded: send})
 		return nil
 	}
-	stream := c.stream
-	seq, err := stream.Append(c.ctx, m)
+	a := c.route(h, payload, m)
+	seq, err := a.stream.Append(c.ctx, m)
 	c.mu.Unlock()
 	if err != nil {
 		return fmt.Errorf("recording: %w", err)
@@ -88,17 +125,62 @@ func (c *conn) forward(dir event.Direction, dst *side, h sv2.Header, payload []b
 	if !send {
 		return nil
 	}
-	if err := stream.WaitDurable(c.ctx, seq); err != nil {
+	if err := a.stream.WaitDurable(c.ctx, seq); err != nil {
 		return fmt.Errorf("recording: %w", err)
 	}
-	if err := dst.write(frame, c.e.cfg.IdleTimeout); err != nil {
+	if err := c.write(dst, frame); err != nil {
 		return fmt.Errorf("writing: %w", err)
 	}
 	c.count(dir, len(frame))
 	c.mu.Lock()
-	c.markForwarded(dir, seq)
+	a.markForwarded(dir, seq)
 	c.mu.Unlock()
 	return nil
+}
+
+// route returns the stream a frame belongs to: a channel open's request and
+// answer go to the stream the open's account was given (and a successful
+// answer ties its channel_id to it); a frame with a channel_id of a known
+// channel to that channel's stream; every other frame (connection-level
+// messages, group channels, channels the edge did not see open) to the
+// first stream. Called with mu held, streams not empty.
+func (c *conn) route(h sv2.Header, payload []byte, m *event.Message) *acctStream {
+	if h.Extension() == sv2.ExtCore && !h.ChannelMsg() && m.RequestId != nil {
+		id := *m.RequestId
+		switch h.MsgType {
+		case sv2.MsgOpenStandardMiningChannel, sv2.MsgOpenExtendedMiningChannel:
+			if a := c.reqs[id]; a != nil {
+				return a
+			}
+		case sv2.MsgOpenStandardMiningChannelSuccess, sv2.MsgOpenExtendedMiningChannelSuccess, sv2.MsgOpenMiningChannelError:
+			if a := c.reqs[id]; a != nil {
+				delete(c.reqs, id)
+				// Both successes start with request_id then channel_id.
+				if h.MsgType != sv2.MsgOpenMiningChannelError && len(payload) >= 8 {
+					ch := binary.LittleEndian.Uint32(payload[4:8])
+					c.chans[ch] = a
+					delete(c.closedChans, ch)
+				}
+				return a
+			}
+		}
+	}
+	if m.ChannelId != nil {
+		if a := c.chans[*m.ChannelId]; a != nil {
+			// A closed channel keeps its account, for the late answers to
+			// its submits, until its entry is needed (see openChannel).
+			if h.Extension() == sv2.ExtCore && h.MsgType == sv2.MsgCloseChannel {
+				c.closedChans[*m.ChannelId] = struct{}{}
+			}
+			return a
+		}
+	}
+	return c.streams[0]
+}
+
+// write writes frame to dst within the idle timeout.
+func (c *conn) write(dst *side, frame []byte) error {
+	return dst.write(frame, c.e.cfg.IdleTimeout)
 }
 
 // pendingBytes is the payload size of the held events. Called with mu held.
@@ -111,11 +193,11 @@ func (c *conn) pendingBytes() int {
 }
 
 // markForwarded notes that seq of dir crossed. Called with mu held.
-func (c *conn) markForwarded(dir event.Direction, seq uint64) {
+func (a *acctStream) markForwarded(dir event.Direction, seq uint64) {
 	if dir == event.Direction_CLIENT_TO_UPSTREAM {
-		c.fwdUp = max(c.fwdUp, seq)
+		a.fwdUp = max(a.fwdUp, seq)
 	} else {
-		c.fwdClient = max(c.fwdClient, seq)
+		a.fwdClient = max(a.fwdClient, seq)
 	}
 }
 
@@ -145,9 +227,11 @@ func (c *conn) reply(m sv2.Message) {
 	}
 }
 
-// openChannel resolves the account a channel open names and opens the
-// stream for it if none is open yet. An account that does not resolve is
-// refused with OpenMiningChannel.Error unknown-user from the edge.
+// openChannel resolves the account a channel open names and gives the
+// open the stream of that account, opened if the connection has none for
+// it yet. An account that does not resolve is refused with
+// OpenMiningChannel.Error unknown-user from the edge, one beyond the
+// connection's bounds with too-many-channels.
 func (c *conn) openChannel(h sv2.Header, payload []byte) (refused bool, err error) {
 	var reqID uint32
 	var userIdentity string
@@ -164,6 +248,12 @@ func (c *conn) openChannel(h sv2.Header, payload []byte) (refused bool, err erro
 		}
 		reqID, userIdentity = m.RequestID, m.UserIdentity
 	}
+	refuse := func(code string) (bool, error) {
+		c.e.m.refused.WithLabelValues(code).Inc()
+		c.recordOnly(event.Direction_CLIENT_TO_UPSTREAM, h, payload)
+		c.reply(&sv2.OpenMiningChannelError{RequestID: reqID, ErrorCode: code})
+		return true, nil
+	}
 	ctx, cancel := context.WithTimeout(c.ctx, c.e.cfg.HandshakeTimeout)
 	defer cancel()
 	app, ok, err := c.resolve(ctx, accountOf(userIdentity))
@@ -171,19 +261,26 @@ func (c *conn) openChannel(h sv2.Header, payload []byte) (refused bool, err erro
 		return false, fmt.Errorf("resolving account %q: %w", accountOf(userIdentity), err)
 	}
 	if !ok {
-		c.e.m.refused.Inc()
-		c.recordOnly(event.Direction_CLIENT_TO_UPSTREAM, h, payload)
-		c.reply(&sv2.OpenMiningChannelError{RequestID: reqID, ErrorCode: ErrCodeUnknownUser})
-		return true, nil
+		return refuse(ErrCodeUnknownUser)
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.stream == nil {
-		if err := c.openStream(ctx, app); err != nil {
-			return false, err
+	if len(c.chans)+len(c.reqs) >= MaxChannelsPerConn {
+		for ch := range c.closedChans {
+			delete(c.chans, ch)
 		}
+		clear(c.closedChans)
 	}
-	return false, nil
+	if len(c.chans)+len(c.reqs) >= MaxChannelsPerConn ||
+		(c.byApp[app] == nil && len(c.streams) >= MaxAccountsPerConn) {
+		c.mu.Unlock()
+		return refuse(ErrCodeTooManyChannels)
+	}
+	a, err := c.streamFor(ctx, app)
+	if err == nil {
+		c.reqs[reqID] = a
+	}
+	c.mu.Unlock()
+	return false, err
 }
 
 // resolve returns the application billed for account.
@@ -198,21 +295,30 @@ func (c *conn) resolve(ctx context.Context, account string) (string, bool, error
 		}
 	}
 	if c.e.cfg.OpenAccess {
-		return account, true, nil
+		app, _ := event.CleanText(account, event.MaxIDLen)
+		return app, true, nil
 	}
 	return "", false, nil
 }
 
-// openStream opens the connection's stream for app and records the held
-// events first. Called with mu held.
-func (c *conn) openStream(ctx context.Context, app string) error {
+// streamFor returns the connection's stream for app, opening it if there
+// is none: the first stream records the held events first; a later one
+// names the first as its parent. Called with mu held.
+func (c *conn) streamFor(ctx context.Context, app string) (*acctStream, error) {
+	if a := c.byApp[app]; a != nil {
+		return a, nil
+	}
+	upAddr := c.upAddr
+	if upAddr == "" {
+		upAddr = c.e.upstreamFor(c.protocol)
+	}
 	opened := &event.StreamOpened{
 		Protocol:         event.Protocol_STRATUM_V2,
 		Service:          c.e.cfg.Service,
 		Application:      app,
 		Supplier:         c.e.cfg.Supplier,
 		ClientAddr:       c.down.addr,
-		UpstreamAddr:     c.e.cfg.Upstream,
+		UpstreamAddr:     upAddr,
 		ClientSecurity:   c.down.sec,
 		UpstreamSecurity: event.Security_SECURITY_NONE,
 		PayloadCapture:   -1,
@@ -220,27 +326,40 @@ func (c *conn) openStream(ctx context.Context, app string) error {
 	if c.e.cfg.UpstreamNoise != nil {
 		opened.UpstreamSecurity = event.Security_NOISE
 	}
+	if len(c.streams) > 0 {
+		id := c.streams[0].stream.ID()
+		opened.ParentStreamId = id[:]
+	}
 	stream, err := c.e.cfg.Recorder.Open(ctx, opened)
 	if err != nil {
-		return fmt.Errorf("opening stream: %w", err)
+		return nil, fmt.Errorf("opening stream: %w", err)
 	}
-	c.stream, c.app = stream, app
+	a := &acctStream{app: app, stream: stream}
+	if c.byApp == nil {
+		c.byApp, c.chans, c.reqs = map[string]*acctStream{}, map[uint32]*acctStream{}, map[uint32]*acctStream{}
+		c.closedChans = map[uint32]struct{}{}
+	}
+	c.byApp[app] = a
+	c.streams = append(c.streams, a)
+	if len(c.streams) > 1 {
+		return a, nil
+	}
 	for _, p := range c.pending {
 		seq, err := stream.Append(ctx, p.m)
 		if err != nil {
-			return fmt.Errorf("recording: %w", err)
+			return nil, fmt.Errorf("recording: %w", err)
 		}
 		if p.forwarded {
-			c.markForwarded(p.m.Direction, seq)
+			a.markForwarded(p.m.Direction, seq)
 		}
 	}
 	c.pending = nil
-	return nil
+	return a, nil
 }
 
-// finish records the end of the connection: its stream (opened now, with
-// no application, if no channel ever opened) closes with the reason and
-// what crossed.
+// finish records the end of the connection: each of its streams (one,
+// with no application or the passthrough one, if no channel ever opened)
+// closes with the reason and what of it crossed.
 func (c *conn) finish() {
 	c.end("closed")
 	reason := c.endReason()
@@ -249,16 +368,22 @@ func (c *conn) finish() {
 	defer cancel()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.stream == nil {
-		if err := c.openStream(ctx, ""); err != nil {
+	if len(c.streams) == 0 {
+		app := ""
+		if c.passthrough {
+			app = c.e.cfg.PassthroughApplication
+		}
+		if _, err := c.streamFor(ctx, app); err != nil {
 			c.e.log.Error("sv2 edge: recording a connection", "client", c.down.addr, "err", err)
 			return
 		}
 	}
-	closed := &event.StreamClosed{Reason: reason,
-		ForwardedToUpstreamThroughSeq: new(c.fwdUp), ForwardedToClientThroughSeq: new(c.fwdClient)}
-	if err := c.stream.Close(ctx, closed); err != nil {
-		c.e.log.Error("sv2 edge: close stream", "stream", c.stream.ID(), "err", err)
+	for _, a := range c.streams {
+		closed := &event.StreamClosed{Reason: reason,
+			ForwardedToUpstreamThroughSeq: new(a.fwdUp), ForwardedToClientThroughSeq: new(a.fwdClient)}
+		if err := a.stream.Close(ctx, closed); err != nil {
+			c.e.log.Error("sv2 edge: close stream", "stream", a.stream.ID(), "err", err)
+		}
 	}
 }
 
@@ -273,7 +398,7 @@ func (c *conn) watchIdle(stop <-chan struct{}) {
 		case <-stop:
 			return
 		case <-t.C:
-			if time.Since(time.Unix(0, c.active.Load())) > idle {
+			if c.busy.Load() == 0 && time.Since(time.Unix(0, c.active.Load())) > idle {
 				c.e.m.idle.Inc()
 				c.end("idle timeout")
 				return
@@ -284,9 +409,9 @@ func (c *conn) watchIdle(stop <-chan struct{}) {
 
 // metrics are the edge's Prometheus metrics.
 type metrics struct {
-	conns, dialErrors, refused, idle prometheus.Counter
-	handshakeFailures                *prometheus.CounterVec
-	frames, bytes                    *prometheus.CounterVec
+	conns, dialErrors, idle, redirectedDials prometheus.Counter
+	handshakeFailures, refused, reconnects   *prometheus.CounterVec
+	frames, bytes                            *prometheus.CounterVec
 }
 
 func (m *metrics) register(reg prometheus.Registerer) error {
@@ -295,7 +420,9 @@ func (m *metrics) register(reg prometheus.Registerer) error {
 	}
 	m.conns = prometheus.NewCounter(opts("connections_total", "Miner connections accepted."))
 	m.dialErrors = prometheus.NewCounter(opts("upstream_dial_errors_total", "Failed connections to the pool."))
-	m.refused = prometheus.NewCounter(opts("channels_refused_total", "Channel opens refused with unknown-user."))
+	m.refused = prometheus.NewCounterVec(opts("channels_refused_total", "Channel opens the edge refused, by error code."), []string{"code"})
+	m.reconnects = prometheus.NewCounterVec(opts("reconnects_total", "Reconnects from pools, by what the edge did: rewritten or passed."), []string{"action"})
+	m.redirectedDials = prometheus.NewCounter(opts("redirected_dials_total", "Connections dialled where a pool's Reconnect asked."))
 	m.idle = prometheus.NewCounter(opts("idle_closes_total", "Connections closed for inactivity."))
 	m.handshakeFailures = prometheus.NewCounterVec(opts("noise_handshake_failures_total", "Failed Noise handshakes, by side."), []string{"side"})
 	m.frames = prometheus.NewCounterVec(opts("frames_total", "Frames forwarded, by direction."), []string{"direction"})
@@ -303,7 +430,7 @@ func (m *metrics) register(reg prometheus.Registerer) error {
 	if reg == nil {
 		return nil
 	}
-	for _, c := range []prometheus.Collector{m.conns, m.dialErrors, m.refused, m.idle, m.handshakeFailures, m.frames, m.bytes} {
+	for _, c := range []prometheus.Collector{m.conns, m.dialErrors, m.refused, m.idle, m.handshakeFailures, m.frames, m.bytes, m.reconnects, m.redirectedDials} {
 		if err := reg.Register(c); err != nil {
 			return fmt.Errorf("sv2 edge: registering metrics: %w", err)
 		}

@@ -200,6 +200,32 @@ func (p *Pool) Stats() Stats {
 	return s
 }
 
+// Reconnect sends Reconnect{new_host: host, new_port: port} to every
+// connection of the pool, as a pool moving its miners elsewhere does, and
+// returns how many it went to.
+func (p *Pool) Reconnect(host string, port uint16) int {
+	p.mu.Lock()
+	conns := make([]*Conn, 0, len(p.conns))
+	for c := range p.conns {
+		conns = append(conns, c)
+	}
+	p.mu.Unlock()
+	n := 0
+	for _, c := range conns {
+		if c.Send(&sv2.Reconnect{NewHost: host, NewPort: port}) == nil {
+			n++
+		}
+	}
+	return n
+}
+
+// Conns is the number of connections open.
+func (p *Pool) Conns() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.conns)
+}
+
 // Close stops the pool and its connections.
 func (p *Pool) Close() {
 	_ = p.ln.Close()
@@ -296,12 +322,31 @@ type MinerConfig struct {
 	UserIdentity string
 	// Shares is the number of shares submitted, nonces 1 to Shares.
 	Shares int
+	// MoreUsers opens one more channel per user identity on the same
+	// connection, after the first; each channel submits Shares shares.
+	MoreUsers []string
+	// DeviceID is the SetupConnection's device_id; "" means "d1".
+	DeviceID string
+	// Mined, when set, is called after each share's answer with the number
+	// answered so far (tests use it to act mid-run).
+	Mined func(n int)
 }
 
 // MinerResult is what a miner run saw.
 type MinerResult struct {
 	Accepted, Rejected int
 	Stats              Stats
+	// Reconnect is the Reconnect that ended the run early, if one came.
+	Reconnect *sv2.Reconnect
+	// ByChannel is each channel's outcome, in the order opened.
+	ByChannel []ChannelResult
+}
+
+// ChannelResult is what one channel of a miner run saw.
+type ChannelResult struct {
+	User               string
+	Channel            uint32
+	Accepted, Rejected int
 }
 
 // ErrorReply is an *.Error answer the miner got.
@@ -313,8 +358,8 @@ type ErrorReply struct {
 func (e *ErrorReply) Error() string { return fmt.Sprintf("sv2sim: %s %q", e.Message, e.Code) }
 
 // RunMiner connects, sets up a Mining connection, opens one standard
-// channel, waits for its job and prev hash, submits cfg.Shares shares one at
-// a time and closes.
+// channel (and one per MoreUsers), waits for its job and prev hash, submits
+// cfg.Shares shares a channel one at a time and closes.
 func RunMiner(ctx context.Context, cfg MinerConfig) (res MinerResult, err error) {
 	c, err := Dial(ctx, cfg.Addr, cfg.Noise)
 	if err != nil {
@@ -325,8 +370,11 @@ func RunMiner(ctx context.Context, cfg MinerConfig) (res MinerResult, err error)
 		_ = c.raw.SetDeadline(dl)
 	}
 	defer func() { res.Stats = c.Stats() }()
+	if cfg.DeviceID == "" {
+		cfg.DeviceID = "d1"
+	}
 	if err := c.Send(&sv2.SetupConnection{Protocol: 0, MinVersion: 2, MaxVersion: 2, EndpointHost: "pool", EndpointPort: 3333,
-		Vendor: "sv2sim", HardwareVersion: "sim", Firmware: "1", DeviceID: "d1"}); err != nil {
+		Vendor: "sv2sim", HardwareVersion: "sim", Firmware: "1", DeviceID: cfg.DeviceID}); err != nil {
 		return res, err
 	}
 	m, err := c.Recv()
@@ -340,43 +388,64 @@ func RunMiner(ctx context.Context, cfg MinerConfig) (res MinerResult, err error)
 	default:
 		return res, fmt.Errorf("sv2sim: unexpected %T answering SetupConnection", m)
 	}
-	if err := c.Send(&sv2.OpenStandardMiningChannel{RequestID: 7, UserIdentity: cfg.UserIdentity, NominalHashRate: 1e12}); err != nil {
-		return res, err
-	}
-	var channel uint32
-	var gotJob, gotPrev bool
-	for !gotJob || !gotPrev || channel == 0 {
-		m, err := c.Recv()
-		if err != nil {
-			return res, fmt.Errorf("sv2sim: waiting for a channel and job: %w", err)
-		}
-		switch m := m.(type) {
-		case *sv2.OpenStandardMiningChannelSuccess:
-			channel = m.ChannelID
-		case *sv2.OpenMiningChannelError:
-			return res, &ErrorReply{Message: "OpenMiningChannel.Error", Code: m.ErrorCode}
-		case *sv2.NewMiningJob:
-			gotJob = true
-		case *sv2.SetNewPrevHash:
-			gotPrev = true
-		}
-	}
-	for i := 1; i <= cfg.Shares; i++ {
-		if err := c.Send(&sv2.SubmitSharesStandard{ChannelID: channel, SequenceNumber: uint32(i), JobID: 1,
-			Nonce: uint32(i), Ntime: 1_700_000_000, Version: 0x20000000}); err != nil {
+	users := append([]string{cfg.UserIdentity}, cfg.MoreUsers...)
+	channels := make([]uint32, len(users))
+	for u, user := range users {
+		if err := c.Send(&sv2.OpenStandardMiningChannel{RequestID: uint32(7 + u), UserIdentity: user, NominalHashRate: 1e12}); err != nil {
 			return res, err
 		}
-		m, err := c.Recv()
-		if err != nil {
-			return res, fmt.Errorf("sv2sim: waiting for share %d's answer: %w", i, err)
+		var gotJob, gotPrev bool
+		for !gotJob || !gotPrev || channels[u] == 0 {
+			m, err := c.Recv()
+			if err != nil {
+				return res, fmt.Errorf("sv2sim: waiting for a channel and job: %w", err)
+			}
+			switch m := m.(type) {
+			case *sv2.OpenStandardMiningChannelSuccess:
+				channels[u] = m.ChannelID
+			case *sv2.OpenMiningChannelError:
+				return res, &ErrorReply{Message: "OpenMiningChannel.Error", Code: m.ErrorCode}
+			case *sv2.NewMiningJob:
+				gotJob = true
+			case *sv2.SetNewPrevHash:
+				gotPrev = true
+			case *sv2.Reconnect:
+				res.Reconnect = m
+				return res, nil
+			}
 		}
-		switch m.(type) {
-		case *sv2.SubmitSharesSuccess:
-			res.Accepted++
-		case *sv2.SubmitSharesError:
-			res.Rejected++
-		default:
-			return res, fmt.Errorf("sv2sim: unexpected %T answering share %d", m, i)
+	}
+	res.ByChannel = make([]ChannelResult, len(users))
+	n := 0
+	for u, channel := range channels {
+		cr := &res.ByChannel[u]
+		cr.User, cr.Channel = users[u], channel
+		for i := 1; i <= cfg.Shares; i++ {
+			if err := c.Send(&sv2.SubmitSharesStandard{ChannelID: channel, SequenceNumber: uint32(i), JobID: 1,
+				Nonce: uint32(i), Ntime: 1_700_000_000, Version: 0x20000000}); err != nil {
+				return res, err
+			}
+			m, err := c.Recv()
+			if err != nil {
+				return res, fmt.Errorf("sv2sim: waiting for share %d's answer: %w", i, err)
+			}
+			switch m := m.(type) {
+			case *sv2.SubmitSharesSuccess:
+				res.Accepted++
+				cr.Accepted++
+			case *sv2.SubmitSharesError:
+				res.Rejected++
+				cr.Rejected++
+			case *sv2.Reconnect:
+				res.Reconnect = m
+				return res, nil
+			default:
+				return res, fmt.Errorf("sv2sim: unexpected %T answering share %d", m, i)
+			}
+			n++
+			if cfg.Mined != nil {
+				cfg.Mined(n)
+			}
 		}
 	}
 	return res, nil
