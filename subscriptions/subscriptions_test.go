@@ -165,7 +165,7 @@ func TestLostAnswersInFlightOnce(t *testing.T) {
 	c.FromClient(4, []byte(`{"jsonrpc":"2.0","id":8,"method":"eth_subscribe","params":["newPendingTransactions"]}`))
 	c.FromClient(5, []byte(`{"jsonrpc":"2.0","id":9,"method":"eth_unsubscribe","params":["0x1"]}`))
 	c.FromClient(6, []byte(`{"jsonrpc":"2.0","id":10,"method":"eth_gasPrice"}`)) // not written yet
-	fromUpstream(t, c, `{"jsonrpc":"2.0","id":7,"result":"0x10"}`)                   // answered before the loss
+	fromUpstream(t, c, `{"jsonrpc":"2.0","id":7,"result":"0x10"}`)               // answered before the loss
 	if got := c.InFlight(); got != 5 {
 		t.Fatalf("in flight: %d, want 5", got)
 	}
@@ -227,7 +227,7 @@ func TestCollidingUpstreamID(t *testing.T) {
 	c.FromClient(3, []byte(`{"jsonrpc":"2.0","id":3,"method":"eth_unsubscribe","params":["0x01"]}`))
 	fromUpstream(t, c, `{"jsonrpc":"2.0","id":3,"result":true}`)
 	move(t, c, 3, map[string]string{`["newHeads"]`: `"0x01"`}) // the new node counts from 1 too
-	b := open(t, c, 4, "4", `["logs"]`, `"0x02"`)               // the id the client holds for a
+	b := open(t, c, 4, "4", `["logs"]`, `"0x02"`)              // the id the client holds for a
 	if a != `"0x02"` || b == a || !strings.HasPrefix(b, `"0x`) || len(b) != 36 {
 		t.Fatalf("colliding ids %s %s", a, b)
 	}
