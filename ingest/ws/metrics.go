@@ -17,6 +17,9 @@ type metrics struct {
 	socketWrites                *prometheus.CounterVec
 	overloaded                  prometheus.Counter
 	buffered                    prometheus.GaugeFunc
+	failovers                   *prometheus.CounterVec
+	duplicateHeads              prometheus.Counter
+	failoverSeconds             prometheus.Histogram
 }
 
 func (m *metrics) register(reg prometheus.Registerer, buffered func() float64) error {
@@ -39,10 +42,16 @@ func (m *metrics) register(reg prometheus.Registerer, buffered func() float64) e
 	m.overloaded = prometheus.NewCounter(opts("overloaded_total", "Connections ended with 1013 because the edge's buffer budget stayed exhausted."))
 	m.buffered = prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "relaymeter", Subsystem: "ws_edge", Name: "buffer_bytes",
 		Help: "Bytes of message buffers held against the edge's budget (BufferBytes): messages being read, queued or being written."}, buffered)
+	m.failovers = prometheus.NewCounterVec(opts("failovers_total", "Clients whose upstream was lost, by result: moved to another upstream, or failed (no other upstream took them)."), []string{"result"})
+	m.duplicateHeads = prometheus.NewCounter(opts("duplicate_heads_total", "newHeads notifications kept from clients after a move: the client had received the block already."))
+	m.failoverSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "relaymeter", Subsystem: "ws_edge", Name: "failover_seconds",
+		Help:    "From the loss of a client's upstream to the first notification the client gets from the next one.",
+		Buckets: prometheus.ExponentialBuckets(0.001, 2, 16)})
 	if reg == nil {
 		return nil
 	}
-	for _, c := range []prometheus.Collector{m.conns, m.rejected, m.refused, m.dialErrors, m.active, m.messages, m.notReading, m.socketWrites, m.overloaded, m.buffered} {
+	for _, c := range []prometheus.Collector{m.conns, m.rejected, m.refused, m.dialErrors, m.active, m.messages, m.notReading, m.socketWrites, m.overloaded, m.buffered,
+		m.failovers, m.duplicateHeads, m.failoverSeconds} {
 		if err := reg.Register(c); err != nil {
 			return fmt.Errorf("ws: register metrics: %w", err)
 		}

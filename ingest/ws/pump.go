@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"time"
 
 	"github.com/coder/websocket"
 
@@ -24,6 +25,9 @@ type dir struct {
 	sum [32]byte
 	lr  io.LimitedReader
 	cls classifier
+	// n numbers the client's messages for the bookkeeping (toUp, with
+	// failover only).
+	n uint64
 	// Reused by the forwarder.
 	batch  []*msgBuf
 	unsent []sentMark // written through dst's cork, not yet known sent
@@ -71,10 +75,30 @@ func (d *dir) end(c *cause) {
 	}
 }
 
-// next reads and records the next message. A nil cause with !ok means the
-// connection is ending already.
+// next reads and records the next message to forward. A nil cause with
+// !ok means the connection is ending already.
 func (d *dir) next() (*msgBuf, *cause, bool) {
+	for {
+		f, c, ok := d.read()
+		if !ok || f.kind != absorbed {
+			return f, c, ok
+		}
+		d.p.e.bufs.put(f) // recorded, and kept from the other side
+	}
+}
+
+// read reads and records the next message, moving the client to another
+// upstream when its upstream is lost and the pool has another.
+func (d *dir) read() (*msgBuf, *cause, bool) {
 	typ, r, err := d.src.conn.Reader(context.Background())
+	for err != nil && d.src == &d.p.upstream && d.p.canMove(err) {
+		var c *cause
+		var ok bool
+		if c, ok = d.p.move(err); !ok {
+			return nil, c, false
+		}
+		typ, r, err = d.src.conn.Reader(context.Background())
+	}
 	if err != nil {
 		c := d.p.lost(d.src, err)
 		return nil, &c, false
@@ -85,6 +109,17 @@ func (d *dir) next() (*msgBuf, *cause, bool) {
 		return nil, d.p.readFailed(d.src, err), false
 	}
 	f.typ = typ
+	var answer []byte
+	if d.p.subs != nil && typ == websocket.MessageText {
+		if d.src == &d.p.upstream {
+			if !d.fromUpstream(f) {
+				d.p.e.bufs.put(f)
+				return nil, nil, false
+			}
+		} else {
+			answer = d.fromClient(f)
+		}
+	}
 	if f.seq, err = d.record(f); err != nil {
 		d.p.e.bufs.put(f)
 		if errors.Is(err, errBatchTooLarge) {
@@ -96,35 +131,59 @@ func (d *dir) next() (*msgBuf, *cause, bool) {
 		d.p.e.log.Error("ws: record", "stream", d.p.stream.ID(), "err", err)
 		return nil, &recorderFailedCause, false
 	}
+	if answer != nil && !d.p.answerClient(answer) {
+		d.p.e.bufs.put(f)
+		return nil, nil, false
+	}
+	if d.p.subs != nil && !d.p.movedAt.IsZero() && d.src == &d.p.upstream && f.kind == fromPeer && d.m.Role == event.Role_NOTIFICATION {
+		d.p.e.m.failoverSeconds.Observe(time.Since(d.p.movedAt).Seconds())
+		d.p.movedAt = time.Time{}
+	}
 	return f, nil, true
 }
 
-// record appends f's message to the stream and returns its seq.
+// record appends f's message, read from (or, of kind fromEdge, written
+// toward) d's source side, to the stream and returns its seq.
 func (d *dir) record(f *msgBuf) (uint64, error) {
+	return d.p.recordMessage(&d.m, &d.cls, &d.sum, d.src.dir, f)
+}
+
+// recordMessage records f as a message of direction dir, classified with
+// cls into m, and returns its seq.
+func (p *proxy) recordMessage(m *event.Message, cls *classifier, sum *[32]byte, dir event.Direction, f *msgBuf) (uint64, error) {
 	payload := f.b.Bytes()
-	m := &d.m
 	m.Reset()
-	m.Direction = d.src.dir
+	m.Direction = dir
 	m.WireSize, m.PayloadSize = uint64(len(payload)), uint64(len(payload))
 	m.Binary = f.typ == websocket.MessageBinary
-	if err := d.cls.classify(m, payload, &d.p.subs); err != nil {
+	if err := cls.classify(m, payload, &p.pending); err != nil {
 		return 0, err
 	}
-	m.Payload, d.sum = record.Payload(d.p.capture, payload)
-	m.PayloadSha256 = d.sum[:]
-	seq, err := d.p.stream.Append(d.p.ctx, m)
+	setKind(m, f.kind)
+	m.Payload, *sum = record.Payload(p.capture, payload)
+	m.PayloadSha256 = sum[:]
+	seq, err := p.stream.Append(p.ctx, m)
 	if errors.Is(err, record.ErrEventTooLarge) {
 		// A huge batch's method list with a large capture: keep the
 		// metering fields, drop the captured bytes (sha256 remains).
 		m.Payload = nil
-		seq, err = d.p.stream.Append(d.p.ctx, m)
+		seq, err = p.stream.Append(p.ctx, m)
 	}
 	return seq, err
 }
 
+// write writes f to dst: toward an upstream that can change, to the one of
+// the moment (failover.go).
+func (d *dir) write(f *msgBuf) error {
+	if d.p.subs != nil && d.dst == &d.p.upstream {
+		return d.p.writeUpstream(f)
+	}
+	return d.dst.write(f)
+}
+
 // writeNow writes f to dst at once (ForwardAfterQueue).
 func (d *dir) writeNow(f *msgBuf) (*cause, bool) {
-	err := d.dst.write(f)
+	err := d.write(f)
 	seq := f.seq
 	d.p.e.bufs.put(f)
 	if err != nil {
@@ -199,7 +258,7 @@ func (d *dir) forwardRun(batch []*msgBuf) bool {
 		if d.dst.cork != nil && i+1 < len(batch) {
 			d.dst.cork.cork() // another frame follows: write them together
 		}
-		if err := d.dst.write(f); err != nil {
+		if err := d.write(f); err != nil {
 			d.flush()
 			d.p.finish(d.p.lost(d.dst, err))
 			return false

@@ -110,15 +110,18 @@ func (c *Chain) Next(ctx context.Context) uint64 {
 
 // Node serves JSON-RPC over WebSocket at any path.
 type Node struct {
-	cfg    Config
-	head   atomic.Uint64
-	frozen atomic.Bool
-	nextID atomic.Uint64
-	calls  atomic.Uint64
+	cfg     Config
+	head    atomic.Uint64
+	frozen  atomic.Bool
+	nextID  atomic.Uint64
+	calls   atomic.Uint64
+	hanging atomic.Int64
 
 	mu      sync.Mutex
 	subs    map[string]*conn // newHeads subscription id → connection
-	streams int              // live StreamKind subscriptions
+	conns   map[*conn]struct{}
+	killed  atomic.Bool
+	streams int // live StreamKind subscriptions
 	tick    chan struct{}
 }
 
@@ -158,15 +161,27 @@ func New(cfg Config) *Node {
 
 // Freeze makes a node of a Chain stop following it: its head stays where
 // it is and its subscribers get no new heads, as a node that fell out of
-// sync; Thaw catches it up, sending nothing for the heads it missed.
+// sync.
 func (n *Node) Freeze() { n.frozen.Store(true) }
 
-// Thaw undoes Freeze.
-func (n *Node) Thaw() {
-	n.frozen.Store(false)
-	if c := n.cfg.Chain; c != nil {
-		n.head.Store(c.Head())
+// Thaw catches a frozen node up with its chain, as a node importing the
+// blocks it missed: it sends each missed head, in order, before it
+// follows the chain again.
+func (n *Node) Thaw(ctx context.Context) {
+	c := n.cfg.Chain
+	if c == nil {
+		n.frozen.Store(false)
+		return
 	}
+	for {
+		h, target := n.head.Load(), c.Head()
+		if h >= target {
+			break
+		}
+		n.head.Store(h + 1)
+		n.publish(ctx, h+1)
+	}
+	n.frozen.Store(false)
 }
 
 // Run makes a head every HeadInterval (and on each Tick) until ctx ends.
@@ -199,6 +214,9 @@ func (n *Node) Tick() {
 // Calls returns the JSON-RPC calls (and notifications) the node has
 // received, batch elements one by one.
 func (n *Node) Calls() uint64 { return n.calls.Load() }
+
+// Hanging returns the number of ethsim_hang calls received.
+func (n *Node) Hanging() int64 { return n.hanging.Load() }
 
 // Head returns the current block number.
 func (n *Node) Head() uint64 { return n.head.Load() }
@@ -249,6 +267,10 @@ func (n *Node) publish(ctx context.Context, h uint64) {
 
 // ServeHTTP accepts a WebSocket connection and serves JSON-RPC on it.
 func (n *Node) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if n.killed.Load() {
+		http.Error(w, "ethsim: killed", http.StatusServiceUnavailable)
+		return
+	}
 	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
 	if err != nil {
 		return
@@ -257,6 +279,12 @@ func (n *Node) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithCancel(r.Context())
 	c := &conn{ws: ws, mine: map[string]bool{}, streams: map[string]context.CancelFunc{}, ctx: ctx,
 		timeout: n.cfg.WriteTimeout}
+	n.mu.Lock()
+	if n.conns == nil {
+		n.conns = map[*conn]struct{}{}
+	}
+	n.conns[c] = struct{}{}
+	n.mu.Unlock()
 	code := websocket.StatusCode(-1)
 	defer cancel()
 	defer func() {
@@ -297,8 +325,24 @@ func (n *Node) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// Kill drops every connection at once, without a close frame, and refuses
+// new ones (HTTP 503), as a node that was killed.
+func (n *Node) Kill() {
+	n.killed.Store(true)
+	n.mu.Lock()
+	conns := make([]*conn, 0, len(n.conns))
+	for c := range n.conns {
+		conns = append(conns, c)
+	}
+	n.mu.Unlock()
+	for _, c := range conns {
+		c.ws.CloseNow()
+	}
+}
+
 func (n *Node) drop(c *conn) {
 	n.mu.Lock()
+	delete(n.conns, c)
 	for id := range c.mine {
 		delete(n.subs, id)
 	}
@@ -524,6 +568,7 @@ func (n *Node) call(c *conn, data []byte, a *answer) (r response, ok bool) {
 		res.Result = ok
 	case "ethsim_hang":
 		if n.cfg.TestMethods {
+			n.hanging.Add(1)
 			return response{}, false // never answered, as a node that died mid-call
 		}
 		res.Error = &rpcError{-32601, "the method " + req.Method + " does not exist/is not available"}

@@ -513,7 +513,12 @@ func TestSharedChain(t *testing.T) {
 			t.Fatalf("node %d eth_blockNumber = %s, %v; want %s", i, res, err, want)
 		}
 	}
-	nodes[1].Thaw()
+	nodes[1].Thaw(ctx)
+	for _, want := range []string{"0x1000002", "0x1000003"} {
+		if n, _ := next(1); n != want {
+			t.Fatalf("thawed node sent %s, want %s", n, want)
+		}
+	}
 	chain.Next(ctx)
 	n0, h0 = next(0)
 	n1, h1 = next(1)

@@ -1,0 +1,369 @@
+package ws
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/relaymeter/relaymeter/ingest/event"
+	"github.com/relaymeter/relaymeter/subscriptions"
+)
+
+// Failover: a client whose upstream is lost moves to another upstream of
+// its route's pool without its connection closing (docs/websocket.md,
+// "Failover").
+//
+// The upstream→client pump owns the move: it is the one that learns the
+// upstream is gone (its read fails; a writer, the pinger, the write
+// deadline or the pool's health check make it fail by closing the
+// connection). It stops the writers toward the upstream (upReady false),
+// answers the requests that were in flight there, dials another healthy
+// upstream, re-creates every subscription there with the edge's own
+// eth_subscribe requests, and goes back to reading. Client messages wait
+// until the re-subscriptions are answered (Ready), so the edge's request
+// ids never meet a client's in flight, and a client request is never sent
+// twice: those written to the lost upstream are answered -32603, those
+// still queued go to the next one.
+
+// kind says what a message is to the edge, beyond its direction.
+type kind uint8
+
+const (
+	fromPeer kind = iota // read from one side, forwarded to the other
+	fromEdge             // written by the edge itself
+	absorbed             // read from one side and kept from the other on purpose
+)
+
+// canMove reports whether the upstream read failure err can be taken over
+// by another upstream: the pool has one, the connection is not ending, and
+// the upstream did not close for something the client did (it would do it
+// again).
+func (p *proxy) canMove(err error) bool {
+	if p.subs == nil || p.ending.Load() || p.ctx.Err() != nil {
+		return false
+	}
+	switch websocket.CloseStatus(err) {
+	case websocket.StatusPolicyViolation, websocket.StatusMessageTooBig,
+		websocket.StatusUnsupportedData, websocket.StatusInvalidFramePayloadData:
+		return false
+	}
+	return true
+}
+
+// upConn is the upstream connection of the moment.
+func (p *proxy) upConn() *websocket.Conn {
+	if p.subs == nil {
+		return p.upstream.conn
+	}
+	p.upMu.Lock()
+	defer p.upMu.Unlock()
+	return p.upstream.conn
+}
+
+// dropUpstream closes the upstream connection so that the pump moves the
+// client (or ends it, without another upstream).
+func (p *proxy) dropUpstream() { p.upConn().CloseNow() }
+
+// move replaces the lost upstream (lost with err). It reports false with
+// the cause to end the connection with when no other upstream takes the
+// client (nil: the connection is ending anyway).
+func (p *proxy) move(err error) (*cause, bool) {
+	start := time.Now()
+	p.upstream.conn.CloseNow() // a writer stuck on it returns
+	p.upMu.Lock()
+	p.upReady = false
+	written, from := p.written, p.member
+	p.upMu.Unlock()
+	p.e.log.Info("ws: upstream lost, moving the client", "stream", p.stream.ID(), "service", p.rt.service,
+		"upstream", from.redacted, "err", scrubURL(err, from.upstream, from.redacted))
+	for _, ans := range p.subs.Lost(written) {
+		if !p.answer(ans) {
+			return nil, false
+		}
+	}
+	conn, to := p.e.dialPool(p.ctx, p.rt, p.subprotocols, from)
+	if conn == nil {
+		p.e.m.failovers.WithLabelValues("failed").Inc()
+		if p.ending.Load() {
+			return nil, false
+		}
+		p.e.log.Warn("ws: no other upstream for the client, closing", "stream", p.stream.ID(), "service", p.rt.service)
+		c := noUpstreamCause
+		return &c, false
+	}
+	p.upMu.Lock()
+	defer p.upMu.Unlock()
+	if p.ending.Load() {
+		conn.CloseNow()
+		return nil, false
+	}
+	from.leave(p)
+	to.join(p)
+	p.member, p.upstream.conn, p.movedAt = to, conn, start
+	p.e.m.failovers.WithLabelValues("moved").Inc()
+	reqs := p.subs.Resubscribe()
+	for _, r := range reqs {
+		if !p.sendEdge(r) {
+			conn.CloseNow() // the pump's next read fails: another move, or the end
+			return nil, true
+		}
+	}
+	if len(reqs) == 0 {
+		p.readyLocked()
+	} else {
+		// An upstream that never answers is lost too.
+		time.AfterFunc(p.e.cfg.DialTimeout, func() {
+			p.upMu.Lock()
+			stuck := !p.upReady && p.upstream.conn == conn
+			p.upMu.Unlock()
+			if stuck {
+				conn.CloseNow()
+			}
+		})
+	}
+	p.e.log.Info("ws: client moved", "stream", p.stream.ID(), "service", p.rt.service, "from", from.redacted, "to", to.redacted,
+		"subscriptions", len(reqs), "took", time.Since(start))
+	return nil, true
+}
+
+// noUpstreamCause ends a client whose upstream is lost when no other
+// upstream of its pool takes it.
+var noUpstreamCause = cause{reason: "upstream lost, no other upstream", code: websocket.StatusAbnormalClosure,
+	toClient: websocket.StatusServiceRestart, text: "upstream connection lost and no healthy upstream: reconnect"}
+
+// resubscribeRefusedCause ends a client one of whose subscriptions the new
+// upstream refused to re-create.
+var resubscribeRefusedCause = cause{reason: "upstream refused a subscription", code: websocket.StatusInternalError,
+	toClient: websocket.StatusInternalError, toUpstream: websocket.StatusNormalClosure, text: "upstream refused to re-create a subscription"}
+
+// ready lets the writers toward the upstream go on.
+func (p *proxy) ready() {
+	p.upMu.Lock()
+	p.readyLocked()
+	p.upMu.Unlock()
+}
+
+func (p *proxy) readyLocked() {
+	p.upReady = true
+	p.upCond.Broadcast()
+}
+
+// answer gives the client the edge's own answer payload, recorded, in order
+// with what the upstream→client pump forwards (it runs on that pump).
+func (p *proxy) answer(payload []byte) bool {
+	d := &p.toClient
+	f, ok := p.edgeMessage(payload)
+	if !ok {
+		return false
+	}
+	var err error
+	if f.seq, err = d.record(f); err != nil {
+		p.e.bufs.put(f)
+		if !p.ending.Load() {
+			p.e.log.Error("ws: record", "stream", p.stream.ID(), "err", err)
+			p.finish(recorderFailedCause)
+		}
+		return false
+	}
+	if d.q != nil {
+		_, ok = d.enqueue(f)
+		return ok
+	}
+	_, ok = d.writeNow(f)
+	return ok
+}
+
+// edgeMessage is a buffer holding payload, the edge's own message.
+func (p *proxy) edgeMessage(payload []byte) (*msgBuf, bool) {
+	f, err := p.e.bufs.get(p.ctx)
+	for err == nil && int64(len(payload)) > int64(f.b.Cap())-1 {
+		err = p.e.bufs.grow(p.ctx, f)
+	}
+	if err != nil {
+		if f != nil {
+			p.e.bufs.put(f)
+		}
+		return nil, false
+	}
+	f.b.Write(payload)
+	f.typ, f.kind = websocket.MessageText, fromEdge
+	return f, true
+}
+
+// sendEdge records payload as the edge's own message to the upstream and
+// writes it there once durable (under ForwardAfterAck). p.upMu is held.
+func (p *proxy) sendEdge(payload []byte) bool {
+	f, ok := p.edgeMessage(payload)
+	if !ok {
+		return false
+	}
+	defer p.e.bufs.put(f)
+	var err error
+	f.seq, err = p.recordMessage(&p.edgeMsg, &p.edgeCls, &p.edgeSum, p.client.dir, f)
+	if err == nil && p.e.cfg.Forwarding == ForwardAfterAck {
+		err = p.stream.WaitDurable(p.ctx, f.seq)
+	}
+	if err == nil {
+		err = p.upstream.write(f)
+	}
+	return err == nil
+}
+
+// fromUpstream passes f, read from the upstream, through the bookkeeping:
+// rewritten for the client, or absorbed (an answer to the edge's own
+// request, a duplicate head). It reports whether the connection goes on.
+func (d *dir) fromUpstream(f *msgBuf) bool {
+	p := d.p
+	msg := f.b.Bytes()
+	out, v := p.subs.FromUpstream(msg)
+	if len(out) != len(msg) || len(out) > 0 && &out[0] != &msg[0] {
+		f.b.Reset()
+		f.b.Write(out)
+	}
+	switch v {
+	case subscriptions.Absorb:
+		f.kind = absorbed
+		if p.subs.Err() != nil {
+			p.finish(resubscribeRefusedCause)
+			return false
+		}
+		if p.subs.Ready() {
+			p.ready()
+		}
+	case subscriptions.Duplicate:
+		f.kind = absorbed
+		p.e.m.duplicateHeads.Inc()
+	}
+	return true
+}
+
+// fromClient passes f, read from the client, through the bookkeeping: it
+// numbers it for the requests in flight, marks it to be rewritten when
+// written, or absorbs it with the edge's answer.
+func (d *dir) fromClient(f *msgBuf) (answer []byte) {
+	d.n++
+	f.ticket = d.n
+	v, ans := d.p.subs.FromClient(d.n, f.b.Bytes())
+	switch v {
+	case subscriptions.Rewrite:
+		f.rewrite = true
+	case subscriptions.Refuse:
+		f.kind = absorbed
+		return ans
+	}
+	return nil
+}
+
+// writeUpstream writes f, from the client, to the upstream of the moment,
+// once the upstream is ready (not moving). A failed write drops the
+// upstream, for the pump to move the client: f counts as sent (it may have
+// been), and a request of it is answered -32603 by the move.
+func (p *proxy) writeUpstream(f *msgBuf) error {
+	p.upMu.Lock()
+	for !p.upReady && !p.ending.Load() {
+		p.upCond.Wait()
+	}
+	if p.ending.Load() {
+		p.upMu.Unlock()
+		return net.ErrClosed
+	}
+	if f.rewrite {
+		msg := f.b.Bytes()
+		if out := p.subs.ToUpstream(msg); len(out) != len(msg) || &out[0] != &msg[0] {
+			f.b.Reset()
+			f.b.Write(out)
+		}
+	}
+	p.written = f.ticket
+	err := p.upstream.write(f)
+	conn := p.upstream.conn
+	p.upMu.Unlock()
+	if err != nil && !p.ending.Load() {
+		conn.CloseNow()
+		return nil
+	}
+	return err
+}
+
+// dialPool dials a healthy upstream of rt other than not, trying each
+// until one answers; nil if none does.
+func (e *Edge) dialPool(ctx context.Context, rt *route, subprotocols []string, not *member) (*websocket.Conn, *member) {
+	tried := []*member{not}
+	for {
+		m := rt.pool.pick(tried)
+		if m == nil || ctx.Err() != nil {
+			return nil, nil
+		}
+		tried = append(tried, m)
+		dctx, cancel := context.WithTimeout(ctx, e.cfg.DialTimeout)
+		conn, _, err := websocket.Dial(dctx, m.upstream, &websocket.DialOptions{
+			HTTPClient:      http.DefaultClient,
+			Subprotocols:    subprotocols,
+			CompressionMode: websocket.CompressionDisabled,
+		})
+		cancel()
+		if err != nil {
+			e.m.dialErrors.Inc()
+			e.log.Warn("ws: upstream unavailable", "service", rt.service, "upstream", m.redacted, "err", scrubURL(err, m.upstream, m.redacted))
+			continue
+		}
+		conn.SetReadLimit(e.cfg.MaxMessageSize + 1)
+		return conn, m
+	}
+}
+
+// onHealth moves the clients of an upstream that turned unhealthy.
+func (e *Edge) onHealth(m *member, healthy bool) {
+	if healthy {
+		return
+	}
+	m.mu.Lock()
+	ps := make([]*proxy, 0, len(m.proxies))
+	for p := range m.proxies {
+		ps = append(ps, p)
+	}
+	m.mu.Unlock()
+	for _, p := range ps {
+		p.dropUpstream()
+	}
+}
+
+// answerClient gives the client the edge's answer to one of its messages,
+// which the edge kept from the upstream; it runs on the client→upstream
+// pump, so it goes through the upstream→client queue (or, under
+// ForwardAfterQueue, straight to the client) under clientMu.
+func (p *proxy) answerClient(payload []byte) bool {
+	p.clientMu.Lock()
+	defer p.clientMu.Unlock()
+	f, ok := p.edgeMessage(payload)
+	if !ok {
+		return false
+	}
+	var err error
+	if f.seq, err = p.recordMessage(&p.answerMsg, &p.answerCls, &p.answerSum, p.upstream.dir, f); err != nil {
+		p.e.bufs.put(f)
+		if !p.ending.Load() {
+			p.finish(recorderFailedCause)
+		}
+		return false
+	}
+	if d := &p.toClient; d.q != nil {
+		_, ok = d.enqueue(f)
+		return ok
+	}
+	err = p.client.write(f)
+	p.e.bufs.put(f)
+	if err != nil {
+		p.finish(p.lost(&p.client, err))
+		return false
+	}
+	return true
+}
+
+// setKind marks in m what the edge did with the message.
+func setKind(m *event.Message, k kind) {
+	_, _ = m, k // the event's origin field comes with the limits branch
+}
