@@ -15,8 +15,8 @@ import (
 
 // wsRoutes are the named services the WebSocket edge serves next to its
 // default one: the configured services that name an upstream, each of
-// which must be a WEBSOCKET_JSONRPC service. Of several upstreams, the
-// first is used.
+// which must be a WEBSOCKET_JSONRPC service. Several upstreams make a pool
+// the service's clients fail over within.
 func wsRoutes(services []serviceConfig, log *slog.Logger) (map[string]ws.Route, error) {
 	want := event.Protocol_WEBSOCKET_JSONRPC.String()
 	routes := map[string]ws.Route{}
@@ -27,17 +27,19 @@ func wsRoutes(services []serviceConfig, log *slog.Logger) (map[string]ws.Route, 
 		switch {
 		case s.Protocol != want:
 			return nil, fmt.Errorf("service %s: upstream: only %s services are routed by the WebSocket edge, and this one's protocol is %s", s.ID, want, s.Protocol)
-		case strings.TrimSpace(s.Upstream[0]) == "":
-			return nil, fmt.Errorf("service %s: upstream: empty URL", s.ID)
+		}
+		for _, u := range s.Upstream {
+			switch {
+			case strings.TrimSpace(u) == "":
+				return nil, fmt.Errorf("service %s: upstream: empty URL", s.ID)
+			case strings.Contains(u, ","):
+				return nil, fmt.Errorf("service %s: upstream %s: a comma in a URL separates upstreams; percent-encode it (%%2C)", s.ID, redactURL(u))
+			}
 		}
 		if _, dup := routes[s.ID]; dup {
 			return nil, fmt.Errorf("service %s: configured twice with an upstream", s.ID)
 		}
-		if len(s.Upstream) > 1 {
-			log.Warn("edge ws: only the first upstream of a service is dialled; failover to the others is issue #12",
-				"service", s.ID, "upstream", redactURL(s.Upstream[0]), "ignored", len(s.Upstream)-1)
-		}
-		routes[s.ID] = ws.Route{Upstream: s.Upstream[0], PayloadCapture: serviceCapture(s, log)}
+		routes[s.ID] = ws.Route{Upstream: strings.Join(s.Upstream, ","), PayloadCapture: serviceCapture(s, log)}
 	}
 	return routes, nil
 }
@@ -80,15 +82,14 @@ func defaultCapture(services []serviceConfig, id string, capture int64, log *slo
 func describeRoutes(routes map[string]ws.Route) string {
 	var out []string
 	for id, r := range routes {
-		out = append(out, "/"+id+"/ → "+redactURL(r.Upstream))
+		out = append(out, "/"+id+"/ → "+redactURLs(r.Upstream))
 	}
 	sort.Strings(out)
 	return strings.Join(out, ", ")
 }
 
 // upstreams are the upstream URLs of a service the WebSocket edge routes
-// to: one URL or a list in YAML. Only the first is dialled for now;
-// failover to the others is issue #12's.
+// to: one URL or a list in YAML, a pool its clients fail over within.
 type upstreams []string
 
 // UnmarshalYAML accepts a single URL or a list of URLs.
