@@ -54,7 +54,7 @@ type Config struct {
 	MaxInFlight int
 	// HeadWindow is how many recent newHeads block hashes each newHeads
 	// subscription remembers to suppress duplicates after a move (default
-	// 64; 8 bytes each).
+	// 16, 8 bytes each: more than a healthy upstream lags).
 	HeadWindow int
 }
 
@@ -66,7 +66,7 @@ func (c *Config) setDefaults() {
 		c.MaxInFlight = 4096
 	}
 	if c.HeadWindow <= 0 {
-		c.HeadWindow = 64
+		c.HeadWindow = 16
 	}
 }
 
