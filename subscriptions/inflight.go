@@ -10,6 +10,7 @@ type inflight struct {
 	reqs  []request
 	arena []byte
 	live  int // requests not yet answered
+	bytes int // of their ids
 }
 
 // request is one request, or one element of a batch (the elements of a
@@ -26,6 +27,7 @@ func (f *inflight) add(seq uint64, id []byte, batch bool) {
 	f.arena = append(f.arena, id...)
 	f.reqs = append(f.reqs, request{seq: seq, off: off, end: len(f.arena), batch: batch})
 	f.live++
+	f.bytes += len(id)
 }
 
 func (f *inflight) id(r *request) []byte { return f.arena[r.off:r.end] }
@@ -38,6 +40,7 @@ func (f *inflight) answered(id []byte) bool {
 		if !r.done && bytes.Equal(f.id(r), id) {
 			r.done = true
 			f.live--
+			f.bytes -= len(id)
 			f.compact()
 			return true
 		}
@@ -51,6 +54,9 @@ func (f *inflight) answered(id []byte) bool {
 func (f *inflight) compact() {
 	if f.live == 0 {
 		f.reqs, f.arena = f.reqs[:0], f.arena[:0]
+		if cap(f.arena) > 64<<10 {
+			f.arena = nil // do not keep a burst's ids
+		}
 		return
 	}
 	if len(f.reqs) < 2*f.live+16 {
@@ -94,6 +100,7 @@ func (f *inflight) sweep(through uint64, fn func(rs []request)) {
 				live = append(live, f.reqs[k])
 				f.reqs[k].done = true
 				f.live--
+				f.bytes -= f.reqs[k].end - f.reqs[k].off
 			}
 		}
 		fn(live)

@@ -52,6 +52,11 @@ type Config struct {
 	// not yet had answered (default 4096); a request beyond it is refused
 	// with -32005.
 	MaxInFlight int
+	// MaxBytes bounds what the bookkeeping keeps of a connection's
+	// messages: the ids of the requests in flight and the params of its
+	// subscriptions (default 256 KiB); a request beyond it is refused with
+	// -32005, as a client could otherwise make the edge hold its messages.
+	MaxBytes int
 	// HeadWindow is how many recent newHeads block hashes each newHeads
 	// subscription remembers to suppress duplicates after a move (default
 	// 16, 8 bytes each: more than a healthy upstream lags).
@@ -64,6 +69,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxInFlight <= 0 {
 		c.MaxInFlight = 4096
+	}
+	if c.MaxBytes <= 0 {
+		c.MaxBytes = 256 << 10
 	}
 	if c.HeadWindow <= 0 {
 		c.HeadWindow = 16
@@ -135,6 +143,7 @@ type Conn struct {
 	// raw request id.
 	resubscribing map[string]*sub
 	reqs          inflight
+	params        int  // bytes of the params kept, pending and active
 	moved         bool // the connection has moved at least once
 	seed          maphash.Seed
 	edgeTag       string // of the edge's own request ids
@@ -189,16 +198,18 @@ func (c *Conn) Err() error {
 func (c *Conn) FromClient(seq uint64, msg []byte) (Verdict, []byte) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	subs, reqs, unsub := 0, 0, false
+	subs, reqs, unsub, size := 0, 0, false, 0
 	var e envelope
 	for it := newElements(msg); it.next(&e); {
 		if !e.hasID() || len(e.method) == 0 {
 			continue
 		}
 		reqs++
+		size += len(e.id)
 		switch string(e.method) {
 		case `"eth_subscribe"`:
 			subs++
+			size += len(e.params)
 		case `"eth_unsubscribe"`:
 			unsub = true
 		}
@@ -213,6 +224,9 @@ func (c *Conn) FromClient(seq uint64, msg []byte) (Verdict, []byte) {
 	if c.reqs.live+reqs > c.cfg.MaxInFlight {
 		return Refuse, refusal(msg, batch, "too many requests in flight on this connection (limit "+strconv.Itoa(c.cfg.MaxInFlight)+")")
 	}
+	if c.reqs.bytes+c.params+size > c.cfg.MaxBytes {
+		return Refuse, refusal(msg, batch, "request ids and subscription params too large for this connection (limit "+strconv.Itoa(c.cfg.MaxBytes)+" bytes)")
+	}
 	for it := newElements(msg); it.next(&e); {
 		if !e.hasID() || len(e.method) == 0 {
 			continue
@@ -224,6 +238,7 @@ func (c *Conn) FromClient(seq uint64, msg []byte) (Verdict, []byte) {
 				c.pending = map[string][]byte{}
 			}
 			c.pending[string(e.id)] = append([]byte(nil), e.params...)
+			c.params += len(e.params)
 		case `"eth_unsubscribe"`:
 			if s := c.byLocal[string(firstParam(e.params))]; s != nil {
 				if c.unsubscribing == nil {
@@ -384,12 +399,15 @@ func (c *Conn) answer(msg []byte, e *envelope) (own bool) {
 		delete(c.pending, id)
 		if !e.isError() && len(e.result) > 0 && !isNull(e.result) {
 			c.opened(msg, e.result, params)
+		} else {
+			c.params -= len(params)
 		}
 		return false
 	}
 	if s, ok := c.unsubscribing[id]; ok {
 		delete(c.unsubscribing, id)
 		if !e.isError() && c.byLocal[s.local] == s {
+			c.params -= len(s.params)
 			delete(c.byLocal, s.local)
 			if c.byUp[s.up] == s {
 				delete(c.byUp, s.up)
@@ -457,7 +475,10 @@ func (c *Conn) Lost(seq uint64) [][]byte {
 		}
 		for i := range rs {
 			id := c.reqs.id(&rs[i])
-			delete(c.pending, string(id))
+			if params, ok := c.pending[string(id)]; ok {
+				c.params -= len(params)
+				delete(c.pending, string(id))
+			}
 			delete(c.unsubscribing, string(id))
 			if i > 0 {
 				b = append(b, ',')

@@ -212,6 +212,18 @@ func TestLimits(t *testing.T) {
 	if v, ans := c.FromClient(7, []byte(`{"jsonrpc":"2.0","id":8,"method":"eth_chainId"}`)); v != subscriptions.Refuse || !strings.Contains(string(ans), "in flight") {
 		t.Fatalf("fourth in flight: %v %s", v, ans)
 	}
+	// Nor more than MaxBytes of ids and params.
+	b := subscriptions.New(subscriptions.Config{MaxBytes: 100})
+	if v, _ := b.FromClient(1, []byte(`{"jsonrpc":"2.0","id":"`+strings.Repeat("x", 60)+`","method":"eth_chainId"}`)); v != subscriptions.Forward {
+		t.Fatalf("62-byte id: %v", v)
+	}
+	if v, ans := b.FromClient(2, []byte(`{"jsonrpc":"2.0","id":"`+strings.Repeat("y", 60)+`","method":"eth_chainId"}`)); v != subscriptions.Refuse || !strings.Contains(string(ans), "-32005") {
+		t.Fatalf("second 62-byte id: %v %s", v, ans)
+	}
+	b.FromUpstream([]byte(`{"jsonrpc":"2.0","id":"` + strings.Repeat("x", 60) + `","result":1}`))
+	if v, _ := b.FromClient(3, []byte(`{"jsonrpc":"2.0","id":"`+strings.Repeat("y", 60)+`","method":"eth_chainId"}`)); v != subscriptions.Forward {
+		t.Fatalf("after the answer: %v", v)
+	}
 	// Notifications without an id are never refused.
 	if v, _ := c.FromClient(8, []byte(`{"jsonrpc":"2.0","method":"eth_subscribe","params":["logs"]}`)); v != subscriptions.Forward {
 		t.Fatalf("notification: %v", v)

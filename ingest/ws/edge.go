@@ -314,7 +314,9 @@ func New(cfg Config) (*Edge, error) {
 	for _, rt := range append([]*route{e.def}, slices.Collect(maps.Values(e.routes))...) {
 		rt.pool.maxLag, rt.pool.log = cfg.MaxHeadLag, e.log
 		if rt.pool.failover() {
-			e.watching.Go(func() { rt.pool.watch(wctx, cfg.HealthInterval, cfg.HealthTimeout, e.onHealth) })
+			e.watching.Go(func() {
+				rt.pool.watch(wctx, cfg.HealthInterval, cfg.HealthTimeout, func(m *member, ok bool) { e.onHealth(rt.pool, m, ok) })
+			})
 		}
 	}
 	if cfg.OpenAccess {

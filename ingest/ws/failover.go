@@ -276,7 +276,7 @@ func (p *proxy) writeUpstream(f *msgBuf) error {
 			f.b.Write(out)
 		}
 	}
-	p.written = f.ticket
+	p.written = max(p.written, f.ticket)
 	err := p.upstream.write(f)
 	conn := p.upstream.conn
 	p.upMu.Unlock()
@@ -317,9 +317,10 @@ func (e *Edge) dialPool(ctx context.Context, rt *route, subprotocols []string, n
 	}
 }
 
-// onHealth moves the clients of an upstream that turned unhealthy.
-func (e *Edge) onHealth(m *member, healthy bool) {
-	if healthy {
+// onHealth moves the clients of an upstream of pl that turned unhealthy,
+// when another upstream is healthy: else they stay where they are.
+func (e *Edge) onHealth(pl *pool, m *member, healthy bool) {
+	if healthy || pl.pick([]*member{m}) == nil {
 		return
 	}
 	m.mu.Lock()
@@ -329,7 +330,12 @@ func (e *Edge) onHealth(m *member, healthy bool) {
 	}
 	m.mu.Unlock()
 	for _, p := range ps {
-		p.dropUpstream()
+		p.upMu.Lock()
+		conn, still := p.upstream.conn, p.member == m
+		p.upMu.Unlock()
+		if still {
+			conn.CloseNow()
+		}
 	}
 }
 

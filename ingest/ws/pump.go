@@ -91,10 +91,13 @@ func (d *dir) next() (*msgBuf, *cause, bool) {
 // upstream when its upstream is lost and the pool has another.
 func (d *dir) read() (*msgBuf, *cause, bool) {
 	typ, r, err := d.src.conn.Reader(context.Background())
-	for err != nil && d.src == &d.p.upstream && d.p.canMove(err) {
-		var c *cause
-		var ok bool
-		if c, ok = d.p.move(err); !ok {
+	for moves := 0; err != nil && d.src == &d.p.upstream && d.p.canMove(err); moves++ {
+		if moves > 2*len(d.p.rt.pool.members) { // upstreams that drop the client as soon as it comes
+			d.p.e.m.failovers.WithLabelValues("failed").Inc()
+			return nil, &noUpstreamCause, false
+		}
+		c, ok := d.p.move(err)
+		if !ok {
 			return nil, c, false
 		}
 		typ, r, err = d.src.conn.Reader(context.Background())
