@@ -296,3 +296,59 @@ func splice(msg []byte, at, n int, with string) []byte {
 
 // structural marks the bytes that matter when skipping a container.
 var structural = [256]bool{'"': true, '{': true, '}': true, '[': true, ']': true}
+
+// validID reports whether id is an id the bookkeeping can echo in an
+// answer of its own: a JSON string or number, as JSON-RPC wants. A request
+// with another id is forwarded untracked (nodes answer it -32600).
+func validID(id []byte) bool {
+	if len(id) == 0 {
+		return false
+	}
+	if id[0] == '"' {
+		return validString(id)
+	}
+	if id[0] != '-' && (id[0] < '0' || id[0] > '9') {
+		return false
+	}
+	for _, c := range id {
+		if (c < '0' || c > '9') && c != '-' && c != '+' && c != '.' && c != 'e' && c != 'E' {
+			return false
+		}
+	}
+	return true
+}
+
+// validString reports whether s, a token with its quotes, is a valid JSON
+// string: no control characters, only JSON's escapes.
+func validString(s []byte) bool {
+	if len(s) < 2 || s[0] != '"' || s[len(s)-1] != '"' {
+		return false
+	}
+	for i := 1; i < len(s)-1; i++ {
+		switch c := s[i]; {
+		case c < 0x20 || c == '"':
+			return false
+		case c == '\\':
+			i++
+			if i >= len(s)-1 {
+				return false
+			}
+			switch s[i] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			case 'u':
+				if i+4 >= len(s)-1 {
+					return false
+				}
+				for _, h := range s[i+1 : i+5] {
+					if !('0' <= h && h <= '9' || 'a' <= h && h <= 'f' || 'A' <= h && h <= 'F') {
+						return false
+					}
+				}
+				i += 4
+			default:
+				return false
+			}
+		}
+	}
+	return true
+}

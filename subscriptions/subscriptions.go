@@ -201,7 +201,7 @@ func (c *Conn) FromClient(seq uint64, msg []byte) (Verdict, []byte) {
 	subs, reqs, unsub, size := 0, 0, false, 0
 	var e envelope
 	for it := newElements(msg); it.next(&e); {
-		if !e.hasID() || len(e.method) == 0 {
+		if !e.hasID() || len(e.method) == 0 || !validID(e.id) {
 			continue
 		}
 		reqs++
@@ -228,7 +228,7 @@ func (c *Conn) FromClient(seq uint64, msg []byte) (Verdict, []byte) {
 		return Refuse, refusal(msg, batch, "request ids and subscription params too large for this connection (limit "+strconv.Itoa(c.cfg.MaxBytes)+" bytes)")
 	}
 	for it := newElements(msg); it.next(&e); {
-		if !e.hasID() || len(e.method) == 0 {
+		if !e.hasID() || len(e.method) == 0 || !validID(e.id) {
 			continue
 		}
 		c.reqs.add(seq, e.id, batch)
@@ -265,7 +265,7 @@ func refusal(msg []byte, batch bool, text string) []byte {
 	n := 0
 	var e envelope
 	for it := newElements(msg); it.next(&e); {
-		if !e.hasID() || len(e.method) == 0 {
+		if !e.hasID() || len(e.method) == 0 || !validID(e.id) {
 			continue
 		}
 		if n > 0 {

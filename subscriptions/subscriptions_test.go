@@ -161,7 +161,7 @@ func TestLostAnswersInFlightOnce(t *testing.T) {
 	c := subscriptions.New(subscriptions.Config{})
 	open(t, c, 1, `"s"`, `["newHeads"]`, `"0x1"`)
 	c.FromClient(2, []byte(`{"jsonrpc":"2.0","id":7,"method":"eth_blockNumber"}`))
-	c.FromClient(3, []byte(`[{"jsonrpc":"2.0","id":"a","method":"eth_chainId"},{"jsonrpc":"2.0","method":"note"},{"jsonrpc":"2.0","id":{"x":1},"method":"eth_call"}]`))
+	c.FromClient(3, []byte(`[{"jsonrpc":"2.0","id":"a","method":"eth_chainId"},{"jsonrpc":"2.0","method":"note"},{"jsonrpc":"2.0","id":3,"method":"eth_call"},{"jsonrpc":"2.0","id":{"x":1},"method":"eth_call"}]`))
 	c.FromClient(4, []byte(`{"jsonrpc":"2.0","id":8,"method":"eth_subscribe","params":["newPendingTransactions"]}`))
 	c.FromClient(5, []byte(`{"jsonrpc":"2.0","id":9,"method":"eth_unsubscribe","params":["0x1"]}`))
 	c.FromClient(6, []byte(`{"jsonrpc":"2.0","id":10,"method":"eth_gasPrice"}`)) // not written yet
@@ -171,7 +171,7 @@ func TestLostAnswersInFlightOnce(t *testing.T) {
 	}
 	lost := move(t, c, 5, map[string]string{`["newHeads"]`: `"0x2"`})
 	want := []string{
-		`[{"jsonrpc":"2.0","id":"a","error":{"code":-32603,"message":"upstream connection lost, retry"}},{"jsonrpc":"2.0","id":{"x":1},"error":{"code":-32603,"message":"upstream connection lost, retry"}}]`,
+		`[{"jsonrpc":"2.0","id":"a","error":{"code":-32603,"message":"upstream connection lost, retry"}},{"jsonrpc":"2.0","id":3,"error":{"code":-32603,"message":"upstream connection lost, retry"}}]`,
 		`{"jsonrpc":"2.0","id":8,"error":{"code":-32603,"message":"upstream connection lost, retry"}}`,
 		`{"jsonrpc":"2.0","id":9,"error":{"code":-32603,"message":"upstream connection lost, retry"}}`,
 	}
