@@ -53,14 +53,7 @@ func (p *proxy) canMove(err error) bool {
 }
 
 // upConn is the upstream connection of the moment.
-func (p *proxy) upConn() *websocket.Conn {
-	if p.subs == nil {
-		return p.upstream.conn
-	}
-	p.upMu.Lock()
-	defer p.upMu.Unlock()
-	return p.upstream.conn
-}
+func (p *proxy) upConn() *websocket.Conn { return p.upNow.Load() }
 
 // dropUpstream closes the upstream connection so that the pump moves the
 // client (or ends it, without another upstream).
@@ -102,6 +95,12 @@ func (p *proxy) move(err error) (*cause, bool) {
 	from.leave(p)
 	to.join(p)
 	p.member, p.upstream.conn, p.movedAt = to, conn, start
+	p.upNow.Store(conn)
+	p.memberNow.Store(to)
+	if p.ending.Load() { // finish may have closed the old one just now
+		conn.CloseNow()
+		return nil, false
+	}
 	p.e.m.failovers.WithLabelValues("moved").Inc()
 	reqs := p.subs.Resubscribe()
 	for _, r := range reqs {
@@ -330,11 +329,8 @@ func (e *Edge) onHealth(pl *pool, m *member, healthy bool) {
 	}
 	m.mu.Unlock()
 	for _, p := range ps {
-		p.upMu.Lock()
-		conn, still := p.upstream.conn, p.member == m
-		p.upMu.Unlock()
-		if still {
-			conn.CloseNow()
+		if p.memberNow.Load() == m {
+			p.upConn().CloseNow()
 		}
 	}
 }

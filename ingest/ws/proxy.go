@@ -103,6 +103,12 @@ type proxy struct {
 	// nil and the upstream never changes): failover.go.
 	rt           *route
 	member       *member // the upstream of the moment; under upMu
+	// upNow and memberNow are the upstream connection and member of the
+	// moment, for those that must not wait for upMu (a writer holds it
+	// while it writes): the write deadline, the pinger, health checks,
+	// finish.
+	upNow        atomic.Pointer[websocket.Conn]
+	memberNow    atomic.Pointer[member]
 	subprotocols []string
 	subs         *subscriptions.Conn
 	upMu         sync.Mutex
@@ -140,6 +146,8 @@ func newProxy(e *Edge, s *record.Stream, app string, rt *route, m *member, subpr
 		upReady:      true,
 	}
 	p.upCond = sync.NewCond(&p.upMu)
+	p.upNow.Store(up)
+	p.memberNow.Store(m)
 	if rt.pool.failover() {
 		p.subs = subscriptions.New(subscriptions.Config{MaxSubscriptions: e.cfg.MaxSubscriptions})
 	}
@@ -324,17 +332,16 @@ func (p *proxy) finish(c cause) {
 			}
 		}
 	}
-	p.upMu.Lock()
-	up := p.upstream.conn
-	p.upCond.Broadcast() // writers waiting for a move give up
-	p.upMu.Unlock()
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		closeSide(up, c.toUpstream, c.text)
+		closeSide(p.upNow.Load(), c.toUpstream, c.text)
 	}()
 	closeSide(p.client.conn, c.toClient, c.text)
 	<-done
+	p.upMu.Lock()
+	p.upCond.Broadcast() // writers waiting for a move give up
+	p.upMu.Unlock()
 }
 
 func closeSide(c *websocket.Conn, code websocket.StatusCode, text string) {
