@@ -156,7 +156,8 @@ func testFailoverEthclient(t *testing.T, fwd ws.Forwarding) {
 		t.Fatalf("BlockNumber after the move: %d, want %d", n, last+2)
 	}
 	t.Logf("failover: %v from the kill to the first head from the new node", took)
-	sub.Unsubscribe()
+	sub.Unsubscribe() // with the client's id; the node gets its own
+	waitFor(t, "the unsubscribe to reach the node", func() bool { return other.Subscriptions() == 0 })
 	ec.Close()
 
 	// What crossed: every message recorded toward the client reached it
@@ -233,4 +234,5 @@ func TestFailoverHeadLag(t *testing.T) {
 	if got := e.metric(t, "relaymeter_ws_edge_failovers_total", "moved"); got != 1 {
 		t.Fatalf("failovers moved = %v, want 1", got)
 	}
+	c.Close(websocket.StatusNormalClosure, "")
 }
