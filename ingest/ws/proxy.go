@@ -101,8 +101,8 @@ type proxy struct {
 
 	// Failover, when the route's pool has another upstream (else subs is
 	// nil and the upstream never changes): failover.go.
-	rt           *route
-	member       *member // the upstream of the moment; under upMu
+	rt     *route
+	member *member // the upstream of the moment; under upMu
 	// upNow and memberNow are the upstream connection and member of the
 	// moment, for those that must not wait for upMu (a writer holds it
 	// while it writes): the write deadline, the pinger, health checks,
