@@ -318,7 +318,8 @@ func (c *Conn) ToUpstream(msg []byte) []byte {
 // answer to an eth_subscribe a fresh local id if the client holds the one
 // the upstream gave for another subscription. Answers to the bookkeeping's
 // own requests are Absorb, heads the client has already received after a
-// move are Duplicate.
+// move are Duplicate (rewritten all the same: they are recorded with the
+// client's id).
 func (c *Conn) FromUpstream(msg []byte) ([]byte, Verdict) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -341,10 +342,7 @@ func (c *Conn) FromUpstream(msg []byte) ([]byte, Verdict) {
 	if it.batch && v != Forward {
 		v = Forward // only a lone message can be kept back
 	}
-	if v != Forward {
-		return msg, v
-	}
-	return c.apply(msg), Forward
+	return c.apply(msg), v
 }
 
 // notification rewrites a notification's subscription id for the client,
@@ -365,6 +363,9 @@ func (c *Conn) notification(msg []byte, e *envelope) (dup bool) {
 	if s == nil {
 		return false
 	}
+	if s.up != s.local { // a duplicate too: it is recorded with the client's id
+		c.edits = append(c.edits, edit{at: offset(msg, up), n: len(up), with: s.local})
+	}
 	if s.heads != nil {
 		if h := field(result, `"hash"`); h != nil {
 			d := maphash.Bytes(c.seed, h)
@@ -373,9 +374,6 @@ func (c *Conn) notification(msg []byte, e *envelope) (dup bool) {
 			}
 			s.heads.add(d)
 		}
-	}
-	if s.up != s.local {
-		c.edits = append(c.edits, edit{at: offset(msg, up), n: len(up), with: s.local})
 	}
 	return false
 }

@@ -29,7 +29,8 @@ type pool struct {
 func startPool(t testing.TB) *pool {
 	p := &pool{chain: ethsim.NewChain()}
 	for i := range p.nodes {
-		p.nodes[i] = ethsim.New(ethsim.Config{HeadInterval: -1, Chain: p.chain, FullHeaders: true, TestMethods: true})
+		p.nodes[i] = ethsim.New(ethsim.Config{HeadInterval: -1, Chain: p.chain, FullHeaders: true, TestMethods: true,
+			SubscriptionIDBase: uint64(i) << 32}) // the ids differ: the edge must map them
 		p.srvs[i] = httptest.NewServer(p.nodes[i])
 		t.Cleanup(p.srvs[i].Close)
 	}
@@ -164,13 +165,21 @@ func testFailoverEthclient(t *testing.T, fwd ws.Forwarding) {
 	// but those the edge kept (the answer to its re-subscription and the
 	// duplicate head).
 	var lost, notifications int
+	var local string // the client's subscription id
 	for _, ev := range only(t, e.events(t)) {
 		m := ev.GetMessage()
 		if m == nil || m.Direction != event.Direction_UPSTREAM_TO_CLIENT {
 			continue
 		}
+		if local == "" && m.SubscriptionId != "" {
+			local = m.SubscriptionId
+		}
 		if m.Role == event.Role_NOTIFICATION {
 			notifications++
+			// Events record the client's id, before and after the move.
+			if m.SubscriptionId != local || !strings.Contains(string(m.Payload), `"subscription":"`+local+`"`) {
+				t.Fatalf("notification recorded with subscription %q, payload %.120s: want the client's %s", m.SubscriptionId, m.Payload, local)
+			}
 		}
 		if strings.Contains(string(m.Payload), "-32603") {
 			lost++

@@ -68,6 +68,10 @@ type Config struct {
 	// sent to the newHeads subscribers of every node of the chain, the
 	// same number and hash on each.
 	Chain *Chain
+	// SubscriptionIDBase is added to the node's subscription ids (0x and
+	// 32 hex digits, counting from 1): nodes with different bases hand out
+	// different ids, as real nodes do.
+	SubscriptionIDBase uint64
 	// FullHeaders makes newHeads carry every field go-ethereum's
 	// types.Header requires, so that its ethclient decodes them.
 	FullHeaders bool
@@ -534,7 +538,7 @@ func (n *Node) call(c *conn, data []byte, a *answer) (r response, ok bool) {
 			res.Error = &rpcError{-32602, "unsupported subscription: " + kind}
 			return res, true
 		}
-		id := fmt.Sprintf("0x%032x", n.nextID.Add(1))
+		id := fmt.Sprintf("0x%032x", n.cfg.SubscriptionIDBase+n.nextID.Add(1))
 		n.mu.Lock()
 		if kind == "newHeads" {
 			n.subs[id] = c
