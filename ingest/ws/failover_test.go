@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -244,4 +245,27 @@ func TestFailoverHeadLag(t *testing.T) {
 		t.Fatalf("failovers moved = %v, want 1", got)
 	}
 	c.Close(websocket.StatusNormalClosure, "")
+}
+
+// With a pool, an eth_subscribe beyond MaxSubscriptions is answered by the
+// edge with -32005 and never reaches the node; the others are opened.
+func TestSubscriptionLimit(t *testing.T) {
+	p := startPool(t)
+	e := poolEdge(t, p, func(c *ws.Config) { c.MaxSubscriptions = 2 })
+	c := e.dial(t, "app")
+	defer c.Close(websocket.StatusNormalClosure, "")
+	for id := 1; id <= 2; id++ {
+		subscriptionID(t, exchange(t, c, websocket.MessageText, `{"jsonrpc":"2.0","id":`+strconv.Itoa(id)+`,"method":"eth_subscribe","params":["newHeads"]}`, 1)[0])
+	}
+	got := exchange(t, c, websocket.MessageText, `{"jsonrpc":"2.0","id":3,"method":"eth_subscribe","params":["newHeads"]}`, 1)[0]
+	if want := `{"jsonrpc":"2.0","id":3,"error":{"code":-32005,"message":"too many subscriptions on this connection (limit 2)"}}`; got != want {
+		t.Fatalf("third eth_subscribe answered %s, want %s", got, want)
+	}
+	if n := p.nodes[0].Subscriptions() + p.nodes[1].Subscriptions(); n != 2 {
+		t.Fatalf("%d subscriptions on the nodes, want 2", n)
+	}
+	// The call after it is still answered by the node, in order.
+	if got := exchange(t, c, websocket.MessageText, `{"jsonrpc":"2.0","id":4,"method":"eth_chainId"}`, 1)[0]; got != `{"jsonrpc":"2.0","id":4,"result":"0x1"}` {
+		t.Fatalf("eth_chainId answered %s", got)
+	}
 }
