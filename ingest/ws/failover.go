@@ -199,8 +199,12 @@ func (p *proxy) sendEdge(payload []byte) bool {
 		return false
 	}
 	defer p.e.bufs.put(f)
+	if p.edgeRec == nil {
+		p.edgeRec = new(scratch)
+	}
+	r := p.edgeRec
 	var err error
-	f.seq, err = p.recordMessage(&p.edgeMsg, &p.edgeCls, &p.edgeSum, p.client.dir, f)
+	f.seq, err = p.recordMessage(&r.m, &r.cls, &r.sum, p.client.dir, f)
 	if err == nil && p.e.cfg.Forwarding == ForwardAfterAck {
 		err = p.stream.WaitDurable(p.ctx, f.seq)
 	}
@@ -346,8 +350,12 @@ func (p *proxy) answerClient(payload []byte) bool {
 	if !ok {
 		return false
 	}
+	if p.answerRec == nil {
+		p.answerRec = new(scratch)
+	}
+	r := p.answerRec
 	var err error
-	if f.seq, err = p.recordMessage(&p.answerMsg, &p.answerCls, &p.answerSum, p.upstream.dir, f); err != nil {
+	if f.seq, err = p.recordMessage(&r.m, &r.cls, &r.sum, p.upstream.dir, f); err != nil {
 		p.e.bufs.put(f)
 		if !p.ending.Load() {
 			p.finish(recorderFailedCause)
@@ -365,6 +373,14 @@ func (p *proxy) answerClient(payload []byte) bool {
 		return false
 	}
 	return true
+}
+
+// scratch is what recording a message of the edge's own takes, made only
+// by the connections that need it: classifier and event are a few KiB.
+type scratch struct {
+	m   event.Message
+	cls classifier
+	sum [32]byte
 }
 
 // setKind marks in m what the edge did with the message.

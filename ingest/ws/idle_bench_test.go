@@ -22,6 +22,8 @@ import (
 // bookkeeping on). Each connection takes two file descriptors in the edge
 // and two in the parent (client and node), so the machine's descriptor
 // limit bounds the count: 9000 under a limit of 20000.
+// RELAYMETER_IDLE_HEAPPROFILE=file writes the edge's heap profile at its
+// peak to file.1 and file.2.
 //
 //	RELAYMETER_IDLE_CONNS=9000 go test ./ingest/ws -run '^$' -bench BenchmarkIdleConnMemory -benchtime 1x
 func BenchmarkIdleConnMemory(b *testing.B) {
@@ -47,7 +49,11 @@ func idleConnMemory(b *testing.B, n, upstreams int) {
 	if upstreams == 2 {
 		up += "," + p.url(1)
 	}
-	c := startChild(b, childConfig{Brokers: cluster.Brokers, Upstream: up, Forwarding: ws.ForwardAfterQueue}, nil)
+	cfg := childConfig{Brokers: cluster.Brokers, Upstream: up, Forwarding: ws.ForwardAfterQueue}
+	if prof := os.Getenv("RELAYMETER_IDLE_HEAPPROFILE"); prof != "" { // where the bytes go
+		cfg.SampleHeap, cfg.HeapProfile = time.Second, prof+"."+strconv.Itoa(upstreams)
+	}
+	c := startChild(b, cfg, nil)
 	before := c.stats(b, true)
 	conns := make([]*websocket.Conn, 0, n)
 	defer func() {

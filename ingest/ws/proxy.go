@@ -116,13 +116,9 @@ type proxy struct {
 	upReady      bool      // writers may write to the upstream; under upMu
 	written      uint64    // ticket of the client message last written upstream; under upMu
 	movedAt      time.Time // last move, until its first notification; the upstream→client pump's
-	edgeMsg      event.Message
-	edgeCls      classifier
-	edgeSum      [32]byte
+	edgeRec      *scratch   // sendEdge's, made on the first move
 	clientMu     sync.Mutex // answerClient's
-	answerMsg    event.Message
-	answerCls    classifier
-	answerSum    [32]byte
+	answerRec    *scratch   // answerClient's, made on its first answer
 
 	ctx    context.Context
 	cancel context.CancelFunc
