@@ -395,7 +395,20 @@ func (m *messageResolver) SubscriptionID() string { return m.m.SubscriptionID }
 func (m *messageResolver) WireSize() Long         { return Long(m.m.WireSize) }
 func (m *messageResolver) PayloadSize() Long      { return Long(m.m.PayloadSize) }
 func (m *messageResolver) Units() Long            { return Long(m.m.Units) }
-func (m *messageResolver) Crossed() bool          { return m.s.Crossed(m.m.Response(), m.m.Seq) }
+func (m *messageResolver) Crossed() bool          { return m.m.Crossed(m.s) }
+func (m *messageResolver) AbsorbedByEdge() bool   { return m.m.Absorbed }
+
+// Origin is who wrote the message; from an edge that did not say, who its
+// direction says.
+func (m *messageResolver) Origin() string {
+	switch o := event.Origin(m.m.Origin); {
+	case o != event.Origin_ORIGIN_UNSPECIFIED:
+		return o.String()
+	case m.m.Response():
+		return event.Origin_UPSTREAM.String()
+	}
+	return event.Origin_CLIENT.String()
+}
 
 // Findings.
 

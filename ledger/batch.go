@@ -122,6 +122,9 @@ func usageOf(b *Batch) []usageDelta {
 	var out []usageDelta
 	for i := range b.Messages {
 		m := &b.Messages[i]
+		if m.Absorbed {
+			continue // it never crossed: usage counts what crossed
+		}
 		st := streams[m.StreamID]
 		k := usageKey{minute: m.ObservedAt.UTC().Truncate(time.Minute), protocol: st.Protocol, service: st.Service,
 			application: st.Application, supplier: st.Supplier}
@@ -213,7 +216,7 @@ func takeBackUncrossed(ctx context.Context, tx pgx.Tx, closed []*StreamChange) e
 			JOIN streams s ON s.stream_id = c.stream_id
 			JOIN messages m ON m.stream_id = c.stream_id
 				AND m.seq > least(coalesce(c.up, 9223372036854775807), coalesce(c.down, 9223372036854775807))
-			WHERE CASE WHEN m.direction = 2 THEN m.seq > c.down ELSE m.seq > c.up END
+			WHERE NOT m.absorbed_by_edge AND CASE WHEN m.direction = 2 THEN m.seq > c.down ELSE m.seq > c.up END
 			GROUP BY 1, 2, 3, 4, 5)
 		UPDATE usage_minutes u SET messages = u.messages - t.messages, relays = u.relays - t.relays,
 			units = u.units - t.units, bytes = u.bytes - t.bytes

@@ -40,6 +40,14 @@ func (e *copyEncoder) int2(v int16) {
 	e.b = binary.BigEndian.AppendUint16(append(e.b, 0, 0, 0, 2), uint16(v))
 }
 
+func (e *copyEncoder) bool(v bool) {
+	b := byte(0)
+	if v {
+		b = 1
+	}
+	e.b = append(e.b, 0, 0, 0, 1, b)
+}
+
 func (e *copyEncoder) uuid(v uuid.UUID) { e.b = append(append(e.b, 0, 0, 0, 16), v[:]...) }
 
 func (e *copyEncoder) bytea(v []byte) {

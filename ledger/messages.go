@@ -32,6 +32,13 @@ type Message struct {
 	// was metered; NULL when none had been seen yet, and then the stream's
 	// FirstCounterpartSeq is its counterpart.
 	CounterpartSeq sql.Null[int64]
+	// Origin is the event's enum number (event.Origin): who wrote the
+	// message, 0 when the edge did not say.
+	Origin int16
+	// Absorbed: the edge recorded the message and kept it from the other
+	// side by design (a request it answered itself). It never crossed, and
+	// is not in the usage rollups.
+	Absorbed bool
 }
 
 // directionToClient is event.Direction_UPSTREAM_TO_CLIENT: the response
@@ -41,8 +48,13 @@ const directionToClient = 2
 // Response reports whether m is on the response side.
 func (m *Message) Response() bool { return m.Direction == directionToClient }
 
+// Crossed reports whether m, a message of st, crossed the edge: it was not
+// absorbed, and st's close does not say it stopped short.
+func (m *Message) Crossed(st *Stream) bool { return !m.Absorbed && st.Crossed(m.Response(), m.Seq) }
+
 var messageColumns = []string{"stream_id", "seq", "observed_at", "direction", "role", "method",
-	"batch_size", "rpc_id", "subscription_id", "wire_size", "payload_size", "units", "counterpart_seq"}
+	"batch_size", "rpc_id", "subscription_id", "wire_size", "payload_size", "units", "counterpart_seq",
+	"origin", "absorbed_by_edge"}
 
 func copyMessages(ctx context.Context, tx pgx.Tx, rows []Message) error {
 	if len(rows) == 0 {
@@ -65,6 +77,8 @@ func copyMessages(ctx context.Context, tx pgx.Tx, rows []Message) error {
 			e.int8(m.PayloadSize)
 			e.int8(m.Units)
 			e.nullInt8(m.CounterpartSeq)
+			e.int2(m.Origin)
+			e.bool(m.Absorbed)
 		}
 	})
 	if err != nil {

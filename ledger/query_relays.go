@@ -83,8 +83,10 @@ func (r Relay) Cursor() string {
 	return encodeCursor(relayCursor, r.StreamID.String()+"_"+strconv.FormatInt(r.Seq, 10)+"_"+strconv.FormatInt(int64(r.UnitIndex), 10))
 }
 
-// crossedSQL is true for a message m of stream s that crossed the edge.
-const crossedSQL = `CASE WHEN m.direction = 2 THEN s.forwarded_to_client_seq IS NULL OR m.seq <= s.forwarded_to_client_seq
+// crossedSQL is true for a message m of stream s that crossed the edge: not
+// absorbed by it, and not after where the close says its direction
+// stopped.
+const crossedSQL = `NOT m.absorbed_by_edge AND CASE WHEN m.direction = 2 THEN s.forwarded_to_client_seq IS NULL OR m.seq <= s.forwarded_to_client_seq
 	ELSE s.forwarded_to_upstream_seq IS NULL OR m.seq <= s.forwarded_to_upstream_seq END`
 
 // ListRelays returns up to first relays that f selects, stream by stream

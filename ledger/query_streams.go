@@ -135,11 +135,11 @@ func (s *Store) ListMessages(ctx context.Context, scope Scope, streamID uuid.UUI
 		w.add("seq > ?", seq)
 	}
 	q := `SELECT stream_id, seq, observed_at, direction, role, method, batch_size, rpc_id, subscription_id,
-		wire_size, payload_size, units, counterpart_seq FROM messages` + w.sql() + " ORDER BY seq LIMIT " + w.param(first+1)
+		wire_size, payload_size, units, counterpart_seq, origin, absorbed_by_edge FROM messages` + w.sql() + " ORDER BY seq LIMIT " + w.param(first+1)
 	return listPage(ctx, s, "messages", q, w.args, first, func(row pgx.CollectableRow) (Message, error) {
 		var m Message
 		err := row.Scan(&m.StreamID, &m.Seq, &m.ObservedAt, &m.Direction, &m.Role, &m.Method, &m.BatchSize,
-			&m.RPCID, &m.SubscriptionID, &m.WireSize, &m.PayloadSize, &m.Units, &m.CounterpartSeq)
+			&m.RPCID, &m.SubscriptionID, &m.WireSize, &m.PayloadSize, &m.Units, &m.CounterpartSeq, &m.Origin, &m.Absorbed)
 		return m, err
 	})
 }

@@ -2,6 +2,7 @@ package meter
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strings"
 
@@ -76,15 +77,22 @@ func (bl *builder) price(ctx context.Context, s *stream, seq int64) error {
 }
 
 // message meters a Message: its row, its units, its pairing, the stream's
-// counts.
+// counts. The edge's own messages (edgeOwn) are 0 units and pair with
+// nothing, before any policy sees them.
 func (bl *builder) message(s *stream, seq, observed int64, m *event.Message) {
-	units, next, err := s.pricing.units(s.policyStream(), s.PolicyState, m)
-	if err != nil {
-		bl.streamFinding(FindingPolicyError, s.StreamID, seq, observed,
-			fmt.Sprintf("policy %s v%d: %v; message metered with 0 units", s.pricing.policy.Name(), s.pricing.policy.Version(), err))
-		units = 0
-	} else {
-		s.PolicyState = append(s.PolicyState[:0], next...)
+	own := edgeOwn(m)
+	var units uint64
+	if !own {
+		var next []byte
+		var err error
+		units, next, err = s.pricing.units(s.policyStream(), s.PolicyState, m)
+		if err != nil {
+			bl.streamFinding(FindingPolicyError, s.StreamID, seq, observed,
+				fmt.Sprintf("policy %s v%d: %v; message metered with 0 units", s.pricing.policy.Name(), s.pricing.policy.Version(), err))
+			units = 0
+		} else {
+			s.PolicyState = append(s.PolicyState[:0], next...)
+		}
 	}
 	response := m.Direction == event.Direction_UPSTREAM_TO_CLIENT
 	wire := int64(m.WireSize)
@@ -96,10 +104,26 @@ func (bl *builder) message(s *stream, seq, observed int64, m *event.Message) {
 		s.BytesToUpstream += wire
 	}
 	s.Relays += int64(units)
+	var counterpart sql.Null[int64]
+	if !own {
+		counterpart = s.pair(response, seq)
+	}
 	bl.b.Messages = append(bl.b.Messages, ledger.Message{StreamID: s.StreamID, Seq: seq, ObservedAt: unixTime(observed),
 		Direction: int16(m.Direction), Role: int16(m.Role), Method: m.Method, BatchSize: int32(m.BatchSize),
 		RPCID: m.RpcId, SubscriptionID: m.SubscriptionId, WireSize: wire, PayloadSize: int64(m.PayloadSize),
-		Units: int64(units), CounterpartSeq: s.pair(response, seq)})
+		Units: int64(units), CounterpartSeq: counterpart, Origin: int16(m.Origin), Absorbed: m.AbsorbedByEdge})
+}
+
+// edgeOwn reports whether m is the edge's own business rather than the
+// client's: a message the edge wrote (origin EDGE: its answers, its
+// re-subscriptions, unsubscribes and health checks) or one it kept from the
+// other side (absorbed_by_edge: a request it answered itself). The meter
+// bills such a message 0 units without asking the stream's policy, and
+// leaves it out of pairing, so that an edge answer never becomes the
+// counterpart of a real request (docs/policies.md, "The edge's own
+// messages").
+func edgeOwn(m *event.Message) bool {
+	return m.Origin == event.Origin_EDGE || m.AbsorbedByEdge
 }
 
 // close ends a stream: its close details, what crossed the edge, and

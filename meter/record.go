@@ -99,8 +99,9 @@ func invalid(ev *event.Event) string {
 	}
 	if m := ev.GetMessage(); m != nil {
 		switch {
-		case m.Direction < 0 || m.Direction > math.MaxInt16 || m.Role < 0 || m.Role > math.MaxInt16:
-			return fmt.Sprintf("direction %d or role %d out of range", m.Direction, m.Role)
+		case m.Direction < 0 || m.Direction > math.MaxInt16 || m.Role < 0 || m.Role > math.MaxInt16 ||
+			m.Origin < 0 || m.Origin > math.MaxInt16:
+			return fmt.Sprintf("direction %d, role %d or origin %d out of range", m.Direction, m.Role, m.Origin)
 		case m.WireSize > math.MaxInt64 || m.PayloadSize > math.MaxInt64 || m.BatchSize > math.MaxInt32:
 			return "wire_size, payload_size or batch_size out of range"
 		}

@@ -404,7 +404,8 @@ func TestChaosMeterKill(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	edge, err := ws.New(ws.Config{Recorder: rec, Upstream: "ws://" + up.addr() + "/", Service: "eth", Supplier: "sup", OpenAccess: true})
+	edge, err := ws.New(ws.Config{Recorder: rec, Upstream: "ws://" + up.addr() + "/", Service: "eth", Supplier: "sup", OpenAccess: true,
+		Limits: ws.Limits{MaxConnectionsPerIP: -1}}) // the callers share loopback
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -488,7 +489,7 @@ func TestChaosEdgeKill(t *testing.T) {
 	addr, spool := freeAddr(t), t.TempDir()
 	edgeArgs := []string{"edge", "ws", "--listen", addr, "--upstream", "ws://" + up.addr() + "/", "--service", "eth",
 		"--supplier", "sup", "--kafka", strings.Join(kc.Brokers, ","), "--spool-dir", spool, "--edge-id", "chaos",
-		"--log-level", "error", "--open-access"}
+		"--log-level", "error", "--open-access", "--max-connections-per-ip", "-1"} // the callers share loopback
 	cctx, stopCallers := context.WithCancel(ctx)
 	cs, wg := callers(cctx, 6, "ws://"+addr)
 	spooled := 0

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -34,6 +35,8 @@ type stackConfig struct {
 	keys                          *identity.Cache // resolves API keys, for the edge and the API
 	openAccess                    bool            // the edge also takes ws://HOST/<application>
 	capture                       int64           // payload bytes the edge records for the default service
+	wsLimits                      ws.Limits       // what one client may do on the default service (zero: the defaults)
+	trustedProxies                []netip.Prefix  // whose X-Forwarded-For names the client address
 	apiRate                       float64
 	apiBurst                      int
 }
@@ -56,7 +59,7 @@ func newStack(c stackConfig) (*stack, error) {
 	}
 	edge, err := ws.New(ws.Config{Recorder: rec, Upstream: c.wsUpstream, Service: c.service, Services: c.wsRoutes, Supplier: c.supplier,
 		PayloadCapture: c.capture, Forwarding: c.forwarding, Keys: c.keys, OpenAccess: c.openAccess, Logger: c.log, Registerer: c.reg,
-		MaxHeadLag: c.maxHeadLag})
+		Limits: c.wsLimits, TrustedProxies: c.trustedProxies, MaxHeadLag: c.maxHeadLag})
 	if err != nil {
 		rec.Close(context.Background())
 		return nil, err

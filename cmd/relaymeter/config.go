@@ -35,6 +35,14 @@ type serviceConfig struct {
 	// records for the service (-1 whole, 0 none, N the first N); unset, the
 	// edge's --payload-capture, or whole for a policy that reads payloads.
 	PayloadCapture *int64 `yaml:"payload_capture"`
+	// The WebSocket edge's per-client limits for the service (ws.Limits);
+	// unset, the edge's flags (--max-batch and the like).
+	MaxBatch            *int     `yaml:"max_batch"`
+	MaxConnectionsPerIP *int     `yaml:"max_connections_per_ip"`
+	MessagesPerSecond   *float64 `yaml:"messages_per_second"`
+	MessageBurst        *int     `yaml:"message_burst"`
+	AllowMethods        []string `yaml:"allow_methods"`
+	DenyMethods         []string `yaml:"deny_methods"`
 }
 
 // tariffConfig is one price of a service in the YAML file, which declares

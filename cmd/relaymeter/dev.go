@@ -69,6 +69,8 @@ func runDev(ctx context.Context, args []string, sio stdio) error {
 	fs.Float64Var(&f.apiRate, "api-rate", graphql.DefaultRateLimit, "API requests per second each key may send on average (negative: no limit)")
 	fs.IntVar(&f.apiBurst, "api-burst", graphql.DefaultRateBurst, "API requests each key may send at once")
 	fs.BoolVar(&f.openAccess, "open-access", true, "UNAUTHENTICATED, for this machine only: the edge also accepts ws://HOST/<application> without a key, billing whatever application the path names (keys at ws://HOST/v1/<key> work either way; --open-access=false to require them)")
+	var lf wsLimitFlags
+	lf.register(fs)
 	fs.String("config", "", "YAML configuration file")
 	fc, err := parseConfig(fs, args)
 	if err != nil {
@@ -85,8 +87,15 @@ func runDev(ctx context.Context, args []string, sio stdio) error {
 	if err != nil {
 		return err
 	}
-	routes, err := wsRoutes(fc.Services, log)
+	limits, trusted, err := lf.limits()
 	if err != nil {
+		return err
+	}
+	routes, err := wsRoutes(fc.Services, limits, log)
+	if err != nil {
+		return err
+	}
+	if limits, err = defaultLimits(fc.Services, f.service, limits); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(f.dataDir, 0o755); err != nil {
@@ -164,7 +173,7 @@ func runDev(ctx context.Context, args []string, sio stdio) error {
 		edgeID: "dev", wsUpstream: f.wsUpstream, maxHeadLag: f.maxHeadLag, service: f.service, wsRoutes: routes, supplier: f.supplier, forwarding: forwarding,
 		spoolDir: filepath.Join(f.dataDir, "spool"), apiRate: f.apiRate, apiBurst: f.apiBurst,
 		keys: keys, openAccess: f.openAccess,
-		capture: defaultCapture(fc.Services, f.service, 1024, log),
+		capture: defaultCapture(fc.Services, f.service, 1024, log), wsLimits: limits, trustedProxies: trusted,
 	})
 	if err != nil {
 		return err

@@ -77,6 +77,8 @@ func runEdgeWS(ctx context.Context, args []string, sio stdio) error {
 	metricsAddr := fs.String("http", "", "serve /metrics here (default: not served)")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the edge to this file until it stops")
+	var lf wsLimitFlags
+	lf.register(fs)
 	fs.String("config", "", "YAML configuration file")
 	fc, err := parseConfig(fs, args)
 	if err != nil {
@@ -93,8 +95,15 @@ func runEdgeWS(ctx context.Context, args []string, sio stdio) error {
 	if err != nil {
 		return err
 	}
-	routes, err := wsRoutes(fc.Services, log)
+	limits, trusted, err := lf.limits()
 	if err != nil {
+		return err
+	}
+	routes, err := wsRoutes(fc.Services, limits, log)
+	if err != nil {
+		return err
+	}
+	if limits, err = defaultLimits(fc.Services, *service, limits); err != nil {
 		return err
 	}
 	switch {
@@ -138,7 +147,7 @@ func runEdgeWS(ctx context.Context, args []string, sio stdio) error {
 		Recorder: rec, Upstream: *upstream, Service: *service, Services: routes, Supplier: *supplier,
 		MaxMessageSize: *maxMsg, QueueBytes: *queueBytes, BufferBytes: *bufferBytes, WriteTimeout: *writeTimeout,
 		PayloadCapture: defaultCapture(fc.Services, *service, *capture, log), Forwarding: mode, Logger: log, Registerer: reg,
-		Keys: keys, OpenAccess: *openAccess,
+		Keys: keys, OpenAccess: *openAccess, Limits: limits, TrustedProxies: trusted,
 		MaxHeadLag: *maxHeadLag, HealthInterval: *healthInterval, HealthTimeout: *healthTimeout, MaxSubscriptions: *maxSubs,
 	})
 	if err != nil {

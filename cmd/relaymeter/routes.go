@@ -16,8 +16,9 @@ import (
 // wsRoutes are the named services the WebSocket edge serves next to its
 // default one: the configured services that name an upstream, each of
 // which must be a WEBSOCKET_JSONRPC service. Several upstreams make a pool
-// the service's clients fail over within.
-func wsRoutes(services []serviceConfig, log *slog.Logger) (map[string]ws.Route, error) {
+// the service's clients fail over within. A service's limits are base with
+// what its entry sets over it.
+func wsRoutes(services []serviceConfig, base ws.Limits, log *slog.Logger) (map[string]ws.Route, error) {
 	want := event.Protocol_WEBSOCKET_JSONRPC.String()
 	routes := map[string]ws.Route{}
 	for _, s := range services {
@@ -39,7 +40,11 @@ func wsRoutes(services []serviceConfig, log *slog.Logger) (map[string]ws.Route, 
 		if _, dup := routes[s.ID]; dup {
 			return nil, fmt.Errorf("service %s: configured twice with an upstream", s.ID)
 		}
-		routes[s.ID] = ws.Route{Upstream: strings.Join(s.Upstream, ","), PayloadCapture: serviceCapture(s, log)}
+		limits, err := serviceLimits(s, base)
+		if err != nil {
+			return nil, err
+		}
+		routes[s.ID] = ws.Route{Upstream: strings.Join(s.Upstream, ","), PayloadCapture: serviceCapture(s, log), Limits: limits}
 	}
 	return routes, nil
 }

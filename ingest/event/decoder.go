@@ -120,6 +120,10 @@ func (d *Decoder) messageVarint(num protowire.Number, v uint64) {
 		m.PayloadSize = v
 	case 15:
 		m.Binary = v != 0
+	case 16:
+		m.Origin = Origin(int32(v))
+	case 17:
+		m.AbsorbedByEdge = v != 0
 	}
 }
 

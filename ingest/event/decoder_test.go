@@ -45,7 +45,7 @@ func seedEvents(t testing.TB) [][]byte {
 			Direction: Direction_UPSTREAM_TO_CLIENT, Role: Role_NOTIFICATION, Method: "eth_subscription", BatchSize: 2,
 			BatchMethods: []string{"a", ""}, RpcId: `"x"`, SubscriptionId: "0x1", ChannelId: &one, RequestId: &one,
 			SequenceNumber: &one, WireSize: 1 << 40, PayloadSize: 7, Payload: []byte("payload"), PayloadSha256: make([]byte, 32),
-			Binary: true}}},
+			Binary: true, Origin: Origin_EDGE, AbsorbedByEdge: true}}},
 		&Event{StreamId: id, Seq: 3, Body: &Event_Message{Message: &Message{}}},
 		&Event{StreamId: id, Seq: 4, Body: &Event_Closed{Closed: &StreamClosed{Reason: "eof", CloseCode: 1000,
 			MessagesToUpstream: 1, BytesToUpstream: 2, MessagesToClient: 3, BytesToClient: 4,

@@ -192,6 +192,67 @@ func (Role) EnumDescriptor() ([]byte, []int) {
 	return file_event_proto_rawDescGZIP(), []int{2}
 }
 
+// Origin says who wrote a message: the client, the upstream, or the edge
+// itself. It is independent of the direction: an answer the edge gives a
+// client travels UPSTREAM_TO_CLIENT with origin EDGE.
+type Origin int32
+
+const (
+	// Edges that predate the field: read as the direction says (the client
+	// for CLIENT_TO_UPSTREAM, the upstream for UPSTREAM_TO_CLIENT).
+	Origin_ORIGIN_UNSPECIFIED Origin = 0
+	Origin_CLIENT             Origin = 1
+	Origin_UPSTREAM           Origin = 2
+	// Written by the edge: its own answers to client requests it does not
+	// forward (a batch too large, a denied method, a rate limit), and
+	// messages it sends an upstream on its own behalf (re-subscriptions,
+	// unsubscribes at close, health checks).
+	Origin_EDGE Origin = 3
+)
+
+// Enum value maps for Origin.
+var (
+	Origin_name = map[int32]string{
+		0: "ORIGIN_UNSPECIFIED",
+		1: "CLIENT",
+		2: "UPSTREAM",
+		3: "EDGE",
+	}
+	Origin_value = map[string]int32{
+		"ORIGIN_UNSPECIFIED": 0,
+		"CLIENT":             1,
+		"UPSTREAM":           2,
+		"EDGE":               3,
+	}
+)
+
+func (x Origin) Enum() *Origin {
+	p := new(Origin)
+	*p = x
+	return p
+}
+
+func (x Origin) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Origin) Descriptor() protoreflect.EnumDescriptor {
+	return file_event_proto_enumTypes[3].Descriptor()
+}
+
+func (Origin) Type() protoreflect.EnumType {
+	return &file_event_proto_enumTypes[3]
+}
+
+func (x Origin) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Origin.Descriptor instead.
+func (Origin) EnumDescriptor() ([]byte, []int) {
+	return file_event_proto_rawDescGZIP(), []int{3}
+}
+
 // Security is the transport security of one side of a stream.
 type Security int32
 
@@ -226,11 +287,11 @@ func (x Security) String() string {
 }
 
 func (Security) Descriptor() protoreflect.EnumDescriptor {
-	return file_event_proto_enumTypes[3].Descriptor()
+	return file_event_proto_enumTypes[4].Descriptor()
 }
 
 func (Security) Type() protoreflect.EnumType {
-	return &file_event_proto_enumTypes[3]
+	return &file_event_proto_enumTypes[4]
 }
 
 func (x Security) Number() protoreflect.EnumNumber {
@@ -239,7 +300,7 @@ func (x Security) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Security.Descriptor instead.
 func (Security) EnumDescriptor() ([]byte, []int) {
-	return file_event_proto_rawDescGZIP(), []int{3}
+	return file_event_proto_rawDescGZIP(), []int{4}
 }
 
 // Event is the envelope of every record.
@@ -555,9 +616,20 @@ type Message struct {
 	Payload       []byte `protobuf:"bytes,13,opt,name=payload,proto3" json:"payload,omitempty"`
 	PayloadSha256 []byte `protobuf:"bytes,14,opt,name=payload_sha256,json=payloadSha256,proto3" json:"payload_sha256,omitempty"`
 	// WebSocket frame kind: true for a binary frame.
-	Binary        bool `protobuf:"varint,15,opt,name=binary,proto3" json:"binary,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Binary bool `protobuf:"varint,15,opt,name=binary,proto3" json:"binary,omitempty"`
+	// Who wrote the message (ORIGIN_UNSPECIFIED from older edges: read it as
+	// the direction says).
+	Origin Origin `protobuf:"varint,16,opt,name=origin,proto3,enum=relaymeter.event.v1.Origin" json:"origin,omitempty"`
+	// The edge recorded the message and kept it from the other side on
+	// purpose: a client message it answered itself (its answer, if the
+	// message calls for one, follows as a message of origin EDGE), or an
+	// upstream message answering one the edge sent on its own behalf. An
+	// absorbed message never crosses, whatever StreamClosed's
+	// forwarded_*_through_seq says: those count only the messages the edge
+	// forwards. The meter neither bills nor pairs it.
+	AbsorbedByEdge bool `protobuf:"varint,17,opt,name=absorbed_by_edge,json=absorbedByEdge,proto3" json:"absorbed_by_edge,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Message) Reset() {
@@ -695,6 +767,20 @@ func (x *Message) GetBinary() bool {
 	return false
 }
 
+func (x *Message) GetOrigin() Origin {
+	if x != nil {
+		return x.Origin
+	}
+	return Origin_ORIGIN_UNSPECIFIED
+}
+
+func (x *Message) GetAbsorbedByEdge() bool {
+	if x != nil {
+		return x.AbsorbedByEdge
+	}
+	return false
+}
+
 // StreamClosed ends a stream. Its counts cover the Message events of the
 // stream, so a consumer can prove none is missing.
 type StreamClosed struct {
@@ -711,7 +797,9 @@ type StreamClosed struct {
 	// none after it (0: none was). A message is recorded before it is
 	// forwarded, so a connection that ends in between leaves recorded
 	// messages that never crossed; the meter does not bill them. Absent from
-	// edges that predate the field: then everything recorded counts.
+	// edges that predate the field: then everything recorded counts. A
+	// message marked absorbed_by_edge is outside this rule: it was not
+	// forwarded, by design, wherever its seq falls.
 	ForwardedToUpstreamThroughSeq *uint64 `protobuf:"varint,7,opt,name=forwarded_to_upstream_through_seq,json=forwardedToUpstreamThroughSeq,proto3,oneof" json:"forwarded_to_upstream_through_seq,omitempty"`
 	ForwardedToClientThroughSeq   *uint64 `protobuf:"varint,8,opt,name=forwarded_to_client_through_seq,json=forwardedToClientThroughSeq,proto3,oneof" json:"forwarded_to_client_through_seq,omitempty"`
 	unknownFields                 protoimpl.UnknownFields
@@ -835,7 +923,7 @@ const file_event_proto_rawDesc = "" +
 	"\x0fpayload_capture\x18\t \x01(\x03R\x0epayloadCapture\x12\x1c\n" +
 	"\n" +
 	"api_key_id\x18\n" +
-	" \x01(\tR\bapiKeyId\"\xd3\x04\n" +
+	" \x01(\tR\bapiKeyId\"\xb2\x05\n" +
 	"\aMessage\x12<\n" +
 	"\tdirection\x18\x01 \x01(\x0e2\x1e.relaymeter.event.v1.DirectionR\tdirection\x12-\n" +
 	"\x04role\x18\x02 \x01(\x0e2\x19.relaymeter.event.v1.RoleR\x04role\x12\x16\n" +
@@ -855,7 +943,9 @@ const file_event_proto_rawDesc = "" +
 	"\fpayload_size\x18\f \x01(\x04R\vpayloadSize\x12\x18\n" +
 	"\apayload\x18\r \x01(\fR\apayload\x12%\n" +
 	"\x0epayload_sha256\x18\x0e \x01(\fR\rpayloadSha256\x12\x16\n" +
-	"\x06binary\x18\x0f \x01(\bR\x06binaryB\r\n" +
+	"\x06binary\x18\x0f \x01(\bR\x06binary\x123\n" +
+	"\x06origin\x18\x10 \x01(\x0e2\x1b.relaymeter.event.v1.OriginR\x06origin\x12(\n" +
+	"\x10absorbed_by_edge\x18\x11 \x01(\bR\x0eabsorbedByEdgeB\r\n" +
 	"\v_channel_idB\r\n" +
 	"\v_request_idB\x12\n" +
 	"\x10_sequence_number\"\xdd\x03\n" +
@@ -887,7 +977,13 @@ const file_event_proto_rawDesc = "" +
 	"\bRESPONSE\x10\x02\x12\x10\n" +
 	"\fNOTIFICATION\x10\x03\x12\t\n" +
 	"\x05ERROR\x10\x04\x12\t\n" +
-	"\x05OTHER\x10\x05*1\n" +
+	"\x05OTHER\x10\x05*D\n" +
+	"\x06Origin\x12\x16\n" +
+	"\x12ORIGIN_UNSPECIFIED\x10\x00\x12\n" +
+	"\n" +
+	"\x06CLIENT\x10\x01\x12\f\n" +
+	"\bUPSTREAM\x10\x02\x12\b\n" +
+	"\x04EDGE\x10\x03*1\n" +
 	"\bSecurity\x12\x11\n" +
 	"\rSECURITY_NONE\x10\x00\x12\a\n" +
 	"\x03TLS\x10\x01\x12\t\n" +
@@ -905,32 +1001,34 @@ func file_event_proto_rawDescGZIP() []byte {
 	return file_event_proto_rawDescData
 }
 
-var file_event_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_event_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
 var file_event_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
 var file_event_proto_goTypes = []any{
 	(Protocol)(0),        // 0: relaymeter.event.v1.Protocol
 	(Direction)(0),       // 1: relaymeter.event.v1.Direction
 	(Role)(0),            // 2: relaymeter.event.v1.Role
-	(Security)(0),        // 3: relaymeter.event.v1.Security
-	(*Event)(nil),        // 4: relaymeter.event.v1.Event
-	(*StreamOpened)(nil), // 5: relaymeter.event.v1.StreamOpened
-	(*Message)(nil),      // 6: relaymeter.event.v1.Message
-	(*StreamClosed)(nil), // 7: relaymeter.event.v1.StreamClosed
+	(Origin)(0),          // 3: relaymeter.event.v1.Origin
+	(Security)(0),        // 4: relaymeter.event.v1.Security
+	(*Event)(nil),        // 5: relaymeter.event.v1.Event
+	(*StreamOpened)(nil), // 6: relaymeter.event.v1.StreamOpened
+	(*Message)(nil),      // 7: relaymeter.event.v1.Message
+	(*StreamClosed)(nil), // 8: relaymeter.event.v1.StreamClosed
 }
 var file_event_proto_depIdxs = []int32{
-	5, // 0: relaymeter.event.v1.Event.opened:type_name -> relaymeter.event.v1.StreamOpened
-	6, // 1: relaymeter.event.v1.Event.message:type_name -> relaymeter.event.v1.Message
-	7, // 2: relaymeter.event.v1.Event.closed:type_name -> relaymeter.event.v1.StreamClosed
+	6, // 0: relaymeter.event.v1.Event.opened:type_name -> relaymeter.event.v1.StreamOpened
+	7, // 1: relaymeter.event.v1.Event.message:type_name -> relaymeter.event.v1.Message
+	8, // 2: relaymeter.event.v1.Event.closed:type_name -> relaymeter.event.v1.StreamClosed
 	0, // 3: relaymeter.event.v1.StreamOpened.protocol:type_name -> relaymeter.event.v1.Protocol
-	3, // 4: relaymeter.event.v1.StreamOpened.client_security:type_name -> relaymeter.event.v1.Security
-	3, // 5: relaymeter.event.v1.StreamOpened.upstream_security:type_name -> relaymeter.event.v1.Security
+	4, // 4: relaymeter.event.v1.StreamOpened.client_security:type_name -> relaymeter.event.v1.Security
+	4, // 5: relaymeter.event.v1.StreamOpened.upstream_security:type_name -> relaymeter.event.v1.Security
 	1, // 6: relaymeter.event.v1.Message.direction:type_name -> relaymeter.event.v1.Direction
 	2, // 7: relaymeter.event.v1.Message.role:type_name -> relaymeter.event.v1.Role
-	8, // [8:8] is the sub-list for method output_type
-	8, // [8:8] is the sub-list for method input_type
-	8, // [8:8] is the sub-list for extension type_name
-	8, // [8:8] is the sub-list for extension extendee
-	0, // [0:8] is the sub-list for field type_name
+	3, // 8: relaymeter.event.v1.Message.origin:type_name -> relaymeter.event.v1.Origin
+	9, // [9:9] is the sub-list for method output_type
+	9, // [9:9] is the sub-list for method input_type
+	9, // [9:9] is the sub-list for extension type_name
+	9, // [9:9] is the sub-list for extension extendee
+	0, // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_event_proto_init() }
@@ -950,7 +1048,7 @@ func file_event_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_event_proto_rawDesc), len(file_event_proto_rawDesc)),
-			NumEnums:      4,
+			NumEnums:      5,
 			NumMessages:   4,
 			NumExtensions: 0,
 			NumServices:   0,

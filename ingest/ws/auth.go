@@ -45,11 +45,13 @@ const (
 	reasonNoKeys      = "keys_off"      // a key, and the edge resolves none
 	reasonUnavailable = "unavailable"   // the registry cannot be asked
 	reasonNoService   = "no_service"    // the path names no configured service
+	reasonPerIP       = "per_ip"        // the client address has as many connections as it may
+	reasonForwarded   = "forwarded"     // a trusted proxy's X-Forwarded-For is malformed
 	reasonOther       = "other_refusal" // a refusal of a reason not known here
 )
 
 var refusalReasons = []string{reasonMissing, reasonMalformed, reasonMismatch, reasonUnknown, reasonRevoked,
-	reasonExpired, reasonDisabled, reasonRole, reasonNoKeys, reasonUnavailable, reasonNoService, reasonOther}
+	reasonExpired, reasonDisabled, reasonRole, reasonNoKeys, reasonUnavailable, reasonNoService, reasonPerIP, reasonForwarded, reasonOther}
 
 // refusal is why a connection is not let in, and how it is answered.
 type refusal struct {
@@ -252,6 +254,8 @@ func (e *Edge) refuse(w http.ResponseWriter, r *http.Request, ref *refusal) {
 		code = codeUnavailable
 	case http.StatusNotFound:
 		code = codeNoService
+	case http.StatusTooManyRequests:
+		code = codeLimitExceeded
 	}
 	body, _ := json.Marshal(rpcError{JSONRPC: "2.0", Error: rpcErrorBody{Code: code, Message: "ws: " + ref.msg}})
 	h := w.Header()

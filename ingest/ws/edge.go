@@ -47,6 +47,14 @@
 //     PingInterval is treated as lost.
 //   - The upstream URL's userinfo, path and query may hold API keys: only
 //     its scheme and host are ever logged or recorded.
+//   - Limits (Config.Limits, Route.Limits) bound what one client may do:
+//     a batch's size (-32600), messages per second (-32005), methods
+//     (-32601), connections per client address (HTTP 429 before the
+//     upgrade; X-Forwarded-For is read from Config.TrustedProxies only).
+//     The client's message is recorded as it came, marked
+//     absorbed_by_edge, and not forwarded; the edge's answer is recorded
+//     with origin EDGE and written to the client in order with the
+//     upstream's messages (docs/websocket.md).
 package ws
 
 import (
@@ -57,6 +65,7 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strings"
@@ -177,6 +186,17 @@ type Config struct {
 	// MaxConnections bounds concurrent client connections (default 10000);
 	// beyond it clients get HTTP 503.
 	MaxConnections int
+	// Limits are what one client may do on the default service's
+	// connections (a batch's size, connections per address, messages per
+	// second, methods); a Route has its own. The zero value is the
+	// defaults (Limits).
+	Limits Limits
+	// TrustedProxies are the peers (reverse proxies, load balancers) whose
+	// X-Forwarded-For names the client address that
+	// Limits.MaxConnectionsPerIP counts (the right-most address in it that
+	// is not a trusted proxy's); any other peer's header is ignored. None
+	// by default.
+	TrustedProxies []netip.Prefix
 	// OriginPatterns are the browser origins accepted (default all, as
 	// public JSON-RPC endpoints are used from any dapp).
 	OriginPatterns []string
@@ -247,6 +267,14 @@ func (c Config) Validate() error {
 		if _, err := newRoute(id, r.Upstream, 0); err != nil {
 			return fmt.Errorf("ws: config: service %s: %w", id, err)
 		}
+		if r.Limits != nil {
+			if err := r.Limits.Validate(); err != nil {
+				return fmt.Errorf("ws: config: service %s: %w", id, err)
+			}
+		}
+	}
+	if err := c.Limits.Validate(); err != nil {
+		return fmt.Errorf("ws: config: %w", err)
 	}
 	if c.Forwarding != ForwardAfterAck && c.Forwarding != ForwardAfterQueue {
 		return fmt.Errorf("ws: config: unknown forwarding mode %d", c.Forwarding)
@@ -290,6 +318,7 @@ func New(cfg Config) (*Edge, error) {
 	}
 	cfg.setDefaults()
 	def, _ := newRoute(cfg.Service, cfg.Upstream, cfg.PayloadCapture)
+	def.lim = newLimits(cfg.Limits)
 	e := &Edge{
 		cfg:     cfg,
 		log:     cfg.Logger,
@@ -304,7 +333,12 @@ func New(cfg Config) (*Edge, error) {
 		if r.PayloadCapture != nil {
 			capture = *r.PayloadCapture
 		}
-		e.routes[id], _ = newRoute(id, r.Upstream, capture)
+		rt, _ := newRoute(id, r.Upstream, capture)
+		rt.lim = def.lim
+		if r.Limits != nil {
+			rt.lim = newLimits(*r.Limits)
+		}
+		e.routes[id] = rt
 	}
 	if err := e.m.register(cfg.Registerer, func() float64 { return float64(e.bufs.used.Load()) }); err != nil {
 		return nil, err
@@ -346,6 +380,17 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		e.refuse(w, r, ref)
 		return
 	}
+	ip, ref := e.admit(r, rt)
+	if ref != nil {
+		e.refuse(w, r, ref)
+		return
+	}
+	counted := true
+	defer func() {
+		if counted {
+			rt.lim.release(ip)
+		}
+	}()
 	select {
 	case e.slots <- struct{}{}:
 		defer func() { <-e.slots }()
@@ -435,6 +480,7 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	client.SetReadLimit(e.cfg.MaxMessageSize + 1)
 
 	p := newProxy(e, stream, app, rt, mem, protocols, client, up)
+	p.limits = rt.lim.forConn()
 	p.client.cork = cw.conn
 	if upCork != nil {
 		p.upstream.cork = upCork()
@@ -453,6 +499,10 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.upMu.Lock()
 	p.member.leave(p)
 	p.upMu.Unlock()
+	// Over: its place is free before its close is recorded, which may
+	// wait for the recorder.
+	rt.lim.release(ip)
+	counted = false
 	e.m.active.Dec()
 	e.mu.Lock()
 	delete(e.proxies, p)

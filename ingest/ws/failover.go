@@ -8,6 +8,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/relaymeter/relaymeter/ingest/event"
+	"github.com/relaymeter/relaymeter/ingest/record"
 	"github.com/relaymeter/relaymeter/subscriptions"
 )
 
@@ -149,28 +150,27 @@ func (p *proxy) readyLocked() {
 	p.upCond.Broadcast()
 }
 
-// answer gives the client the edge's own answer payload, recorded, in order
-// with what the upstream→client pump forwards (it runs on that pump).
+// answer gives the client the edge's own answer payload, recorded (origin
+// EDGE), in order with what the upstream→client pump forwards; it runs on
+// that pump, between two messages.
 func (p *proxy) answer(payload []byte) bool {
 	d := &p.toClient
 	f, ok := p.edgeMessage(payload)
 	if !ok {
 		return false
 	}
-	var err error
-	if f.seq, err = d.record(f); err != nil {
+	m := &d.ansMsg
+	if err := p.classifyMessage(m, &d.cls, event.Direction_UPSTREAM_TO_CLIENT, f); err != nil {
 		p.e.bufs.put(f)
-		if !p.ending.Load() {
-			p.e.log.Error("ws: record", "stream", p.stream.ID(), "err", err)
-			p.finish(recorderFailedCause)
-		}
 		return false
 	}
-	if d.q != nil {
-		_, ok = d.enqueue(f)
-		return ok
+	m.Origin = event.Origin_EDGE
+	m.Payload, d.ansSum = record.Payload(p.capture, f.b.Bytes())
+	m.PayloadSha256 = d.ansSum[:]
+	c, ok := d.inject(f, m)
+	if !ok && c != nil {
+		p.finish(*c)
 	}
-	_, ok = d.writeNow(f)
 	return ok
 }
 
@@ -203,8 +203,11 @@ func (p *proxy) sendEdge(payload []byte) bool {
 		p.edgeRec = new(scratch)
 	}
 	r := p.edgeRec
-	var err error
-	f.seq, err = p.recordMessage(&r.m, &r.cls, &r.sum, p.client.dir, f)
+	err := p.classifyMessage(&r.m, &r.cls, event.Direction_CLIENT_TO_UPSTREAM, f)
+	if err == nil {
+		r.m.Origin = event.Origin_EDGE
+		f.seq, err = p.appendMessage(&r.m, &r.sum, f)
+	}
 	if err == nil && p.e.cfg.Forwarding == ForwardAfterAck {
 		err = p.stream.WaitDurable(p.ctx, f.seq)
 	}
@@ -242,9 +245,10 @@ func (d *dir) fromUpstream(f *msgBuf) bool {
 	return true
 }
 
-// fromClient passes f, read from the client, through the bookkeeping: it
-// numbers it for the requests in flight, marks it to be rewritten when
-// written, or absorbs it with the edge's answer.
+// fromClient passes f, read from the client and let through by the
+// limits, through the bookkeeping: it numbers it for the requests in
+// flight and marks it to be rewritten when written; or it returns the
+// answer the edge gives instead, beyond the bookkeeping's bounds.
 func (d *dir) fromClient(f *msgBuf) (answer []byte) {
 	d.n++
 	f.ticket = d.n
@@ -253,7 +257,6 @@ func (d *dir) fromClient(f *msgBuf) (answer []byte) {
 	case subscriptions.Rewrite:
 		f.rewrite = true
 	case subscriptions.Refuse:
-		f.kind = absorbed
 		return ans
 	}
 	return nil
@@ -339,51 +342,10 @@ func (e *Edge) onHealth(pl *pool, m *member, healthy bool) {
 	}
 }
 
-// answerClient gives the client the edge's answer to one of its messages,
-// which the edge kept from the upstream; it runs on the client→upstream
-// pump, so it goes through the upstream→client queue (or, under
-// ForwardAfterQueue, straight to the client) under clientMu.
-func (p *proxy) answerClient(payload []byte) bool {
-	p.clientMu.Lock()
-	defer p.clientMu.Unlock()
-	f, ok := p.edgeMessage(payload)
-	if !ok {
-		return false
-	}
-	if p.answerRec == nil {
-		p.answerRec = new(scratch)
-	}
-	r := p.answerRec
-	var err error
-	if f.seq, err = p.recordMessage(&r.m, &r.cls, &r.sum, p.upstream.dir, f); err != nil {
-		p.e.bufs.put(f)
-		if !p.ending.Load() {
-			p.finish(recorderFailedCause)
-		}
-		return false
-	}
-	if d := &p.toClient; d.q != nil {
-		_, ok = d.enqueue(f)
-		return ok
-	}
-	err = p.client.write(f)
-	p.e.bufs.put(f)
-	if err != nil {
-		p.finish(p.lost(&p.client, err))
-		return false
-	}
-	return true
-}
-
 // scratch is what recording a message of the edge's own takes, made only
 // by the connections that need it: classifier and event are a few KiB.
 type scratch struct {
 	m   event.Message
 	cls classifier
 	sum [32]byte
-}
-
-// setKind marks in m what the edge did with the message.
-func setKind(m *event.Message, k kind) {
-	_, _ = m, k // the event's origin field comes with the limits branch
 }

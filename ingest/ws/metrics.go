@@ -16,6 +16,8 @@ type metrics struct {
 	notReading                  *prometheus.CounterVec
 	socketWrites                *prometheus.CounterVec
 	overloaded                  prometheus.Counter
+	limitedVec                  *prometheus.CounterVec
+	limited                     [subscriptionsLimit + 1]prometheus.Counter // by verdict
 	buffered                    prometheus.GaugeFunc
 	failovers                   *prometheus.CounterVec
 	duplicateHeads              prometheus.Counter
@@ -40,6 +42,11 @@ func (m *metrics) register(reg prometheus.Registerer, buffered func() float64) e
 	m.notReading = prometheus.NewCounterVec(opts("not_reading_total", "Connections ended because a side did not take what the edge wrote (write timeout or queue over its bound), by side."), []string{"side"})
 	m.socketWrites = prometheus.NewCounterVec(opts("socket_writes_total", "Writes to the connections of each side; fewer than messages forwarded when several were sent together."), []string{"side"})
 	m.overloaded = prometheus.NewCounter(opts("overloaded_total", "Connections ended with 1013 because the edge's buffer budget stayed exhausted."))
+	m.limitedVec = prometheus.NewCounterVec(opts("absorbed_total", "Client messages the edge recorded and answered itself instead of forwarding them, by the limit they went beyond (batch, method, rate, subscriptions)."), []string{"limit"})
+	m.limited[batchTooLarge] = m.limitedVec.WithLabelValues("batch")
+	m.limited[methodDenied] = m.limitedVec.WithLabelValues("method")
+	m.limited[rateLimited] = m.limitedVec.WithLabelValues("rate")
+	m.limited[subscriptionsLimit] = m.limitedVec.WithLabelValues("subscriptions")
 	m.buffered = prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "relaymeter", Subsystem: "ws_edge", Name: "buffer_bytes",
 		Help: "Bytes of message buffers held against the edge's budget (BufferBytes): messages being read, queued or being written."}, buffered)
 	m.failovers = prometheus.NewCounterVec(opts("failovers_total", "Clients whose upstream was lost, by result: moved to another upstream, or failed (no other upstream took them)."), []string{"result"})
@@ -50,7 +57,7 @@ func (m *metrics) register(reg prometheus.Registerer, buffered func() float64) e
 	if reg == nil {
 		return nil
 	}
-	for _, c := range []prometheus.Collector{m.conns, m.rejected, m.refused, m.dialErrors, m.active, m.messages, m.notReading, m.socketWrites, m.overloaded, m.buffered,
+	for _, c := range []prometheus.Collector{m.conns, m.rejected, m.refused, m.dialErrors, m.active, m.messages, m.notReading, m.socketWrites, m.overloaded, m.limitedVec, m.buffered,
 		m.failovers, m.duplicateHeads, m.failoverSeconds} {
 		if err := reg.Register(c); err != nil {
 			return fmt.Errorf("ws: register metrics: %w", err)

@@ -166,7 +166,8 @@ func runChild(raw string) error {
 	reg := prometheus.NewRegistry()
 	edge, err := ws.New(ws.Config{Recorder: rec, Registerer: reg, Upstream: cfg.Upstream, Supplier: "sup", Forwarding: cfg.Forwarding, OpenAccess: true,
 		PayloadCapture: cfg.PayloadCapture, MaxMessageSize: cfg.MaxMessageSize,
-		QueueBytes: cfg.QueueBytes, BufferBytes: cfg.BufferBytes, WriteTimeout: cfg.WriteTimeout, Logger: log})
+		QueueBytes: cfg.QueueBytes, BufferBytes: cfg.BufferBytes, WriteTimeout: cfg.WriteTimeout, Logger: log,
+		Limits: ws.Limits{MaxConnectionsPerIP: -1}}) // the load comes from loopback
 	if err != nil {
 		return err
 	}

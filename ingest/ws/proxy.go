@@ -98,6 +98,7 @@ type proxy struct {
 	toUp     dir // client → upstream
 	toClient dir // upstream → client
 	pending  pendingSubscribes
+	limits   connLimits // the client's, of its service
 
 	// Failover, when the route's pool has another upstream (else subs is
 	// nil and the upstream never changes): failover.go.
@@ -116,9 +117,7 @@ type proxy struct {
 	upReady      bool      // writers may write to the upstream; under upMu
 	written      uint64    // ticket of the client message last written upstream; under upMu
 	movedAt      time.Time // last move, until its first notification; the upstream→client pump's
-	edgeRec      *scratch   // sendEdge's, made on the first move
-	clientMu     sync.Mutex // answerClient's
-	answerRec    *scratch   // answerClient's, made on its first answer
+	edgeRec      *scratch  // sendEdge's, made on the first move
 
 	ctx    context.Context
 	cancel context.CancelFunc

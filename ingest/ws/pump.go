@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/coder/websocket"
@@ -28,6 +29,16 @@ type dir struct {
 	// n numbers the client's messages for the bookkeeping (toUp, with
 	// failover only).
 	n uint64
+	// order is held from recording a message to handing it on, so that
+	// the messages the edge writes itself (inject) keep the direction in
+	// seq order.
+	order sync.Mutex
+	// What the edge does with the message being pumped (checkLimits), and
+	// its answer; reused, by the pump.
+	verdict verdict
+	ans     []byte
+	ansMsg  event.Message
+	ansSum  [32]byte
 	// Reused by the forwarder.
 	batch  []*msgBuf
 	unsent []sentMark // written through dst's cork, not yet known sent
@@ -50,10 +61,8 @@ func (d *dir) pump() {
 	}
 	for {
 		f, c, ok := d.next()
-		if ok && d.q != nil {
-			c, ok = d.enqueue(f)
-		} else if ok {
-			c, ok = d.writeNow(f)
+		if ok {
+			c, ok = d.hand(f)
 		}
 		if !ok {
 			d.end(c)
@@ -75,21 +84,31 @@ func (d *dir) end(c *cause) {
 	}
 }
 
-// next reads and records the next message to forward. A nil cause with
-// !ok means the connection is ending already.
-func (d *dir) next() (*msgBuf, *cause, bool) {
-	for {
-		f, c, ok := d.read()
-		if !ok || f.kind != absorbed {
-			return f, c, ok
-		}
-		d.p.e.bufs.put(f) // recorded, and kept from the other side
+// hand passes f, recorded, on to dst, or, when the edge absorbed it, to
+// the edge's answer (a client message) or nowhere (an upstream message
+// the subscriptions' bookkeeping kept back). It releases d.order, which
+// next took.
+func (d *dir) hand(f *msgBuf) (*cause, bool) {
+	if d.verdict != pass {
+		d.order.Unlock()
+		return d.absorb(f)
 	}
+	defer d.order.Unlock()
+	if f.kind == absorbed {
+		d.p.e.bufs.put(f)
+		return nil, true
+	}
+	if d.q != nil {
+		return d.enqueue(f)
+	}
+	return d.writeNow(f)
 }
 
-// read reads and records the next message, moving the client to another
-// upstream when its upstream is lost and the pool has another.
-func (d *dir) read() (*msgBuf, *cause, bool) {
+// next reads and records the next message, moving the client to another
+// upstream when its upstream is lost and the pool has another; when ok,
+// d.order is held. A nil cause with !ok means the connection is ending
+// already.
+func (d *dir) next() (*msgBuf, *cause, bool) {
 	typ, r, err := d.src.conn.Reader(context.Background())
 	for moves := 0; err != nil && d.src == &d.p.upstream && d.p.canMove(err); moves++ {
 		if moves > 2*len(d.p.rt.pool.members) { // upstreams that drop the client as soon as it comes
@@ -112,18 +131,13 @@ func (d *dir) read() (*msgBuf, *cause, bool) {
 		return nil, d.p.readFailed(d.src, err), false
 	}
 	f.typ = typ
-	var answer []byte
-	if d.p.subs != nil && typ == websocket.MessageText {
-		if d.src == &d.p.upstream {
-			if !d.fromUpstream(f) {
-				d.p.e.bufs.put(f)
-				return nil, nil, false
-			}
-		} else {
-			answer = d.fromClient(f)
-		}
+	if d.p.subs != nil && typ == websocket.MessageText && d.src == &d.p.upstream && !d.fromUpstream(f) {
+		d.p.e.bufs.put(f)
+		return nil, nil, false
 	}
+	d.order.Lock()
 	if f.seq, err = d.record(f); err != nil {
+		d.order.Unlock()
 		d.p.e.bufs.put(f)
 		if errors.Is(err, errBatchTooLarge) {
 			return nil, d.p.readFailed(d.src, err), false
@@ -134,10 +148,6 @@ func (d *dir) read() (*msgBuf, *cause, bool) {
 		d.p.e.log.Error("ws: record", "stream", d.p.stream.ID(), "err", err)
 		return nil, &recorderFailedCause, false
 	}
-	if answer != nil && !d.p.answerClient(answer) {
-		d.p.e.bufs.put(f)
-		return nil, nil, false
-	}
 	if d.p.subs != nil && !d.p.movedAt.IsZero() && d.src == &d.p.upstream && f.kind == fromPeer && d.m.Role == event.Role_NOTIFICATION {
 		d.p.e.m.failoverSeconds.Observe(time.Since(d.p.movedAt).Seconds())
 		d.p.movedAt = time.Time{}
@@ -145,25 +155,42 @@ func (d *dir) read() (*msgBuf, *cause, bool) {
 	return f, nil, true
 }
 
-// record appends f's message, read from (or, of kind fromEdge, written
-// toward) d's source side, to the stream and returns its seq.
+// record classifies f's message, read from d's source side, decides what
+// the edge does with it (the limits, then, with a pool, the subscriptions'
+// bookkeeping), appends it to the stream and returns its seq.
 func (d *dir) record(f *msgBuf) (uint64, error) {
-	return d.p.recordMessage(&d.m, &d.cls, &d.sum, d.src.dir, f)
+	m := &d.m
+	if err := d.p.classifyMessage(m, &d.cls, d.src.dir, f); err != nil {
+		return 0, err
+	}
+	d.checkLimits(m)
+	if d.verdict == pass && d.p.subs != nil && d.src == &d.p.client && f.typ == websocket.MessageText {
+		if ans := d.fromClient(f); ans != nil {
+			d.verdict, d.ans, m.AbsorbedByEdge = subscriptionsLimit, append(d.ans[:0], ans...), true
+			d.p.e.m.limited[subscriptionsLimit].Inc()
+		}
+	}
+	if f.kind == absorbed {
+		m.AbsorbedByEdge = true
+	}
+	return d.p.appendMessage(m, &d.sum, f)
 }
 
-// recordMessage records f as a message of direction dir, classified with
-// cls into m, and returns its seq.
-func (p *proxy) recordMessage(m *event.Message, cls *classifier, sum *[32]byte, dir event.Direction, f *msgBuf) (uint64, error) {
+// classifyMessage fills m for f's payload, a message of direction dir,
+// classified with cls.
+func (p *proxy) classifyMessage(m *event.Message, cls *classifier, dir event.Direction, f *msgBuf) error {
 	payload := f.b.Bytes()
 	m.Reset()
 	m.Direction = dir
 	m.WireSize, m.PayloadSize = uint64(len(payload)), uint64(len(payload))
 	m.Binary = f.typ == websocket.MessageBinary
-	if err := cls.classify(m, payload, &p.pending); err != nil {
-		return 0, err
-	}
-	setKind(m, f.kind)
-	m.Payload, *sum = record.Payload(p.capture, payload)
+	return cls.classify(m, payload, &p.pending)
+}
+
+// appendMessage appends m, classified from f's payload, to the stream and
+// returns its seq.
+func (p *proxy) appendMessage(m *event.Message, sum *[32]byte, f *msgBuf) (uint64, error) {
+	m.Payload, *sum = record.Payload(p.capture, f.b.Bytes())
 	m.PayloadSha256 = sum[:]
 	seq, err := p.stream.Append(p.ctx, m)
 	if errors.Is(err, record.ErrEventTooLarge) {

@@ -27,10 +27,11 @@ func signal(c chan struct{}) {
 }
 
 // push adds f if it fits within bound bytes (an empty queue takes any
-// message), reporting whether it did.
+// message), reporting whether it did. A closed queue takes nothing: its
+// connection is ending.
 func (q *queue) push(f *msgBuf, bound int64) bool {
 	q.mu.Lock()
-	ok := q.bytes == 0 || q.bytes+f.held <= bound
+	ok := !q.closed && (q.bytes == 0 || q.bytes+f.held <= bound)
 	if ok {
 		q.frames = append(q.frames, f)
 		q.bytes += f.held

@@ -19,6 +19,10 @@ type Route struct {
 	// service's streams record, as Config.PayloadCapture, instead of the
 	// edge's default: a policy that prices payloads needs them whole.
 	PayloadCapture *int64
+	// Limits, when not nil, are what one client may do on the service's
+	// connections, instead of Config.Limits (whole: the caller merges).
+	// Connections per address are counted per service.
+	Limits *Limits
 }
 
 // route is where a connection goes: the service its stream records and
@@ -30,6 +34,7 @@ type route struct {
 	// The first upstream's, as a route of one upstream had them.
 	upstream string // as configured: may hold credentials
 	redacted string // scheme and host only, for logs and events
+	lim      *limits
 }
 
 func newRoute(service, upstream string, capture int64) (*route, error) {
