@@ -165,12 +165,30 @@ func testFailoverEthclient(t *testing.T, fwd ws.Forwarding) {
 	// What crossed: every message recorded toward the client reached it
 	// but those the edge kept (the answer to its re-subscription and the
 	// duplicate head).
-	var lost, notifications int
+	var lost, notifications, absorbed, resubscribes int
 	var local string // the client's subscription id
 	for _, ev := range only(t, e.events(t)) {
 		m := ev.GetMessage()
-		if m == nil || m.Direction != event.Direction_UPSTREAM_TO_CLIENT {
+		if m == nil {
 			continue
+		}
+		if m.Direction == event.Direction_CLIENT_TO_UPSTREAM {
+			if m.Origin == event.Origin_EDGE {
+				resubscribes++
+				if m.Method != "eth_subscribe" || !strings.HasSuffix(m.RpcId, ":"+local+`"`) {
+					t.Fatalf("the edge's message %s %s: want its eth_subscribe naming %s", m.Method, m.RpcId, local)
+				}
+			}
+			continue
+		}
+		if m.AbsorbedByEdge {
+			absorbed++ // the re-subscription's answer and the duplicate head
+			if m.Role == event.Role_RESPONSE && (m.SubscriptionId == "" || m.SubscriptionId == local) {
+				t.Fatalf("absorbed answer with subscription %q: want the new node's id, not the client's %s", m.SubscriptionId, local)
+			}
+		}
+		if strings.Contains(string(m.Payload), "-32603") != (m.Origin == event.Origin_EDGE) {
+			t.Fatalf("message %.100s of origin %v: only the -32603 answer is the edge's", m.Payload, m.Origin)
 		}
 		if local == "" && m.SubscriptionId != "" {
 			local = m.SubscriptionId
@@ -187,8 +205,9 @@ func testFailoverEthclient(t *testing.T, fwd ws.Forwarding) {
 		}
 	}
 	// 3 heads, the duplicate, 2 heads; one -32603 answer.
-	if notifications != 6 || lost != 1 {
-		t.Fatalf("%d notifications and %d -32603 answers recorded, want 6 and 1", notifications, lost)
+	if notifications != 6 || lost != 1 || absorbed != 2 || resubscribes != 1 {
+		t.Fatalf("%d notifications, %d -32603 answers, %d absorbed, %d re-subscriptions recorded; want 6, 1, 2, 1",
+			notifications, lost, absorbed, resubscribes)
 	}
 }
 
