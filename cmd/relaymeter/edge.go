@@ -60,7 +60,7 @@ func runEdgeWS(ctx context.Context, args []string, sio stdio) error {
 	maxHeadLag := fs.Uint64("max-head-lag", 5, "with several upstreams: an upstream whose eth_blockNumber is more than this many blocks behind the best one is unhealthy, and its clients move")
 	healthInterval := fs.Duration("health-interval", 2*time.Second, "with several upstreams: how often each is asked eth_blockNumber on a connection of the edge's own")
 	healthTimeout := fs.Duration("health-timeout", 5*time.Second, "with several upstreams: an upstream that does not answer a health check within this is unhealthy")
-	maxSubs := fs.Int("max-subscriptions", 100, "with several upstreams: the most subscriptions a connection holds; an eth_subscribe beyond it is answered -32005")
+	maxSubs := fs.Int("max-subscriptions", 100, "the most subscriptions a connection holds, open and being opened; an eth_subscribe beyond it is answered -32005 by the edge")
 	service := fs.String("service", "eth", "service this edge meters")
 	supplier := fs.String("supplier", "", "supplier (relay operator) recorded in each stream (required)")
 	kafka := fs.String("kafka", "", "Kafka brokers, comma-separated (required)")

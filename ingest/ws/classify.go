@@ -32,6 +32,11 @@ var errBatchTooLarge = errors.New("ws: batch too large")
 type pendingSubscribes struct {
 	mu      sync.Mutex
 	pending map[string]struct{}
+	// open are the subscriptions answered and not unsubscribed (an
+	// eth_unsubscribe request ends one, whatever its answer), for the
+	// subscriptions limit of a connection without a pool: at most
+	// maxPendingSubscribes.
+	open map[string]struct{}
 }
 
 func (s *pendingSubscribes) subscribe(id string) {
@@ -54,6 +59,32 @@ func (s *pendingSubscribes) answered(id string) bool {
 		return true
 	}
 	return false
+}
+
+// opened notes subscription id, answered.
+func (s *pendingSubscribes) opened(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.open == nil {
+		s.open = map[string]struct{}{}
+	}
+	if len(s.open) < maxPendingSubscribes {
+		s.open[strings.Clone(id)] = struct{}{}
+	}
+}
+
+// closed forgets subscription id.
+func (s *pendingSubscribes) closed(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.open, id)
+}
+
+// count is the subscriptions open and being opened.
+func (s *pendingSubscribes) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.pending) + len(s.open)
 }
 
 // classifier classifies one direction's messages from their JSON-RPC
@@ -191,6 +222,9 @@ func (c *classifier) classifyOne(m *event.Message, e *rawEnv, subs *pendingSubsc
 			}
 		case "eth_unsubscribe":
 			m.SubscriptionId = c.unsubscribeID(e.params)
+			if subs != nil && m.Role == event.Role_REQUEST && m.SubscriptionId != "" {
+				subs.closed(m.SubscriptionId)
+			}
 		case "eth_subscription":
 			m.SubscriptionId = c.notificationID(e.params)
 		}
@@ -202,7 +236,9 @@ func (c *classifier) classifyOne(m *event.Message, e *rawEnv, subs *pendingSubsc
 	case len(e.result) > 0 || e.hasID():
 		m.Role = event.Role_RESPONSE
 		if subs != nil && m.RpcId != "" && subs.answered(m.RpcId) {
-			m.SubscriptionId = idText(e.result)
+			if m.SubscriptionId = idText(e.result); m.SubscriptionId != "" {
+				subs.opened(m.SubscriptionId)
+			}
 		}
 	}
 }

@@ -179,9 +179,9 @@ type Config struct {
 	// HealthTimeout is how long an upstream of a pool has to answer a
 	// health check (default 5s); one that does not is unhealthy.
 	HealthTimeout time.Duration
-	// MaxSubscriptions bounds the subscriptions of a connection whose
-	// route has a pool, active and being opened (default 100): an
-	// eth_subscribe beyond it is answered -32005 by the edge.
+	// MaxSubscriptions bounds the subscriptions of a connection, open and
+	// being opened (default 100): an eth_subscribe beyond it is answered
+	// -32005 by the edge, recorded and not forwarded.
 	MaxSubscriptions int
 	// MaxConnections bounds concurrent client connections (default 10000);
 	// beyond it clients get HTTP 503.

@@ -3,6 +3,7 @@ package ws
 import (
 	"context"
 	"net"
+	"strconv"
 	"time"
 
 	"github.com/coder/websocket"
@@ -260,6 +261,34 @@ func (d *dir) fromClient(f *msgBuf) (answer []byte) {
 		return ans
 	}
 	return nil
+}
+
+// checkSubscriptions absorbs the client message m (f), let through by the
+// limits, with the edge's -32005 answer when it goes beyond the
+// subscriptions of a connection: with a pool, beyond the bookkeeping's
+// bounds (package subscriptions, which also notes the message); without,
+// an eth_subscribe beyond MaxSubscriptions, counted by the classifier.
+func (d *dir) checkSubscriptions(m *event.Message, f *msgBuf) {
+	p := d.p
+	var ans []byte
+	switch {
+	case p.subs != nil:
+		if f.typ == websocket.MessageText {
+			ans = d.fromClient(f)
+		}
+	case m.Role == event.Role_REQUEST && m.BatchSize == 0 && m.Method == "eth_subscribe" && p.pending.count() > p.e.cfg.MaxSubscriptions:
+		p.pending.answered(m.RpcId) // not to be opened
+		id := nullID
+		if len(d.cls.env.id) > 0 && len(d.cls.env.id) <= maxAnswerID {
+			id = d.cls.env.id
+		}
+		ans = subscriptions.AppendError(d.ans[:0], id, subscriptions.CodeLimit,
+			"too many subscriptions on this connection (limit "+strconv.Itoa(p.e.cfg.MaxSubscriptions)+")")
+	}
+	if ans != nil {
+		d.verdict, d.ans, m.AbsorbedByEdge = subscriptionsLimit, append(d.ans[:0], ans...), true
+		p.e.m.limited[subscriptionsLimit].Inc()
+	}
 }
 
 // writeUpstream writes f, from the client, to the upstream of the moment,

@@ -266,25 +266,47 @@ func TestFailoverHeadLag(t *testing.T) {
 	c.Close(websocket.StatusNormalClosure, "")
 }
 
-// With a pool, an eth_subscribe beyond MaxSubscriptions is answered by the
-// edge with -32005 and never reaches the node; the others are opened.
+// An eth_subscribe beyond MaxSubscriptions is answered by the edge with
+// -32005 and never reaches a node, with one upstream (counted by the
+// classifier) and with a pool (package subscriptions); an unsubscribe
+// makes room again.
 func TestSubscriptionLimit(t *testing.T) {
-	p := startPool(t)
-	e := poolEdge(t, p, func(c *ws.Config) { c.MaxSubscriptions = 2 })
-	c := e.dial(t, "app")
-	defer c.Close(websocket.StatusNormalClosure, "")
-	for id := 1; id <= 2; id++ {
-		subscriptionID(t, exchange(t, c, websocket.MessageText, `{"jsonrpc":"2.0","id":`+strconv.Itoa(id)+`,"method":"eth_subscribe","params":["newHeads"]}`, 1)[0])
-	}
-	got := exchange(t, c, websocket.MessageText, `{"jsonrpc":"2.0","id":3,"method":"eth_subscribe","params":["newHeads"]}`, 1)[0]
-	if want := `{"jsonrpc":"2.0","id":3,"error":{"code":-32005,"message":"too many subscriptions on this connection (limit 2)"}}`; got != want {
-		t.Fatalf("third eth_subscribe answered %s, want %s", got, want)
-	}
-	if n := p.nodes[0].Subscriptions() + p.nodes[1].Subscriptions(); n != 2 {
-		t.Fatalf("%d subscriptions on the nodes, want 2", n)
-	}
-	// The call after it is still answered by the node, in order.
-	if got := exchange(t, c, websocket.MessageText, `{"jsonrpc":"2.0","id":4,"method":"eth_chainId"}`, 1)[0]; got != `{"jsonrpc":"2.0","id":4,"result":"0x1"}` {
-		t.Fatalf("eth_chainId answered %s", got)
+	for _, pooled := range []bool{false, true} {
+		t.Run(map[bool]string{false: "one-upstream", true: "pool"}[pooled], func(t *testing.T) {
+			var e *env
+			var subs func() int
+			if pooled {
+				p := startPool(t)
+				e = poolEdge(t, p, func(c *ws.Config) { c.MaxSubscriptions = 2 })
+				subs = func() int { return p.nodes[0].Subscriptions() + p.nodes[1].Subscriptions() }
+			} else {
+				e = setup(t, func(c *ws.Config) { c.MaxSubscriptions = 2 })
+				subs = e.up.node.Subscriptions
+			}
+			c := e.dial(t, "app")
+			defer c.Close(websocket.StatusNormalClosure, "")
+			var ids []string
+			for id := 1; id <= 2; id++ {
+				ids = append(ids, subscriptionID(t, exchange(t, c, websocket.MessageText, `{"jsonrpc":"2.0","id":`+strconv.Itoa(id)+`,"method":"eth_subscribe","params":["newHeads"]}`, 1)[0]))
+			}
+			got := exchange(t, c, websocket.MessageText, `{"jsonrpc":"2.0","id":3,"method":"eth_subscribe","params":["newHeads"]}`, 1)[0]
+			if want := `{"jsonrpc":"2.0","id":3,"error":{"code":-32005,"message":"too many subscriptions on this connection (limit 2)"}}`; got != want {
+				t.Fatalf("third eth_subscribe answered %s, want %s", got, want)
+			}
+			if n := subs(); n != 2 {
+				t.Fatalf("%d subscriptions on the nodes, want 2", n)
+			}
+			// The call after it is still answered by the node, in order.
+			if got := exchange(t, c, websocket.MessageText, `{"jsonrpc":"2.0","id":4,"method":"eth_chainId"}`, 1)[0]; got != `{"jsonrpc":"2.0","id":4,"result":"0x1"}` {
+				t.Fatalf("eth_chainId answered %s", got)
+			}
+			if got := exchange(t, c, websocket.MessageText, `{"jsonrpc":"2.0","id":5,"method":"eth_unsubscribe","params":["`+ids[0]+`"]}`, 1)[0]; got != `{"jsonrpc":"2.0","id":5,"result":true}` {
+				t.Fatalf("eth_unsubscribe answered %s", got)
+			}
+			subscriptionID(t, exchange(t, c, websocket.MessageText, `{"jsonrpc":"2.0","id":6,"method":"eth_subscribe","params":["newHeads"]}`, 1)[0])
+			if got := e.metric(t, "relaymeter_ws_edge_absorbed_total", "subscriptions"); got != 1 {
+				t.Fatalf("absorbed_total{limit=subscriptions} = %v, want 1", got)
+			}
+		})
 	}
 }

@@ -164,11 +164,8 @@ func (d *dir) record(f *msgBuf) (uint64, error) {
 		return 0, err
 	}
 	d.checkLimits(m)
-	if d.verdict == pass && d.p.subs != nil && d.src == &d.p.client && f.typ == websocket.MessageText {
-		if ans := d.fromClient(f); ans != nil {
-			d.verdict, d.ans, m.AbsorbedByEdge = subscriptionsLimit, append(d.ans[:0], ans...), true
-			d.p.e.m.limited[subscriptionsLimit].Inc()
-		}
+	if d.verdict == pass && d.src == &d.p.client {
+		d.checkSubscriptions(m, f)
 	}
 	if f.kind == absorbed {
 		m.AbsorbedByEdge = true
