@@ -29,6 +29,7 @@ type stackConfig struct {
 	adminKey, edgeID              string
 	wsUpstream, service, supplier string
 	wsRoutes                      map[string]ws.Route // the edge's named services
+	maxHeadLag                    uint64              // of the edge's pools (0: the edge's default)
 	forwarding                    ws.Forwarding
 	spoolDir                      string          // the recorder's spool ("": none)
 	keys                          *identity.Cache // resolves API keys, for the edge and the API
@@ -58,7 +59,7 @@ func newStack(c stackConfig) (*stack, error) {
 	}
 	edge, err := ws.New(ws.Config{Recorder: rec, Upstream: c.wsUpstream, Service: c.service, Services: c.wsRoutes, Supplier: c.supplier,
 		PayloadCapture: c.capture, Forwarding: c.forwarding, Keys: c.keys, OpenAccess: c.openAccess, Logger: c.log, Registerer: c.reg,
-		Limits: c.wsLimits, TrustedProxies: c.trustedProxies})
+		Limits: c.wsLimits, TrustedProxies: c.trustedProxies, MaxHeadLag: c.maxHeadLag})
 	if err != nil {
 		rec.Close(context.Background())
 		return nil, err

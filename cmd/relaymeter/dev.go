@@ -36,6 +36,7 @@ func init() {
 // devFlags are dev's flags; the names are a contract (ARCHITECTURE.md).
 type devFlags struct {
 	dataDir, httpAddr, wsListen, wsUpstream, service, supplier string
+	maxHeadLag                                                 uint64
 	adminKey, kafka, databaseURL, logLevel, forwarding         string
 	kafkaListen                                                string
 	demo, openAccess                                           bool
@@ -53,7 +54,8 @@ func runDev(ctx context.Context, args []string, sio stdio) error {
 	fs.StringVar(&f.dataDir, "data-dir", ".relaymeter", "where the embedded Kafka and Postgres keep their data")
 	fs.StringVar(&f.httpAddr, "http", "127.0.0.1:8080", "GraphQL API, GraphiQL and /metrics listen address")
 	fs.StringVar(&f.wsListen, "ws-listen", "127.0.0.1:8546", "WebSocket edge listen address")
-	fs.StringVar(&f.wsUpstream, "ws-upstream", "", "WebSocket JSON-RPC upstream (default: a built-in simulated node)")
+	fs.StringVar(&f.wsUpstream, "ws-upstream", "", "WebSocket JSON-RPC upstream (default: a built-in simulated node), or several, comma-separated: a pool clients move within, subscriptions kept, when their upstream is lost or unhealthy")
+	fs.Uint64Var(&f.maxHeadLag, "max-head-lag", 5, "with several upstreams: an upstream more than this many blocks behind the best one is unhealthy, and its clients move")
 	fs.StringVar(&f.service, "service", "eth", "service the WebSocket edge meters")
 	fs.StringVar(&f.supplier, "supplier", "local", "supplier (relay operator) the WebSocket edge records")
 	fs.StringVar(&f.adminKey, "admin-key", "", "API admin key (default: made once and kept in the data dir)")
@@ -168,7 +170,7 @@ func runDev(ctx context.Context, args []string, sio stdio) error {
 	keys := identity.NewCache(ids, identity.CacheConfig{})
 	st, err := newStack(stackConfig{
 		brokers: brokers, store: store, reg: reg, log: log, adminKey: key,
-		edgeID: "dev", wsUpstream: f.wsUpstream, service: f.service, wsRoutes: routes, supplier: f.supplier, forwarding: forwarding,
+		edgeID: "dev", wsUpstream: f.wsUpstream, maxHeadLag: f.maxHeadLag, service: f.service, wsRoutes: routes, supplier: f.supplier, forwarding: forwarding,
 		spoolDir: filepath.Join(f.dataDir, "spool"), apiRate: f.apiRate, apiBurst: f.apiBurst,
 		keys: keys, openAccess: f.openAccess,
 		capture: defaultCapture(fc.Services, f.service, 1024, log), wsLimits: limits, trustedProxies: trusted,
@@ -208,9 +210,9 @@ func runDev(ctx context.Context, args []string, sio stdio) error {
 	fmt.Fprintf(sio.out, "  sign in    http://%s/#key=%s\n", apiSrv.addr(), key)
 	fmt.Fprintf(sio.out, "  GraphQL    http://%s/graphql  (Authorization: Bearer %s)\n", apiSrv.addr(), key)
 	fmt.Fprintf(sio.out, "  metrics    http://%s/metrics\n", apiSrv.addr())
-	fmt.Fprintf(sio.out, "  ws edge    ws://%s/<application>  → %s\n", edgeSrv.addr(), redactURL(f.wsUpstream))
+	fmt.Fprintf(sio.out, "  ws edge    ws://%s/<application>  → %s\n", edgeSrv.addr(), redactURLs(f.wsUpstream))
 	for _, id := range slices.Sorted(maps.Keys(routes)) {
-		fmt.Fprintf(sio.out, "  ws edge    ws://%s/%s/<application>  → %s\n", edgeSrv.addr(), id, redactURL(routes[id].Upstream))
+		fmt.Fprintf(sio.out, "  ws edge    ws://%s/%s/<application>  → %s\n", edgeSrv.addr(), id, redactURLs(routes[id].Upstream))
 	}
 	for _, l := range miningLines {
 		fmt.Fprintln(sio.out, l)

@@ -56,7 +56,11 @@ func runEdgeWS(ctx context.Context, args []string, sio stdio) error {
 	databaseURL := fs.String("database-url", "", "Postgres URL of the identity registry the edge resolves API keys in (required unless --open-access)")
 	keyCacheTTL := fs.Duration("key-cache-ttl", identity.DefaultTTL, "how long a key's answer is trusted before the registry is asked again: a revoked key keeps opening streams this long")
 	openAccess := fs.Bool("open-access", false, "UNAUTHENTICATED, trusted deployments only: also accept ws://HOST/<application> without a key, billing whatever application the path names; keys still work")
-	upstream := fs.String("upstream", "", "WebSocket JSON-RPC upstream URL of --service, served at the root (required); a WEBSOCKET_JSONRPC service with an upstream: in --config is served at ws://HOST/<service>/v1/<key>")
+	upstream := fs.String("upstream", "", "WebSocket JSON-RPC upstream URL of --service, served at the root (required), or several, comma-separated: a pool clients move within, subscriptions kept, when their upstream is lost or unhealthy; a WEBSOCKET_JSONRPC service with an upstream: in --config is served at ws://HOST/<service>/v1/<key>")
+	maxHeadLag := fs.Uint64("max-head-lag", 5, "with several upstreams: an upstream whose eth_blockNumber is more than this many blocks behind the best one is unhealthy, and its clients move")
+	healthInterval := fs.Duration("health-interval", 2*time.Second, "with several upstreams: how often each is asked eth_blockNumber on a connection of the edge's own")
+	healthTimeout := fs.Duration("health-timeout", 5*time.Second, "with several upstreams: an upstream that does not answer a health check within this is unhealthy")
+	maxSubs := fs.Int("max-subscriptions", 100, "the most subscriptions a connection holds, open and being opened; an eth_subscribe beyond it is answered -32005 by the edge")
 	service := fs.String("service", "eth", "service this edge meters")
 	supplier := fs.String("supplier", "", "supplier (relay operator) recorded in each stream (required)")
 	kafka := fs.String("kafka", "", "Kafka brokers, comma-separated (required)")
@@ -144,6 +148,7 @@ func runEdgeWS(ctx context.Context, args []string, sio stdio) error {
 		MaxMessageSize: *maxMsg, QueueBytes: *queueBytes, BufferBytes: *bufferBytes, WriteTimeout: *writeTimeout,
 		PayloadCapture: defaultCapture(fc.Services, *service, *capture, log), Forwarding: mode, Logger: log, Registerer: reg,
 		Keys: keys, OpenAccess: *openAccess, Limits: limits, TrustedProxies: trusted,
+		MaxHeadLag: *maxHeadLag, HealthInterval: *healthInterval, HealthTimeout: *healthTimeout, MaxSubscriptions: *maxSubs,
 	})
 	if err != nil {
 		rec.Close(context.Background())
@@ -154,7 +159,7 @@ func runEdgeWS(ctx context.Context, args []string, sio stdio) error {
 		rec.Close(context.Background())
 		return err
 	}
-	log.Info("edge ws: listening", "addr", srv.addr(), "upstream", redactURL(*upstream), "service", *service,
+	log.Info("edge ws: listening", "addr", srv.addr(), "upstream", redactURLs(*upstream), "service", *service,
 		"routes", describeRoutes(routes), "keys", keys != nil, "open_access", *openAccess)
 	fns := []func(context.Context) error{func(ctx context.Context) error { return serveEdge(ctx, srv, edge, rec) }}
 	if *metricsAddr != "" {
@@ -196,6 +201,15 @@ func serveEdge(ctx context.Context, srv *server, edge *ws.Edge, rec *record.Reco
 		err = cerr
 	}
 	return err
+}
+
+// redactURLs is redactURL of each of a comma-separated list of URLs.
+func redactURLs(s string) string {
+	var out []string
+	for u := range strings.SplitSeq(s, ",") {
+		out = append(out, redactURL(strings.TrimSpace(u)))
+	}
+	return strings.Join(out, ",")
 }
 
 // redactURL keeps only a URL's scheme and host for display: credentials

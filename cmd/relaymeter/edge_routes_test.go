@@ -192,8 +192,8 @@ services:
 	if strings.Contains(out, "SECRETPATH") || strings.Contains(out, secret[len(identity.SecretPrefix):]) {
 		t.Fatalf("a secret in the logs:\n%s", out)
 	}
-	if !strings.Contains(out, "issue #12") || !strings.Contains(out, "/sol/") {
-		t.Fatalf("the routes, and the ignored second upstream of arb, are not logged:\n%s", out)
+	if !strings.Contains(out, "/arb/ → "+arb+"/…,ws://127.0.0.1:1/…") || !strings.Contains(out, "/sol/") {
+		t.Fatalf("the routes, and the pool of arb, are not logged:\n%s", out)
 	}
 }
 

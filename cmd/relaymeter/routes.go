@@ -15,9 +15,9 @@ import (
 
 // wsRoutes are the named services the WebSocket edge serves next to its
 // default one: the configured services that name an upstream, each of
-// which must be a WEBSOCKET_JSONRPC service. Of several upstreams, the
-// first is used. A service's limits are base with what its entry sets over
-// it.
+// which must be a WEBSOCKET_JSONRPC service. Several upstreams make a pool
+// the service's clients fail over within. A service's limits are base with
+// what its entry sets over it.
 func wsRoutes(services []serviceConfig, base ws.Limits, log *slog.Logger) (map[string]ws.Route, error) {
 	want := event.Protocol_WEBSOCKET_JSONRPC.String()
 	routes := map[string]ws.Route{}
@@ -28,21 +28,23 @@ func wsRoutes(services []serviceConfig, base ws.Limits, log *slog.Logger) (map[s
 		switch {
 		case s.Protocol != want:
 			return nil, fmt.Errorf("service %s: upstream: only %s services are routed by the WebSocket edge, and this one's protocol is %s", s.ID, want, s.Protocol)
-		case strings.TrimSpace(s.Upstream[0]) == "":
-			return nil, fmt.Errorf("service %s: upstream: empty URL", s.ID)
+		}
+		for _, u := range s.Upstream {
+			switch {
+			case strings.TrimSpace(u) == "":
+				return nil, fmt.Errorf("service %s: upstream: empty URL", s.ID)
+			case strings.Contains(u, ","):
+				return nil, fmt.Errorf("service %s: upstream %s: a comma in a URL separates upstreams; percent-encode it (%%2C)", s.ID, redactURL(u))
+			}
 		}
 		if _, dup := routes[s.ID]; dup {
 			return nil, fmt.Errorf("service %s: configured twice with an upstream", s.ID)
-		}
-		if len(s.Upstream) > 1 {
-			log.Warn("edge ws: only the first upstream of a service is dialled; failover to the others is issue #12",
-				"service", s.ID, "upstream", redactURL(s.Upstream[0]), "ignored", len(s.Upstream)-1)
 		}
 		limits, err := serviceLimits(s, base)
 		if err != nil {
 			return nil, err
 		}
-		routes[s.ID] = ws.Route{Upstream: s.Upstream[0], PayloadCapture: serviceCapture(s, log), Limits: limits}
+		routes[s.ID] = ws.Route{Upstream: strings.Join(s.Upstream, ","), PayloadCapture: serviceCapture(s, log), Limits: limits}
 	}
 	return routes, nil
 }
@@ -85,15 +87,14 @@ func defaultCapture(services []serviceConfig, id string, capture int64, log *slo
 func describeRoutes(routes map[string]ws.Route) string {
 	var out []string
 	for id, r := range routes {
-		out = append(out, "/"+id+"/ → "+redactURL(r.Upstream))
+		out = append(out, "/"+id+"/ → "+redactURLs(r.Upstream))
 	}
 	sort.Strings(out)
 	return strings.Join(out, ", ")
 }
 
 // upstreams are the upstream URLs of a service the WebSocket edge routes
-// to: one URL or a list in YAML. Only the first is dialled for now;
-// failover to the others is issue #12's.
+// to: one URL or a list in YAML, a pool its clients fail over within.
 type upstreams []string
 
 // UnmarshalYAML accepts a single URL or a list of URLs.

@@ -132,7 +132,7 @@ func (d *dir) absorb(f *msgBuf) (*cause, bool) {
 	m.WireSize, m.PayloadSize = uint64(len(payload)), uint64(len(payload))
 	// Classified as the client will read it; this also forgets an
 	// eth_subscribe the answer ends.
-	if err := d.cls.classify(m, payload, &p.subs); err != nil {
+	if err := d.cls.classify(m, payload, &p.pending); err != nil {
 		p.e.bufs.put(f)
 		return &recorderFailedCause, false
 	}

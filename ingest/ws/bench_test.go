@@ -107,6 +107,27 @@ func BenchmarkEdgeCPU(b *testing.B) {
 	}
 }
 
+// BenchmarkEdgeCPUPool is BenchmarkEdgeCPU with a pool of two upstreams:
+// what the failover bookkeeping costs a client that never moves (every
+// message read again by package subscriptions, requests tracked in
+// flight, writes toward the upstream not corked).
+func BenchmarkEdgeCPUPool(b *testing.B) {
+	cluster := kafkatest.Start(b, kafkatest.Options{Partitions: 2, Topics: []string{topic}})
+	up := startUpstream(b).url() + "," + startUpstream(b).url()
+	for _, m := range []struct {
+		name string
+		mode ws.Forwarding
+	}{{"after-ack", ws.ForwardAfterAck}, {"after-queue", ws.ForwardAfterQueue}} {
+		c := startChild(b, childConfig{Brokers: cluster.Brokers, Upstream: up, Forwarding: m.mode, PayloadCapture: -1}, nil)
+		for _, shape := range []struct {
+			name          string
+			conns, window int
+		}{{"closed-loop-50", 50, 1}, {"pipelined", 1, 128}} {
+			b.Run(shape.name+"/"+m.name, func(b *testing.B) { benchEdgeCPU(b, c, shape.conns, shape.window) })
+		}
+	}
+}
+
 // BenchmarkBareProxyCPU is BenchmarkEdgeCPU for a bare proxy on the same
 // WebSocket library, in the same child process harness, copying messages
 // and recording nothing: the floor below which the edge cannot go without

@@ -33,6 +33,12 @@ type msgBuf struct {
 	held int64 // budget held: b's capacity
 	typ  websocket.MessageType
 	seq  uint64
+	// With failover (package subscriptions): what the message is to the
+	// edge, its number among the client's messages, and whether it names
+	// a subscription to rewrite when written upstream.
+	kind    kind
+	ticket  uint64
+	rewrite bool
 }
 
 // errOverloaded reports a reader that waited too long for the budget.
@@ -120,7 +126,7 @@ func (b *buffers) put(m *msgBuf) {
 	b.release(m.held)
 	if m.b.Cap() == minBuf {
 		m.b.Reset()
-		m.held, m.seq = 0, 0
+		m.held, m.seq, m.kind, m.ticket, m.rewrite = 0, 0, fromPeer, 0, false
 		select {
 		case b.free <- m:
 		default:

@@ -22,16 +22,24 @@ const maxBatch = 10000
 // errBatchTooLarge reports a batch of more than maxBatch elements.
 var errBatchTooLarge = errors.New("ws: batch too large")
 
-// subscriptions remembers which request ids of a connection were
+// pendingSubscribes remembers which request ids of a connection were
 // eth_subscribe, so that their responses' results are known to be
-// subscription ids. It is shared by a connection's two directions. Ids are
-// kept cleaned, so at most maxPendingSubscribes × event.MaxIDLen bytes.
-type subscriptions struct {
+// subscription ids in the events. It is shared by a connection's two
+// directions. Ids are kept cleaned, so at most maxPendingSubscribes ×
+// event.MaxIDLen bytes. It serves classification only, with one upstream
+// or several; the bookkeeping that keeps subscriptions across a move is
+// package subscriptions'.
+type pendingSubscribes struct {
 	mu      sync.Mutex
 	pending map[string]struct{}
+	// open are the subscriptions answered and not unsubscribed (an
+	// eth_unsubscribe request ends one, whatever its answer), for the
+	// subscriptions limit of a connection without a pool: at most
+	// maxPendingSubscribes.
+	open map[string]struct{}
 }
 
-func (s *subscriptions) subscribe(id string) {
+func (s *pendingSubscribes) subscribe(id string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.pending == nil {
@@ -43,7 +51,7 @@ func (s *subscriptions) subscribe(id string) {
 }
 
 // answered reports whether id was a pending eth_subscribe, forgetting it.
-func (s *subscriptions) answered(id string) bool {
+func (s *pendingSubscribes) answered(id string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.pending[id]; ok {
@@ -51,6 +59,32 @@ func (s *subscriptions) answered(id string) bool {
 		return true
 	}
 	return false
+}
+
+// opened notes subscription id, answered.
+func (s *pendingSubscribes) opened(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.open == nil {
+		s.open = map[string]struct{}{}
+	}
+	if len(s.open) < maxPendingSubscribes {
+		s.open[strings.Clone(id)] = struct{}{}
+	}
+}
+
+// closed forgets subscription id.
+func (s *pendingSubscribes) closed(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.open, id)
+}
+
+// count is the subscriptions open and being opened.
+func (s *pendingSubscribes) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.pending) + len(s.open)
 }
 
 // classifier classifies one direction's messages from their JSON-RPC
@@ -70,7 +104,7 @@ type classifier struct {
 // event.MaxIDLen. The strings may share payload's memory: m must be used
 // (recorded) before payload changes. A batch of more than maxBatch elements
 // is errBatchTooLarge.
-func (c *classifier) classify(m *event.Message, payload []byte, subs *subscriptions) error {
+func (c *classifier) classify(m *event.Message, payload []byte, subs *pendingSubscribes) error {
 	m.Role = event.Role_OTHER
 	p := payload
 	for len(p) > 0 && (p[0] == ' ' || p[0] == '\t' || p[0] == '\r' || p[0] == '\n') {
@@ -143,7 +177,7 @@ func (c *classifier) element() bool {
 // a request if any element has a method, else a response, with each
 // element's method; every element is classified too, so subscriptions
 // opened or answered within a batch are remembered.
-func (c *classifier) classifyBatch(m *event.Message, n int, subs *subscriptions) {
+func (c *classifier) classifyBatch(m *event.Message, n int, subs *pendingSubscribes) {
 	s := &c.s
 	s.open(false)
 	c.methods = c.methods[:0]
@@ -169,7 +203,7 @@ func (c *classifier) classifyBatch(m *event.Message, n int, subs *subscriptions)
 }
 
 // classifyOne classifies one JSON-RPC object.
-func (c *classifier) classifyOne(m *event.Message, e *rawEnv, subs *subscriptions) {
+func (c *classifier) classifyOne(m *event.Message, e *rawEnv, subs *pendingSubscribes) {
 	if e.hasID() {
 		m.RpcId = cleanID(wireString(e.id))
 	}
@@ -188,6 +222,9 @@ func (c *classifier) classifyOne(m *event.Message, e *rawEnv, subs *subscription
 			}
 		case "eth_unsubscribe":
 			m.SubscriptionId = c.unsubscribeID(e.params)
+			if subs != nil && m.Role == event.Role_REQUEST && m.SubscriptionId != "" {
+				subs.closed(m.SubscriptionId)
+			}
 		case "eth_subscription":
 			m.SubscriptionId = c.notificationID(e.params)
 		}
@@ -199,7 +236,9 @@ func (c *classifier) classifyOne(m *event.Message, e *rawEnv, subs *subscription
 	case len(e.result) > 0 || e.hasID():
 		m.Role = event.Role_RESPONSE
 		if subs != nil && m.RpcId != "" && subs.answered(m.RpcId) {
-			m.SubscriptionId = idText(e.result)
+			if m.SubscriptionId = idText(e.result); m.SubscriptionId != "" {
+				subs.opened(m.SubscriptionId)
+			}
 		}
 	}
 }
@@ -291,7 +330,7 @@ func cleanMethod(s string) string { s, _ = event.CleanText(s, event.MaxMethodLen
 func cleanID(s string) string     { s, _ = event.CleanText(s, event.MaxIDLen); return s }
 
 // classify classifies with a classifier of its own, for tests.
-func classify(m *event.Message, payload []byte, subs *subscriptions) error {
+func classify(m *event.Message, payload []byte, subs *pendingSubscribes) error {
 	var c classifier
 	return c.classify(m, payload, subs)
 }

@@ -31,7 +31,7 @@ func oracleIsNull(raw json.RawMessage) bool { return bytes.Equal(raw, []byte("nu
 // method, batch fields, rpc_id and subscription_id from payload, decoding
 // only the JSON-RPC envelope; a payload that is not a JSON-RPC object or
 // non-empty array is OTHER; every string is cleaned as the edge's are.
-func oracleClassify(m *event.Message, payload []byte, subs *subscriptions) {
+func oracleClassify(m *event.Message, payload []byte, subs *pendingSubscribes) {
 	m.Role = event.Role_OTHER
 	p := bytes.TrimLeft(payload, " \t\r\n")
 	if len(p) == 0 {
@@ -63,7 +63,7 @@ func oracleClassify(m *event.Message, payload []byte, subs *subscriptions) {
 	}
 }
 
-func oracleClassifyOne(m *event.Message, e *oracleEnvelope, subs *subscriptions) {
+func oracleClassifyOne(m *event.Message, e *oracleEnvelope, subs *pendingSubscribes) {
 	if e.hasID() {
 		m.RpcId = cleanID(string(e.ID))
 	}
@@ -182,7 +182,7 @@ func FuzzScannerMatchesOracle(f *testing.F) {
 
 func compareWithOracle(t *testing.T, msgs ...[]byte) {
 	t.Helper()
-	var got, want subscriptions
+	var got, want pendingSubscribes
 	for _, p := range msgs {
 		var g, w event.Message
 		err := classify(&g, p, &got)

@@ -66,7 +66,7 @@ func TestClassify(t *testing.T) {
 			want: want{role: event.Role_REQUEST, method: "eth_unsubscribe", id: "9"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var subs subscriptions
+			var subs pendingSubscribes
 			if tc.subscribe != "" {
 				var m event.Message
 				classify(&m, []byte(tc.subscribe), &subs)
@@ -91,7 +91,7 @@ func TestClassify(t *testing.T) {
 // TestSubscriptionsBounded: a client that never gets answers cannot grow
 // the pending set without limit.
 func TestSubscriptionsBounded(t *testing.T) {
-	var subs subscriptions
+	var subs pendingSubscribes
 	for i := range 2 * maxPendingSubscribes {
 		subs.subscribe(string(rune('a'+i%26)) + string(rune(i)))
 	}
@@ -105,7 +105,7 @@ func FuzzClassify(f *testing.F) {
 	f.Add([]byte(`[{"id":1,"result":"0x1"}]`))
 	f.Add([]byte(`{"method":"eth_subscription","params":{"subscription":1}}`))
 	f.Fuzz(func(t *testing.T, p []byte) {
-		var subs subscriptions
+		var subs pendingSubscribes
 		var m event.Message
 		classify(&m, p, &subs)
 		if m.Role == event.Role_ROLE_UNSPECIFIED {
@@ -130,7 +130,7 @@ func BenchmarkClassify(b *testing.B) {
 	for _, c := range classifyCases {
 		b.Run(c.name, func(b *testing.B) {
 			p := []byte(c.payload)
-			var subs subscriptions
+			var subs pendingSubscribes
 			var m event.Message
 			var cls classifier // one per direction, as the edge keeps it
 			b.ReportAllocs()

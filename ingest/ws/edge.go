@@ -63,9 +63,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -103,7 +105,12 @@ type Config struct {
 	// Recorder records every stream; required.
 	Recorder Recorder
 	// Upstream is the ws:// or wss:// URL every client is proxied to;
-	// required. It may carry credentials, which are never logged or recorded.
+	// required. It may carry credentials, which are never logged or
+	// recorded. Several URLs, comma-separated (a comma inside one
+	// percent-encoded), make a pool: a new client goes to the healthy one
+	// with the fewest clients, and a client whose upstream is lost or turns
+	// unhealthy moves to another without its connection closing, its
+	// subscriptions re-created there (docs/websocket.md, "Failover").
 	Upstream string
 	// Service is the metered service (default "eth"), served at the root:
 	// ws://HOST/v1/<key>.
@@ -160,8 +167,22 @@ type Config struct {
 	// that does not answer within the interval is considered lost. Negative
 	// disables pings.
 	PingInterval time.Duration
-	// DialTimeout bounds dialling the upstream (default 10s).
+	// DialTimeout bounds dialling the upstream (default 10s), and, after a
+	// move, the wait for the new upstream to answer the re-subscriptions.
 	DialTimeout time.Duration
+	// MaxHeadLag is how many blocks an upstream of a pool may be behind
+	// the best one before it is unhealthy (default 5).
+	MaxHeadLag uint64
+	// HealthInterval is how often each upstream of a pool is asked its
+	// eth_blockNumber on a connection of the edge's own (default 2s).
+	HealthInterval time.Duration
+	// HealthTimeout is how long an upstream of a pool has to answer a
+	// health check (default 5s); one that does not is unhealthy.
+	HealthTimeout time.Duration
+	// MaxSubscriptions bounds the subscriptions of a connection, open and
+	// being opened (default 100): an eth_subscribe beyond it is answered
+	// -32005 by the edge, recorded and not forwarded.
+	MaxSubscriptions int
 	// MaxConnections bounds concurrent client connections (default 10000);
 	// beyond it clients get HTTP 503.
 	MaxConnections int
@@ -207,6 +228,18 @@ func (c *Config) setDefaults() {
 	if c.DialTimeout == 0 {
 		c.DialTimeout = 10 * time.Second
 	}
+	if c.MaxHeadLag == 0 {
+		c.MaxHeadLag = 5
+	}
+	if c.HealthInterval == 0 {
+		c.HealthInterval = 2 * time.Second
+	}
+	if c.HealthTimeout == 0 {
+		c.HealthTimeout = 5 * time.Second
+	}
+	if c.MaxSubscriptions == 0 {
+		c.MaxSubscriptions = 100
+	}
 	if c.MaxConnections == 0 {
 		c.MaxConnections = 10000
 	}
@@ -246,7 +279,8 @@ func (c Config) Validate() error {
 	if c.Forwarding != ForwardAfterAck && c.Forwarding != ForwardAfterQueue {
 		return fmt.Errorf("ws: config: unknown forwarding mode %d", c.Forwarding)
 	}
-	if c.MaxMessageSize < 0 || c.MaxConnections < 0 || c.DialTimeout < 0 || c.QueueBytes < 0 || c.BufferBytes < 0 || c.WriteTimeout < 0 {
+	if c.MaxMessageSize < 0 || c.MaxConnections < 0 || c.DialTimeout < 0 || c.QueueBytes < 0 || c.BufferBytes < 0 || c.WriteTimeout < 0 ||
+		c.HealthInterval < 0 || c.HealthTimeout < 0 || c.MaxSubscriptions < 0 {
 		return errors.New("ws: config: negative limit")
 	}
 	if need := 2 * bufFor(c.MaxMessageSize); c.BufferBytes < need {
@@ -272,6 +306,9 @@ type Edge struct {
 	closed  bool
 	proxies map[*proxy]struct{}
 	wg      sync.WaitGroup
+
+	stopWatch context.CancelFunc // the pools' health checks
+	watching  sync.WaitGroup
 }
 
 // New builds an edge.
@@ -305,6 +342,16 @@ func New(cfg Config) (*Edge, error) {
 	}
 	if err := e.m.register(cfg.Registerer, func() float64 { return float64(e.bufs.used.Load()) }); err != nil {
 		return nil, err
+	}
+	var wctx context.Context
+	wctx, e.stopWatch = context.WithCancel(context.Background())
+	for _, rt := range append([]*route{e.def}, slices.Collect(maps.Values(e.routes))...) {
+		rt.pool.maxLag, rt.pool.log = cfg.MaxHeadLag, e.log
+		if rt.pool.failover() {
+			e.watching.Go(func() {
+				rt.pool.watch(wctx, cfg.HealthInterval, cfg.HealthTimeout, func(m *member, ok bool) { e.onHealth(rt.pool, m, ok) })
+			})
+		}
 	}
 	if cfg.OpenAccess {
 		e.log.Warn("ws: open access: clients that present no API key bill the application their path names, unchecked; for trusted deployments only")
@@ -373,21 +420,22 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		app, keyID = b.app, b.keyID
 	}
-	dctx, cancel := context.WithTimeout(ctx, e.cfg.DialTimeout)
-	httpClient, upCork := corkingClient(e.bufs, e.m.socketWrites.WithLabelValues("upstream"))
-	up, _, err := websocket.Dial(dctx, rt.upstream, &websocket.DialOptions{
-		HTTPClient:      httpClient,
-		Subprotocols:    subprotocols(r),
-		CompressionMode: websocket.CompressionDisabled,
-	})
-	cancel()
-	if err != nil {
-		e.m.dialErrors.Inc()
-		e.log.Warn("ws: upstream unavailable", "service", rt.service, "upstream", rt.redacted, "err", rt.scrub(err))
+	protocols := subprotocols(r)
+	var up *websocket.Conn
+	var mem *member
+	var upCork func() *corkConn
+	if rt.pool.failover() {
+		// Writes toward a pool's upstream are not corked: the connection
+		// can change under the forwarder.
+		up, mem = e.dialPool(ctx, rt, protocols, nil)
+	} else {
+		up, upCork = e.dialOne(ctx, rt, protocols)
+		mem = rt.pool.members[0]
+	}
+	if up == nil {
 		http.Error(w, "ws: upstream unavailable", http.StatusBadGateway)
 		return
 	}
-	up.SetReadLimit(e.cfg.MaxMessageSize + 1)
 
 	opened := &event.StreamOpened{
 		Protocol:         event.Protocol_WEBSOCKET_JSONRPC,
@@ -396,14 +444,14 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ApiKeyId:         keyID,
 		Supplier:         e.cfg.Supplier,
 		ClientAddr:       r.RemoteAddr,
-		UpstreamAddr:     rt.redacted,
+		UpstreamAddr:     mem.redacted,
 		UpstreamSecurity: event.Security_SECURITY_NONE,
 		PayloadCapture:   rt.capture,
 	}
 	if r.TLS != nil {
 		opened.ClientSecurity = event.Security_TLS
 	}
-	if rt.tls {
+	if mem.tls {
 		opened.UpstreamSecurity = event.Security_TLS
 	}
 	stream, err := e.cfg.Recorder.Open(ctx, opened)
@@ -431,9 +479,13 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	client.SetReadLimit(e.cfg.MaxMessageSize + 1)
 
-	p := newProxy(e, stream, app, rt.capture, client, up)
+	p := newProxy(e, stream, app, rt, mem, protocols, client, up)
 	p.limits = rt.lim.forConn()
-	p.client.cork, p.upstream.cork = cw.conn, upCork()
+	p.client.cork = cw.conn
+	if upCork != nil {
+		p.upstream.cork = upCork()
+	}
+	mem.join(p)
 	e.mu.Lock()
 	e.proxies[p] = struct{}{}
 	closing := e.closed
@@ -444,6 +496,9 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	e.m.conns.Inc()
 	e.m.active.Inc()
 	p.run()
+	p.upMu.Lock()
+	p.member.leave(p)
+	p.upMu.Unlock()
 	// Over: its place is free before its close is recorded, which may
 	// wait for the recorder.
 	rt.lim.release(ip)
@@ -454,6 +509,25 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	e.mu.Unlock()
 	e.closeStream(stream, &event.StreamClosed{Reason: p.cause.reason, CloseCode: int32(p.cause.code),
 		ForwardedToUpstreamThroughSeq: new(p.toUp.forwarded), ForwardedToClientThroughSeq: new(p.toClient.forwarded)})
+}
+
+// dialOne dials the upstream of a route of one, its writes corked.
+func (e *Edge) dialOne(ctx context.Context, rt *route, protocols []string) (*websocket.Conn, func() *corkConn) {
+	dctx, cancel := context.WithTimeout(ctx, e.cfg.DialTimeout)
+	defer cancel()
+	httpClient, upCork := corkingClient(e.bufs, e.m.socketWrites.WithLabelValues("upstream"))
+	up, _, err := websocket.Dial(dctx, rt.upstream, &websocket.DialOptions{
+		HTTPClient:      httpClient,
+		Subprotocols:    protocols,
+		CompressionMode: websocket.CompressionDisabled,
+	})
+	if err != nil {
+		e.m.dialErrors.Inc()
+		e.log.Warn("ws: upstream unavailable", "service", rt.service, "upstream", rt.redacted, "err", rt.scrub(err))
+		return nil, nil
+	}
+	up.SetReadLimit(e.cfg.MaxMessageSize + 1)
+	return up, upCork
 }
 
 // closeStream records the stream's end, waiting a bounded time for room in
@@ -480,6 +554,8 @@ func (e *Edge) Close(ctx context.Context) error {
 	for _, p := range ps {
 		go p.finish(shutdownCause) // handshakes run concurrently
 	}
+	e.stopWatch()
+	e.watching.Wait()
 	done := make(chan struct{})
 	go func() {
 		e.wg.Wait()

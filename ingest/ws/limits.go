@@ -141,6 +141,10 @@ const (
 	rateLimited                  // -32005
 	batchTooLarge                // -32600
 	methodDenied                 // -32601
+	// subscriptionsLimit: with a pool, beyond the subscriptions'
+	// bookkeeping's bounds (subscriptions, requests in flight, bytes):
+	// -32005, answered by package subscriptions.
+	subscriptionsLimit
 )
 
 // connLimits are the limits of one connection: its service's, and its

@@ -126,6 +126,8 @@ type childStats struct {
 	GCs         uint64
 	MaxLiveHeap uint64 // with SampleHeap: the largest heap right after a GC
 	LiveHeap    uint64 // the heap right after a GC forced by this request
+	// runtime.MemStats' HeapInuse and StackInuse, after that GC.
+	HeapInuse, StackInuse uint64
 	// The edge's buffer budget in use (relaymeter_ws_edge_buffer_bytes):
 	// now, when the heap peaked, and the most sampled.
 	Buffered, BufferedAtPeak, MaxBuffered uint64
@@ -188,6 +190,9 @@ func runChild(raw string) error {
 		if r.URL.Query().Has("gc") {
 			runtime.GC()
 			s.LiveHeap = liveHeap()
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			s.HeapInuse, s.StackInuse = ms.HeapInuse, ms.StackInuse
 		}
 		_ = json.NewEncoder(w).Encode(s)
 	})

@@ -13,6 +13,7 @@ import (
 
 	"github.com/relaymeter/relaymeter/ingest/event"
 	"github.com/relaymeter/relaymeter/ingest/record"
+	"github.com/relaymeter/relaymeter/subscriptions"
 )
 
 // side is one end of a proxied connection.
@@ -96,8 +97,27 @@ type proxy struct {
 	upstream side
 	toUp     dir // client → upstream
 	toClient dir // upstream → client
-	subs     subscriptions
+	pending  pendingSubscribes
 	limits   connLimits // the client's, of its service
+
+	// Failover, when the route's pool has another upstream (else subs is
+	// nil and the upstream never changes): failover.go.
+	rt     *route
+	member *member // the upstream of the moment; under upMu
+	// upNow and memberNow are the upstream connection and member of the
+	// moment, for those that must not wait for upMu (a writer holds it
+	// while it writes): the write deadline, the pinger, health checks,
+	// finish.
+	upNow        atomic.Pointer[websocket.Conn]
+	memberNow    atomic.Pointer[member]
+	subprotocols []string
+	subs         *subscriptions.Conn
+	upMu         sync.Mutex
+	upCond       *sync.Cond
+	upReady      bool      // writers may write to the upstream; under upMu
+	written      uint64    // ticket of the client message last written upstream; under upMu
+	movedAt      time.Time // last move, until its first notification; the upstream→client pump's
+	edgeRec      *scratch  // sendEdge's, made on the first move
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -107,19 +127,36 @@ type proxy struct {
 	cause  cause
 }
 
-func newProxy(e *Edge, s *record.Stream, app string, capture int64, client, up *websocket.Conn) *proxy {
+func newProxy(e *Edge, s *record.Stream, app string, rt *route, m *member, subprotocols []string, client, up *websocket.Conn) *proxy {
 	p := &proxy{
-		e:        e,
-		stream:   s,
-		app:      app,
-		capture:  capture,
-		client:   side{name: "client", conn: client, dir: event.Direction_CLIENT_TO_UPSTREAM, counter: e.m.toUpstream},
-		upstream: side{name: "upstream", conn: up, dir: event.Direction_UPSTREAM_TO_CLIENT, counter: e.m.toClient},
+		e:            e,
+		stream:       s,
+		app:          app,
+		capture:      rt.capture,
+		client:       side{name: "client", conn: client, dir: event.Direction_CLIENT_TO_UPSTREAM, counter: e.m.toUpstream},
+		upstream:     side{name: "upstream", conn: up, dir: event.Direction_UPSTREAM_TO_CLIENT, counter: e.m.toClient},
+		rt:           rt,
+		member:       m,
+		subprotocols: subprotocols,
+		upReady:      true,
+	}
+	p.upCond = sync.NewCond(&p.upMu)
+	p.upNow.Store(up)
+	p.memberNow.Store(m)
+	if rt.pool.failover() {
+		p.subs = subscriptions.New(subscriptions.Config{MaxSubscriptions: e.cfg.MaxSubscriptions})
 	}
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	for _, s := range []*side{&p.client, &p.upstream} {
 		s.timeout = e.cfg.WriteTimeout
-		s.deadline = time.AfterFunc(time.Hour, func() { p.finish(p.notReading(s)) })
+		s.deadline = time.AfterFunc(time.Hour, func() {
+			c := p.notReading(s)
+			if p.subs != nil && c.reason == "upstream not reading" {
+				p.dropUpstream() // another upstream may take the client
+				return
+			}
+			p.finish(c)
+		})
 		s.deadline.Stop()
 	}
 	p.toUp = dir{p: p, src: &p.client, dst: &p.upstream}
@@ -164,8 +201,18 @@ func (p *proxy) ping() {
 			// whose write context ends mid-write, and finish cancels
 			// p.ctx before it sends its close frames.
 			ctx, cancel := context.WithTimeout(context.Background(), iv)
-			err := s.conn.Ping(ctx)
+			conn := s.conn
+			if s == &p.upstream {
+				conn = p.upConn()
+			}
+			err := conn.Ping(ctx)
 			cancel()
+			if s == &p.upstream && p.subs != nil && err != nil {
+				if !p.ending.Load() {
+					conn.CloseNow() // the pump moves the client
+				}
+				continue
+			}
 			if errors.Is(err, net.ErrClosed) {
 				// Closed by a close handshake or by finish: the pump
 				// reading s reports why, not the ping that raced it.
@@ -283,10 +330,13 @@ func (p *proxy) finish(c cause) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		closeSide(p.upstream.conn, c.toUpstream, c.text)
+		closeSide(p.upNow.Load(), c.toUpstream, c.text)
 	}()
 	closeSide(p.client.conn, c.toClient, c.text)
 	<-done
+	p.upMu.Lock()
+	p.upCond.Broadcast() // writers waiting for a move give up
+	p.upMu.Unlock()
 }
 
 func closeSide(c *websocket.Conn, code websocket.StatusCode, text string) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"sync"
+	"time"
 
 	"github.com/coder/websocket"
 
@@ -25,6 +26,9 @@ type dir struct {
 	sum [32]byte
 	lr  io.LimitedReader
 	cls classifier
+	// n numbers the client's messages for the bookkeeping (toUp, with
+	// failover only).
+	n uint64
 	// order is held from recording a message to handing it on, so that
 	// the messages the edge writes itself (inject) keep the direction in
 	// seq order.
@@ -81,23 +85,42 @@ func (d *dir) end(c *cause) {
 }
 
 // hand passes f, recorded, on to dst, or, when the edge absorbed it, to
-// the edge's answer. It releases d.order, which next took.
+// the edge's answer (a client message) or nowhere (an upstream message
+// the subscriptions' bookkeeping kept back). It releases d.order, which
+// next took.
 func (d *dir) hand(f *msgBuf) (*cause, bool) {
 	if d.verdict != pass {
 		d.order.Unlock()
 		return d.absorb(f)
 	}
 	defer d.order.Unlock()
+	if f.kind == absorbed {
+		d.p.e.bufs.put(f)
+		return nil, true
+	}
 	if d.q != nil {
 		return d.enqueue(f)
 	}
 	return d.writeNow(f)
 }
 
-// next reads and records the next message; when ok, d.order is held. A
-// nil cause with !ok means the connection is ending already.
+// next reads and records the next message, moving the client to another
+// upstream when its upstream is lost and the pool has another; when ok,
+// d.order is held. A nil cause with !ok means the connection is ending
+// already.
 func (d *dir) next() (*msgBuf, *cause, bool) {
 	typ, r, err := d.src.conn.Reader(context.Background())
+	for moves := 0; err != nil && d.src == &d.p.upstream && d.p.canMove(err); moves++ {
+		if moves > 2*len(d.p.rt.pool.members) { // upstreams that drop the client as soon as it comes
+			d.p.e.m.failovers.WithLabelValues("failed").Inc()
+			return nil, &noUpstreamCause, false
+		}
+		c, ok := d.p.move(err)
+		if !ok {
+			return nil, c, false
+		}
+		typ, r, err = d.src.conn.Reader(context.Background())
+	}
 	if err != nil {
 		c := d.p.lost(d.src, err)
 		return nil, &c, false
@@ -108,6 +131,10 @@ func (d *dir) next() (*msgBuf, *cause, bool) {
 		return nil, d.p.readFailed(d.src, err), false
 	}
 	f.typ = typ
+	if d.p.subs != nil && typ == websocket.MessageText && d.src == &d.p.upstream && !d.fromUpstream(f) {
+		d.p.e.bufs.put(f)
+		return nil, nil, false
+	}
 	d.order.Lock()
 	if f.seq, err = d.record(f); err != nil {
 		d.order.Unlock()
@@ -121,36 +148,69 @@ func (d *dir) next() (*msgBuf, *cause, bool) {
 		d.p.e.log.Error("ws: record", "stream", d.p.stream.ID(), "err", err)
 		return nil, &recorderFailedCause, false
 	}
+	if d.p.subs != nil && !d.p.movedAt.IsZero() && d.src == &d.p.upstream && f.kind == fromPeer && d.m.Role == event.Role_NOTIFICATION {
+		d.p.e.m.failoverSeconds.Observe(time.Since(d.p.movedAt).Seconds())
+		d.p.movedAt = time.Time{}
+	}
 	return f, nil, true
 }
 
-// record appends f's message to the stream and returns its seq.
+// record classifies f's message, read from d's source side, decides what
+// the edge does with it (the limits, then, with a pool, the subscriptions'
+// bookkeeping), appends it to the stream and returns its seq.
 func (d *dir) record(f *msgBuf) (uint64, error) {
-	payload := f.b.Bytes()
 	m := &d.m
-	m.Reset()
-	m.Direction = d.src.dir
-	m.WireSize, m.PayloadSize = uint64(len(payload)), uint64(len(payload))
-	m.Binary = f.typ == websocket.MessageBinary
-	if err := d.cls.classify(m, payload, &d.p.subs); err != nil {
+	if err := d.p.classifyMessage(m, &d.cls, d.src.dir, f); err != nil {
 		return 0, err
 	}
 	d.checkLimits(m)
-	m.Payload, d.sum = record.Payload(d.p.capture, payload)
-	m.PayloadSha256 = d.sum[:]
-	seq, err := d.p.stream.Append(d.p.ctx, m)
+	if d.verdict == pass && d.src == &d.p.client {
+		d.checkSubscriptions(m, f)
+	}
+	if f.kind == absorbed {
+		m.AbsorbedByEdge = true
+	}
+	return d.p.appendMessage(m, &d.sum, f)
+}
+
+// classifyMessage fills m for f's payload, a message of direction dir,
+// classified with cls.
+func (p *proxy) classifyMessage(m *event.Message, cls *classifier, dir event.Direction, f *msgBuf) error {
+	payload := f.b.Bytes()
+	m.Reset()
+	m.Direction = dir
+	m.WireSize, m.PayloadSize = uint64(len(payload)), uint64(len(payload))
+	m.Binary = f.typ == websocket.MessageBinary
+	return cls.classify(m, payload, &p.pending)
+}
+
+// appendMessage appends m, classified from f's payload, to the stream and
+// returns its seq.
+func (p *proxy) appendMessage(m *event.Message, sum *[32]byte, f *msgBuf) (uint64, error) {
+	m.Payload, *sum = record.Payload(p.capture, f.b.Bytes())
+	m.PayloadSha256 = sum[:]
+	seq, err := p.stream.Append(p.ctx, m)
 	if errors.Is(err, record.ErrEventTooLarge) {
 		// A huge batch's method list with a large capture: keep the
 		// metering fields, drop the captured bytes (sha256 remains).
 		m.Payload = nil
-		seq, err = d.p.stream.Append(d.p.ctx, m)
+		seq, err = p.stream.Append(p.ctx, m)
 	}
 	return seq, err
 }
 
+// write writes f to dst: toward an upstream that can change, to the one of
+// the moment (failover.go).
+func (d *dir) write(f *msgBuf) error {
+	if d.p.subs != nil && d.dst == &d.p.upstream {
+		return d.p.writeUpstream(f)
+	}
+	return d.dst.write(f)
+}
+
 // writeNow writes f to dst at once (ForwardAfterQueue).
 func (d *dir) writeNow(f *msgBuf) (*cause, bool) {
-	err := d.dst.write(f)
+	err := d.write(f)
 	seq := f.seq
 	d.p.e.bufs.put(f)
 	if err != nil {
@@ -225,7 +285,7 @@ func (d *dir) forwardRun(batch []*msgBuf) bool {
 		if d.dst.cork != nil && i+1 < len(batch) {
 			d.dst.cork.cork() // another frame follows: write them together
 		}
-		if err := d.dst.write(f); err != nil {
+		if err := d.write(f); err != nil {
 			d.flush()
 			d.p.finish(d.p.lost(d.dst, err))
 			return false

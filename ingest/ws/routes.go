@@ -2,7 +2,6 @@ package ws
 
 import (
 	"fmt"
-	"net/url"
 	"strings"
 
 	"github.com/relaymeter/relaymeter/identity"
@@ -12,8 +11,9 @@ import (
 // segment, ws://HOST/<service>/v1/<key>, next to the default service.
 type Route struct {
 	// Upstream is the ws:// or wss:// URL the service's clients are
-	// proxied to. It may carry credentials, which are never logged or
-	// recorded.
+	// proxied to, or several, comma-separated: a pool clients move within
+	// when their upstream is lost (Config.Upstream). It may carry
+	// credentials, which are never logged or recorded.
 	Upstream string
 	// PayloadCapture, when not nil, is how much of each payload the
 	// service's streams record, as Config.PayloadCapture, instead of the
@@ -26,25 +26,24 @@ type Route struct {
 }
 
 // route is where a connection goes: the service its stream records and
-// the upstream it is proxied to.
+// the pool of upstreams it is proxied to.
 type route struct {
-	service  string
+	service string
+	pool    *pool
+	capture int64 // how much of each payload is recorded
+	// The first upstream's, as a route of one upstream had them.
 	upstream string // as configured: may hold credentials
 	redacted string // scheme and host only, for logs and events
-	tls      bool
-	capture  int64 // how much of each payload is recorded
 	lim      *limits
 }
 
 func newRoute(service, upstream string, capture int64) (*route, error) {
-	u, err := url.Parse(upstream)
+	p, err := newPool(service, upstream, 0, nil)
 	if err != nil {
-		return nil, fmt.Errorf("upstream is not a URL") // the error would echo the URL
+		return nil, err
 	}
-	if u.Scheme != "ws" && u.Scheme != "wss" || u.Host == "" {
-		return nil, fmt.Errorf("upstream %s: want a ws:// or wss:// URL with a host", redact(u))
-	}
-	return &route{service: service, upstream: upstream, redacted: redact(u), tls: u.Scheme == "wss", capture: capture}, nil
+	first := p.members[0]
+	return &route{service: service, pool: p, capture: capture, upstream: first.upstream, redacted: first.redacted}, nil
 }
 
 // checkServiceID reports whether id can name a service in a path: one

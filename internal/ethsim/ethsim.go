@@ -2,7 +2,9 @@
 // the load generator and tests: eth_chainId, eth_blockNumber, net_version,
 // eth_call, eth_subscribe / eth_unsubscribe with newHeads notifications and
 // a rate-driven test stream (StreamKind), and JSON-RPC batches. It keeps no
-// chain; heads and call results are synthesised.
+// chain; heads and call results are synthesised, a head's hash from its
+// number, and several nodes can share one Chain so that they agree on
+// every head, as the nodes behind one endpoint do.
 //
 // For tests of proxies it can also misbehave on request (Config.TestMethods):
 // answer with a message of any size, or close with a chosen code; echo what
@@ -16,6 +18,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -38,10 +41,11 @@ type Config struct {
 	// Logger receives connection errors (nil: discarded).
 	Logger *slog.Logger
 
-	// TestMethods enables two methods for tests: ethsim_bytes [n] answers
-	// with a result string of n bytes (at most MaxBytes), so the response
-	// message is n bytes plus its envelope; ethsim_close [code, reason]
-	// closes the connection with that close code and reason.
+	// TestMethods enables three methods for tests: ethsim_bytes [n]
+	// answers with a result string of n bytes (at most MaxBytes), so the
+	// response message is n bytes plus its envelope; ethsim_close [code,
+	// reason] closes the connection with that close code and reason;
+	// ethsim_hang is never answered.
 	TestMethods bool
 	// MaxBytes bounds ethsim_bytes (default 16 MiB).
 	MaxBytes int
@@ -59,18 +63,69 @@ type Config struct {
 	// close code the peer sent, the code the node closed with
 	// (ethsim_close), or -1 when the connection ended without a close frame.
 	OnClose func(code websocket.StatusCode)
+	// Chain, when set, is where the node's heads come from: every head the
+	// chain makes (Chain.Next, or Tick and Run on any of its nodes) is
+	// sent to the newHeads subscribers of every node of the chain, the
+	// same number and hash on each.
+	Chain *Chain
+	// SubscriptionIDBase is added to the node's subscription ids (0x and
+	// 32 hex digits, counting from 1): nodes with different bases hand out
+	// different ids, as real nodes do.
+	SubscriptionIDBase uint64
+	// FullHeaders makes newHeads carry every field go-ethereum's
+	// types.Header requires, so that its ethclient decodes them.
+	FullHeaders bool
+}
+
+// Chain is a head source several Nodes share (Config.Chain).
+type Chain struct {
+	mu    sync.Mutex
+	head  uint64
+	nodes []*Node
+}
+
+// NewChain returns a chain whose next head is 0x1000001, where a Node of
+// its own starts too.
+func NewChain() *Chain { return &Chain{head: 0x1000000} }
+
+// Head is the chain's current block number.
+func (c *Chain) Head() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.head
+}
+
+// Next makes the next head and returns its number once it has been sent
+// to the newHeads subscribers of every node of the chain that is not
+// frozen.
+func (c *Chain) Next(ctx context.Context) uint64 {
+	c.mu.Lock()
+	c.head++
+	h, nodes := c.head, slices.Clone(c.nodes)
+	c.mu.Unlock()
+	for _, n := range nodes {
+		if !n.frozen.Load() {
+			n.head.Store(h)
+			n.publish(ctx, h)
+		}
+	}
+	return h
 }
 
 // Node serves JSON-RPC over WebSocket at any path.
 type Node struct {
-	cfg    Config
-	head   atomic.Uint64
-	nextID atomic.Uint64
-	calls  atomic.Uint64
+	cfg     Config
+	head    atomic.Uint64
+	frozen  atomic.Bool
+	nextID  atomic.Uint64
+	calls   atomic.Uint64
+	hanging atomic.Int64
 
 	mu      sync.Mutex
 	subs    map[string]*conn // newHeads subscription id → connection
-	streams int              // live StreamKind subscriptions
+	conns   map[*conn]struct{}
+	killed  atomic.Bool
+	streams int // live StreamKind subscriptions
 	tick    chan struct{}
 }
 
@@ -99,7 +154,38 @@ func New(cfg Config) *Node {
 	}
 	n := &Node{cfg: cfg, subs: map[string]*conn{}, tick: make(chan struct{}, 1)}
 	n.head.Store(0x1000000)
+	if c := cfg.Chain; c != nil {
+		c.mu.Lock()
+		c.nodes = append(c.nodes, n)
+		n.head.Store(c.head)
+		c.mu.Unlock()
+	}
 	return n
+}
+
+// Freeze makes a node of a Chain stop following it: its head stays where
+// it is and its subscribers get no new heads, as a node that fell out of
+// sync.
+func (n *Node) Freeze() { n.frozen.Store(true) }
+
+// Thaw catches a frozen node up with its chain, as a node importing the
+// blocks it missed: it sends each missed head, in order, before it
+// follows the chain again.
+func (n *Node) Thaw(ctx context.Context) {
+	c := n.cfg.Chain
+	if c == nil {
+		n.frozen.Store(false)
+		return
+	}
+	for {
+		h, target := n.head.Load(), c.Head()
+		if h >= target {
+			break
+		}
+		n.head.Store(h + 1)
+		n.publish(ctx, h+1)
+	}
+	n.frozen.Store(false)
 }
 
 // Run makes a head every HeadInterval (and on each Tick) until ctx ends.
@@ -133,6 +219,9 @@ func (n *Node) Tick() {
 // received, batch elements one by one.
 func (n *Node) Calls() uint64 { return n.calls.Load() }
 
+// Hanging returns the number of ethsim_hang calls received.
+func (n *Node) Hanging() int64 { return n.hanging.Load() }
+
 // Head returns the current block number.
 func (n *Node) Head() uint64 { return n.head.Load() }
 
@@ -149,7 +238,16 @@ func (n *Node) Subscriptions() int {
 func (n *Node) NewHead(ctx context.Context) uint64 { return n.newHead(ctx) }
 
 func (n *Node) newHead(ctx context.Context) uint64 {
+	if n.cfg.Chain != nil {
+		return n.cfg.Chain.Next(ctx)
+	}
 	h := n.head.Add(1)
+	n.publish(ctx, h)
+	return h
+}
+
+// publish sends head h to every newHeads subscriber.
+func (n *Node) publish(ctx context.Context, h uint64) {
 	n.mu.Lock()
 	targets := make(map[string]*conn, len(n.subs))
 	for id, c := range n.subs {
@@ -157,15 +255,26 @@ func (n *Node) newHead(ctx context.Context) uint64 {
 	}
 	n.mu.Unlock()
 	for id, c := range targets {
-		msg := fmt.Sprintf(`{"jsonrpc":"2.0","method":"eth_subscription","params":{"subscription":%q,"result":{"number":"0x%x","hash":"0x%064x","parentHash":"0x%064x","timestamp":"0x%x","gasLimit":"0x1c9c380","gasUsed":"0x0","miner":"0x0000000000000000000000000000000000000000"}}}`,
-			id, h, h, h-1, time.Now().Unix())
+		var msg string
+		if n.cfg.FullHeaders {
+			// Timestamp from the number: nodes of a chain agree on it.
+			msg = fmt.Sprintf(`{"jsonrpc":"2.0","method":"eth_subscription","params":{"subscription":%q,"result":{"number":"0x%x","hash":"0x%064x","parentHash":"0x%064x","timestamp":"0x%x","gasLimit":"0x1c9c380","gasUsed":"0x0","miner":"0x0000000000000000000000000000000000000000",`+
+				`"sha3Uncles":"0x1dcc4de8dec75d7aab85b567b6ccd41ad312451b948a7413f0a142fd40d49347","stateRoot":"0x%064x","transactionsRoot":"0x56e81f171bcc55a6ff8345e692c0f86e5b48e01b996cadc001622fb5e363b421","receiptsRoot":"0x56e81f171bcc55a6ff8345e692c0f86e5b48e01b996cadc001622fb5e363b421","logsBloom":"0x%0512x","difficulty":"0x0","extraData":"0x","mixHash":"0x%064x","nonce":"0x0000000000000000","baseFeePerGas":"0x3b9aca00"}}}`,
+				id, h, h, h-1, 1700000000+h*12, h, 0, 0)
+		} else {
+			msg = fmt.Sprintf(`{"jsonrpc":"2.0","method":"eth_subscription","params":{"subscription":%q,"result":{"number":"0x%x","hash":"0x%064x","parentHash":"0x%064x","timestamp":"0x%x","gasLimit":"0x1c9c380","gasUsed":"0x0","miner":"0x0000000000000000000000000000000000000000"}}}`,
+				id, h, h, h-1, time.Now().Unix())
+		}
 		c.send(ctx, []byte(msg))
 	}
-	return h
 }
 
 // ServeHTTP accepts a WebSocket connection and serves JSON-RPC on it.
 func (n *Node) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if n.killed.Load() {
+		http.Error(w, "ethsim: killed", http.StatusServiceUnavailable)
+		return
+	}
 	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
 	if err != nil {
 		return
@@ -174,6 +283,12 @@ func (n *Node) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithCancel(r.Context())
 	c := &conn{ws: ws, mine: map[string]bool{}, streams: map[string]context.CancelFunc{}, ctx: ctx,
 		timeout: n.cfg.WriteTimeout}
+	n.mu.Lock()
+	if n.conns == nil {
+		n.conns = map[*conn]struct{}{}
+	}
+	n.conns[c] = struct{}{}
+	n.mu.Unlock()
 	code := websocket.StatusCode(-1)
 	defer cancel()
 	defer func() {
@@ -214,8 +329,24 @@ func (n *Node) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// Kill drops every connection at once, without a close frame, and refuses
+// new ones (HTTP 503), as a node that was killed.
+func (n *Node) Kill() {
+	n.killed.Store(true)
+	n.mu.Lock()
+	conns := make([]*conn, 0, len(n.conns))
+	for c := range n.conns {
+		conns = append(conns, c)
+	}
+	n.mu.Unlock()
+	for _, c := range conns {
+		c.ws.CloseNow()
+	}
+}
+
 func (n *Node) drop(c *conn) {
 	n.mu.Lock()
+	delete(n.conns, c)
 	for id := range c.mine {
 		delete(n.subs, id)
 	}
@@ -407,7 +538,7 @@ func (n *Node) call(c *conn, data []byte, a *answer) (r response, ok bool) {
 			res.Error = &rpcError{-32602, "unsupported subscription: " + kind}
 			return res, true
 		}
-		id := fmt.Sprintf("0x%032x", n.nextID.Add(1))
+		id := fmt.Sprintf("0x%032x", n.cfg.SubscriptionIDBase+n.nextID.Add(1))
 		n.mu.Lock()
 		if kind == "newHeads" {
 			n.subs[id] = c
@@ -439,6 +570,12 @@ func (n *Node) call(c *conn, data []byte, a *answer) (r response, ok bool) {
 		}
 		n.mu.Unlock()
 		res.Result = ok
+	case "ethsim_hang":
+		if n.cfg.TestMethods {
+			n.hanging.Add(1)
+			return response{}, false // never answered, as a node that died mid-call
+		}
+		res.Error = &rpcError{-32601, "the method " + req.Method + " does not exist/is not available"}
 	default:
 		if !n.cfg.TestMethods || !n.testMethod(&req, &res, a) {
 			res.Error = &rpcError{-32601, "the method " + req.Method + " does not exist/is not available"}

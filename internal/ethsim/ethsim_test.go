@@ -450,3 +450,79 @@ func TestSubscribeResponseFirst(t *testing.T) {
 		next(i + 1)
 	}
 }
+
+// Nodes of one Chain send the same heads, number and hash; a frozen one
+// falls behind, in eth_blockNumber too, and sends nothing until thawed.
+func TestSharedChain(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	chain := NewChain()
+	var heads []<-chan json.RawMessage
+	var clients []*Client
+	var nodes []*Node
+	for range 2 {
+		n := New(Config{HeadInterval: -1, Chain: chain, FullHeaders: true})
+		go n.Run(ctx)
+		srv := httptest.NewServer(n)
+		defer srv.Close()
+		c, err := Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		_, h, err := c.Subscribe(ctx, "newHeads")
+		if err != nil {
+			t.Fatal(err)
+		}
+		heads, clients, nodes = append(heads, h), append(clients, c), append(nodes, n)
+	}
+	next := func(i int) (string, string) {
+		t.Helper()
+		select {
+		case h := <-heads[i]:
+			var head struct{ Number, Hash, StateRoot string }
+			if err := json.Unmarshal(h, &head); err != nil || head.StateRoot == "" {
+				t.Fatalf("head %s: %v (want full headers)", h, err)
+			}
+			return head.Number, head.Hash
+		case <-ctx.Done():
+			t.Fatal("no head")
+			return "", ""
+		}
+	}
+	nodes[1].Tick() // any node's tick advances the chain
+	n0, h0 := next(0)
+	n1, h1 := next(1)
+	if n0 != n1 || h0 != h1 || n0 != "0x1000001" {
+		t.Fatalf("heads %s %s and %s %s: want the same, 0x1000001", n0, h0, n1, h1)
+	}
+	nodes[1].Freeze()
+	chain.Next(ctx)
+	chain.Next(ctx)
+	next(0)
+	if n, _ := next(0); n != "0x1000003" {
+		t.Fatalf("head %s, want 0x1000003", n)
+	}
+	select {
+	case h := <-heads[1]:
+		t.Fatalf("a frozen node sent %s", h)
+	case <-time.After(50 * time.Millisecond):
+	}
+	for i, want := range []string{`"0x1000003"`, `"0x1000001"`} {
+		if res, err := clients[i].Call(ctx, "eth_blockNumber"); err != nil || string(res) != want {
+			t.Fatalf("node %d eth_blockNumber = %s, %v; want %s", i, res, err, want)
+		}
+	}
+	nodes[1].Thaw(ctx)
+	for _, want := range []string{"0x1000002", "0x1000003"} {
+		if n, _ := next(1); n != want {
+			t.Fatalf("thawed node sent %s, want %s", n, want)
+		}
+	}
+	chain.Next(ctx)
+	n0, h0 = next(0)
+	n1, h1 = next(1)
+	if n0 != n1 || h0 != h1 || n1 != "0x1000004" {
+		t.Fatalf("after thaw: %s %s and %s %s", n0, h0, n1, h1)
+	}
+}
