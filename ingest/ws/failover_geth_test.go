@@ -78,7 +78,7 @@ func TestFailoverGeth(t *testing.T) {
 		return err == nil
 	})
 	time.Sleep(500 * time.Millisecond) // a health check sees it
-	for len(heads) > 0 {                // the first node's heads, delivered meanwhile
+	for len(heads) > 0 {               // the first node's heads, delivered meanwhile
 		next()
 	}
 	stopFirst()
