@@ -4,7 +4,7 @@ import "testing"
 
 func TestPayout(t *testing.T) {
 	for _, c := range []struct {
-		lines               []Line
+		lines                []Line
 		gross, fee, supplier string
 	}{
 		{[]Line{{Units: 10, Price: "1", FeeBps: 0}}, "10", "0", "10"},
