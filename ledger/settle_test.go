@@ -594,3 +594,66 @@ func TestSettlementConfigFixed(t *testing.T) {
 		}
 	}
 }
+
+// TestSettleConcurrent: settlers racing for the same windows settle each
+// exactly once: every window is settled by one of them, and the ledger
+// holds one transaction per session.
+func TestSettleConcurrent(t *testing.T) {
+	e := newSettleEnv(t)
+	ctx := context.Background()
+	if _, err := e.pool.Exec(ctx, `INSERT INTO tariffs (service, application, price_per_unit, currency, effective_from)
+		VALUES ('eth', '', 1, 'upokt', '-infinity')`); err != nil {
+		t.Fatal(err)
+	}
+	e.windows(t, 10*time.Minute)
+	var msgs []msg
+	for i := range 50 {
+		msgs = append(msgs, msg{at: time.Duration(i) * 12 * time.Second, units: 1})
+	}
+	e.commit(t, &streamSpec{n: 1, app: "A", sup: "X", weight: 1, msgs: msgs}, genesis.Add(time.Hour))
+	const settlers = 4
+	settled := make(chan int, settlers)
+	errs := make(chan error, settlers)
+	for range settlers {
+		go func() {
+			n := 0
+			for {
+				_, done, err := e.s.SettleNext(ctx, e.params())
+				if err != nil {
+					errs <- err
+					return
+				}
+				if !done {
+					settled <- n
+					return
+				}
+				n++
+			}
+		}()
+	}
+	total := 0
+	for range settlers {
+		select {
+		case err := <-errs:
+			t.Fatal(err)
+		case n := <-settled:
+			total += n
+		}
+	}
+	windows := e.count(t, `SELECT count(*) FROM chain_sessions`)
+	if int64(total) != windows {
+		t.Fatalf("%d settlements of %d windows", total, windows)
+	}
+	if n := e.count(t, `SELECT sum(relays) FROM sessions`); n != 50 {
+		t.Fatalf("%d relays settled, want 50", n)
+	}
+	if n, s := e.count(t, `SELECT count(*) FROM ledger_transactions`), e.count(t, `SELECT count(*) FROM sessions`); n != s {
+		t.Fatalf("%d transactions for %d sessions", n, s)
+	}
+	if b, err := e.s.Balance(ctx, "supplier:X:upokt", Stream{}.ClosedAt); err != nil || b != "50" {
+		t.Fatalf("supplier balance %s, %v", b, err)
+	}
+	if r, err := e.s.VerifyLedger(ctx); err != nil || len(r.Problems) > 0 {
+		t.Fatalf("verify: %+v, %v", r, err)
+	}
+}
