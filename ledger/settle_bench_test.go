@@ -20,9 +20,11 @@ var settleRelays = flag.Int("settle.relays", 1_000_000, "relays of the session B
 // service and supplier, requests and their responses alternating, so that
 // half the relays are timed by their request), loaded through Commit's
 // COPY path before the timer starts; each iteration settles its own
-// window.
+// window. It reports the settlement's wall time and Postgres's CPU time
+// for it.
 //
 //	go test ./ledger -run '^$' -bench 'Settle$' -benchtime 1x
+//	go test ./ledger -run '^$' -bench 'Settle$' -benchtime 1x -args -settle.relays=200000
 func BenchmarkSettle(b *testing.B) {
 	pool, _ := pgtest.DB(b)
 	s := New(pool)
@@ -55,6 +57,7 @@ func BenchmarkSettle(b *testing.B) {
 		if err := s.TickClock(ctx, "g", "t", 0, offset, 0, start.Add(2*time.Hour)); err != nil {
 			b.Fatal(err)
 		}
+		cpu := pgtest.ServerCPU(ctx, pool)
 		b.StartTimer()
 		began := time.Now()
 		res, done, err := s.SettleNext(ctx, SettleParams{Group: "g", Topic: "t", Partitions: 1, Head: int64(i + 2), GraceBlocks: 1})
@@ -62,6 +65,11 @@ func BenchmarkSettle(b *testing.B) {
 			b.Fatalf("settle: %+v, %v, %v", res, done, err)
 		}
 		b.ReportMetric(time.Since(began).Seconds(), "s/settlement")
+		if cpu >= 0 {
+			// Postgres's CPU time: what the settlement costs, whatever
+			// else the machine runs.
+			b.ReportMetric((pgtest.ServerCPU(ctx, pool) - cpu).Seconds(), "pg-cpu-s/settlement")
+		}
 	}
 	var relays int64
 	if err := pool.QueryRow(ctx, `SELECT relays FROM sessions ORDER BY start_height DESC LIMIT 1`).Scan(&relays); err != nil || relays != int64(n) {
