@@ -104,14 +104,19 @@ func (bl *builder) message(s *stream, seq, observed int64, m *event.Message) {
 		s.BytesToUpstream += wire
 	}
 	s.Relays += int64(units)
+	at := unixTime(observed)
 	var counterpart sql.Null[int64]
 	if !own {
 		counterpart = s.pair(response, seq)
+		if !response && s.LastRequestSeq.V == seq {
+			s.LastRequestAt = some(at)
+		}
 	}
-	bl.b.Messages = append(bl.b.Messages, ledger.Message{StreamID: s.StreamID, Seq: seq, ObservedAt: unixTime(observed),
+	bl.b.Messages = append(bl.b.Messages, ledger.Message{StreamID: s.StreamID, Seq: seq, ObservedAt: at,
 		Direction: int16(m.Direction), Role: int16(m.Role), Method: m.Method, BatchSize: int32(m.BatchSize),
 		RPCID: m.RpcId, SubscriptionID: m.SubscriptionId, WireSize: wire, PayloadSize: int64(m.PayloadSize),
-		Units: int64(units), CounterpartSeq: counterpart, Origin: int16(m.Origin), Absorbed: m.AbsorbedByEdge})
+		Units: int64(units), CounterpartSeq: counterpart, Origin: int16(m.Origin), Absorbed: m.AbsorbedByEdge,
+		RelayAt: ledger.RelayTime(response, at, counterpart.Valid && s.LastRequestAt.Valid, s.LastRequestAt.V)})
 }
 
 // edgeOwn reports whether m is the edge's own business rather than the

@@ -39,6 +39,8 @@ type stackConfig struct {
 	trustedProxies                []netip.Prefix  // whose X-Forwarded-For names the client address
 	apiRate                       float64
 	apiBurst                      int
+	chain                         meter.Chain // the settlement's chain (nil: no settlement)
+	settlement                    ledger.SettlementConfig
 }
 
 // stack is every component of relaymeter in one process.
@@ -64,7 +66,8 @@ func newStack(c stackConfig) (*stack, error) {
 		rec.Close(context.Background())
 		return nil, err
 	}
-	m, err := meter.New(meter.Config{Brokers: c.brokers, Topic: topicMessages, Store: c.store, Logger: c.log, Registerer: c.reg})
+	m, err := meter.New(meter.Config{Brokers: c.brokers, Topic: topicMessages, Store: c.store, Chain: c.chain, Settlement: c.settlement,
+		Logger: c.log, Registerer: c.reg})
 	if err != nil {
 		rec.Close(context.Background())
 		return nil, err
