@@ -1,0 +1,103 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/relaymeter/relaymeter/internal/ethsim"
+	"github.com/relaymeter/relaymeter/meter"
+)
+
+// auditStack is the whole stack after traffic of two applications through
+// its edge, every event metered.
+func auditStack(t *testing.T, ctx context.Context) *testStack {
+	t.Helper()
+	node := ethsim.New(ethsim.Config{HeadInterval: -1})
+	up, err := listen("node", "127.0.0.1:0", node)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := startTestStack(t, ctx, "audit", "ws://"+up.addr()+"/",
+		func(ctx context.Context) error { node.Run(ctx); return nil }, up.serve)
+	for _, app := range []string{"app-1", "app-2"} {
+		conn, _, err := websocket.Dial(ctx, "ws://"+ts.edge+"/"+app, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 5 {
+			req := fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"eth_blockNumber","params":[]}`, i)
+			if err := conn.Write(ctx, websocket.MessageText, []byte(req)); err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := conn.Read(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		conn.Close(websocket.StatusNormalClosure, "bye")
+	}
+	ts.settled(t)
+	waitMetered(t, ts.pool, ts.cluster.Brokers, meter.DefaultGroupID)
+	return ts
+}
+
+// runAuditCmd runs relaymeter audit in this process and returns its exit
+// status and output.
+func runAuditCmd(ctx context.Context, args ...string) (int, string, string) {
+	var out, errb bytes.Buffer
+	code := run(ctx, append([]string{"audit"}, args...), stdio{in: strings.NewReader(""), out: &out, err: &errb})
+	return code, out.String(), errb.String()
+}
+
+func TestAuditCommand(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	ts := auditStack(t, ctx)
+	flags := []string{"--kafka", strings.Join(ts.cluster.Brokers, ","), "--database-url", ts.url}
+
+	code, out, errs := runAuditCmd(ctx, flags...)
+	if code != 0 || !strings.Contains(out, "result: match") {
+		t.Fatalf("untouched: exit %d\n%s%s", code, out, errs)
+	}
+	// 2 streams of 5 requests and 5 responses, all in the summary.
+	if !regexpMatch(`(?m)^  messages\s+20 rows  0 missing  0 extra  0 differ$`, out) ||
+		!regexpMatch(`(?m)^  streams\s+2 rows  0 missing  0 extra  0 differ$`, out) {
+		t.Errorf("summary:\n%s", out)
+	}
+	if code, out, _ := runAuditCmd(ctx, append(flags, "--application", "app-2")...); code != 0 ||
+		!regexpMatch(`(?m)^  messages\s+10 rows`, out) {
+		t.Errorf("--application app-2: exit %d\n%s", code, out)
+	}
+	if code, out, _ := runAuditCmd(ctx, append(flags, "--from", "2000-01-01T00:00:00Z", "--to", "2000-01-02T00:00:00Z")...); code != 0 ||
+		!regexpMatch(`(?m)^  messages\s+0 rows`, out) {
+		t.Errorf("a window without traffic: exit %d\n%s", code, out)
+	}
+
+	if _, err := ts.pool.Exec(ctx, `UPDATE messages SET units = 7 WHERE seq = (SELECT min(seq) FROM messages)`); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs = runAuditCmd(ctx, flags...)
+	if code != 1 || !strings.Contains(out, "result: DIFFERS") || !strings.Contains(out, "differs messages") {
+		t.Fatalf("after tampering: exit %d\n%s%s", code, out, errs)
+	}
+	// The other application's rows still match.
+	if code, _, _ := runAuditCmd(ctx, append(flags, "--service", "none")...); code != 0 {
+		t.Errorf("--service none after tampering: exit %d, want 0", code)
+	}
+
+	if code, _, errs := runAuditCmd(ctx, append(flags, "--from", "yesterday")...); code != 2 || !strings.Contains(errs, "--from") {
+		t.Errorf("a bad --from: exit %d, %s", code, errs)
+	}
+	if code, _, errs := runAuditCmd(ctx, "--kafka", strings.Join(ts.cluster.Brokers, ","),
+		"--database-url", "postgres://nobody@127.0.0.1:1/none?connect_timeout=2"); code != 2 {
+		t.Errorf("no database: exit %d, %s", code, errs)
+	}
+}
+
+func regexpMatch(pattern, s string) bool { return regexp.MustCompile(pattern).MatchString(s) }
