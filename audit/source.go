@@ -2,6 +2,7 @@ package audit
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"time"
@@ -54,24 +55,27 @@ func spans(ctx context.Context, brokers []string, topic string) ([]span, error) 
 	return out, nil
 }
 
-// stallTimeout is how long a replay waits for the next record of a span
+// stallTimeout is how long a replay waits for the next records of a span
 // it has not finished reading before it gives up.
 const stallTimeout = 30 * time.Second
 
 // read reads sp in batches of up to size records and passes each to fn;
-// fn must not keep the slice. Reading runs ahead of fn by a batch.
+// fn must not keep the slice. Reading runs ahead of fn by a batch. It
+// fetches from the partition's leader directly (kafka-go's Conn): its
+// Reader, one record at a time through channels, reads a tenth as fast.
 func read(ctx context.Context, brokers []string, topic string, sp span, size int, fn func([]kafka.Message) error) error {
 	if sp.First >= sp.End {
 		return nil
 	}
-	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: topic, Partition: int(sp.Partition),
-		MinBytes: 1, MaxBytes: 16 << 20, MaxWait: 500 * time.Millisecond, QueueCapacity: 10000})
-	defer r.Close()
-	if err := r.SetOffset(sp.First); err != nil {
-		return fmt.Errorf("audit: partition %d: seek to %d: %w", sp.Partition, sp.First, err)
+	conn, err := dialLeader(ctx, brokers, topic, sp.Partition)
+	if err != nil {
+		return err
 	}
+	defer conn.Close()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
+	defer stop()
 	// Two buffers: one filled while fn handles the other.
 	full, free := make(chan []kafka.Message, 1), make(chan []kafka.Message, 2)
 	free <- make([]kafka.Message, 0, size)
@@ -79,39 +83,24 @@ func read(ctx context.Context, brokers []string, topic string, sp span, size int
 	errc := make(chan error, 1)
 	go func() {
 		defer close(full)
-		next := sp.First
-		for next < sp.End {
+		f := fetcher{conn: conn, sp: sp, next: sp.First}
+		for f.next < sp.End {
 			var buf []kafka.Message
 			select {
 			case buf = <-free:
 			case <-ctx.Done():
 				return
 			}
-			buf = buf[:0]
-			for len(buf) < size && next < sp.End {
-				fctx, fcancel := context.WithTimeout(ctx, stallTimeout)
-				m, err := r.FetchMessage(fctx)
-				fcancel()
-				if err != nil {
-					if ctx.Err() == nil {
-						err = fmt.Errorf("audit: partition %d: read at offset %d of [%d, %d): %w", sp.Partition, next, sp.First, sp.End, err)
-					}
+			buf, err := f.fill(buf[:0], size)
+			if err != nil {
+				if ctx.Err() == nil {
 					errc <- err
-					return
 				}
-				if m.Offset >= sp.End { // the offsets before End were not records
-					next = sp.End
-					break
-				}
-				buf = append(buf, m)
-				next = m.Offset + 1
+				return
 			}
 			select {
 			case full <- buf:
 			case <-ctx.Done():
-				return
-			}
-			if next >= sp.End {
 				return
 			}
 		}
@@ -128,4 +117,69 @@ func read(ctx context.Context, brokers []string, topic string, sp span, size int
 	default:
 		return ctx.Err()
 	}
+}
+
+func dialLeader(ctx context.Context, brokers []string, topic string, partition int32) (*kafka.Conn, error) {
+	var err error
+	for _, b := range brokers {
+		var conn *kafka.Conn
+		if conn, err = kafka.DialLeader(ctx, "tcp", b, topic, int(partition)); err == nil {
+			return conn, nil
+		}
+	}
+	return nil, fmt.Errorf("audit: partition %d: connect to its leader: %w", partition, err)
+}
+
+// fetcher reads one span from its partition's leader.
+type fetcher struct {
+	conn  *kafka.Conn
+	sp    span
+	next  int64
+	batch *kafka.Batch // the fetch being read, if any
+}
+
+// fill appends records from f.next on to buf, up to size of them or the
+// span's end.
+func (f *fetcher) fill(buf []kafka.Message, size int) ([]kafka.Message, error) {
+	stalled := time.Now()
+	for len(buf) < size && f.next < f.sp.End {
+		if f.batch == nil {
+			if _, err := f.conn.Seek(f.next, kafka.SeekAbsolute); err != nil {
+				return nil, f.errorf(err)
+			}
+			f.conn.SetReadDeadline(time.Now().Add(stallTimeout))
+			f.batch = f.conn.ReadBatchWith(kafka.ReadBatchConfig{MinBytes: 1, MaxBytes: 16 << 20, MaxWait: time.Second})
+		}
+		m, err := f.batch.ReadMessage()
+		if err != nil {
+			cerr := f.batch.Close()
+			f.batch = nil
+			if cerr != nil {
+				return nil, f.errorf(cerr)
+			}
+			if time.Since(stalled) > stallTimeout {
+				return nil, f.errorf(errors.New("no records"))
+			}
+			continue // the fetch is read: fetch the next
+		}
+		stalled = time.Now()
+		if m.Offset < f.next {
+			continue // a fetch starts at its record batch's first offset
+		}
+		if m.Offset >= f.sp.End {
+			f.next = f.sp.End // the offsets before End were not records
+			break
+		}
+		buf = append(buf, m)
+		f.next = m.Offset + 1
+	}
+	if f.next >= f.sp.End && f.batch != nil {
+		f.batch.Close()
+		f.batch = nil
+	}
+	return buf, nil
+}
+
+func (f *fetcher) errorf(err error) error {
+	return fmt.Errorf("audit: partition %d: read at offset %d of [%d, %d): %w", f.sp.Partition, f.next, f.sp.First, f.sp.End, err)
 }
