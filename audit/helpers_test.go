@@ -178,3 +178,13 @@ func (e *env) exec(t testing.TB, sql ...string) {
 func pgxCollectStrings(rows pgx.Rows) ([]string, error) {
 	return pgx.CollectRows(rows, pgx.RowTo[string])
 }
+
+// count runs a query returning one int64.
+func (e *env) count(t testing.TB, q string) int64 {
+	t.Helper()
+	var n int64
+	if err := e.pool.QueryRow(context.Background(), q).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	return n
+}
