@@ -235,5 +235,3 @@ func (s *scratch) proposeTariff(ctx context.Context, service string, p Price) er
 	}
 	return nil
 }
-
-
