@@ -12,6 +12,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/relaymeter/relaymeter/internal/ethsim"
+	"github.com/relaymeter/relaymeter/ledger"
 	"github.com/relaymeter/relaymeter/meter"
 )
 
@@ -101,3 +102,50 @@ func TestAuditCommand(t *testing.T) {
 }
 
 func regexpMatch(pattern, s string) bool { return regexp.MustCompile(pattern).MatchString(s) }
+
+func TestRepriceCommand(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	ts := auditStack(t, ctx)
+	if _, err := ledger.New(ts.pool).AddTariff(ctx, ledger.Tariff{Service: "eth", PricePerUnit: "0.25", Currency: "upokt"}); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC().Truncate(time.Minute)
+	flags := []string{"--kafka", strings.Join(ts.cluster.Brokers, ","), "--database-url", ts.url, "--service", "eth",
+		"--from", now.Add(-time.Hour).Format(time.RFC3339), "--to", now.Add(time.Hour).Format(time.RFC3339)}
+	reprice := func(args ...string) (int, string, string) {
+		var out, errb bytes.Buffer
+		code := run(ctx, append(append([]string{"reprice"}, flags...), args...), stdio{in: strings.NewReader(""), out: &out, err: &errb})
+		return code, out.String(), errb.String()
+	}
+	// Each application: 5 requests and 5 responses, a relay and a unit
+	// each under the message policy, at 0.25 upokt a unit.
+	for _, tc := range []struct {
+		args []string
+		want string // each application's row, after its name
+	}{
+		{[]string{"--tariff", `{"price": "3", "currency": "upokt"}`}, `10\s+10\s+10\s+10\s+2\.5 upokt\s+30 upokt`},
+		{[]string{"--policy", `{"name": "method", "params": {"default": 3}}`}, `10\s+30\s+10\s+30\s+2\.5 upokt\s+7\.5 upokt`},
+	} {
+		code, out, errs := reprice(tc.args...)
+		if code != 0 {
+			t.Fatalf("reprice %s: exit %d\n%s%s", tc.args, code, out, errs)
+		}
+		for _, app := range []string{"app-1", "app-2"} {
+			if !regexpMatch(`(?m)^`+app+`\s+`+tc.want+`$`, out) {
+				t.Errorf("reprice %s: no row %s %s in\n%s", tc.args, app, tc.want, out)
+			}
+		}
+	}
+	if code, _, errs := reprice("--policy", `{"name": "nope"}`); code != 1 || !strings.Contains(errs, "nope") {
+		t.Errorf("an unknown policy: exit %d, %s", code, errs)
+	}
+	if code, _, _ := reprice(); code != 1 {
+		t.Errorf("no proposal: exit %d", code)
+	}
+	// Nothing was written.
+	var n int64
+	if err := ts.pool.QueryRow(ctx, `SELECT sum(relays) FROM usage_minutes`).Scan(&n); err != nil || n != 20 {
+		t.Errorf("ledger relays %d (%v) after reprice, want 20", n, err)
+	}
+}
