@@ -88,6 +88,9 @@ func run(ctx context.Context, args []string, sio stdio) int {
 			return ee.code
 		}
 		fmt.Fprintf(sio.err, "relaymeter %s: %v\n", c.name, err)
+		if ee, ok := errors.AsType[*exitError](err); ok {
+			return ee.code
+		}
 		return 1
 	}
 	return 0
