@@ -128,6 +128,9 @@ type TableSummary struct {
 type Summary struct {
 	RunID  int64
 	Events int64 // records replayed
+	// Windows is how many session windows the replay settled: those the
+	// ledger settled.
+	Windows int
 	// Replayed is how long replaying took, Elapsed the whole run.
 	Replayed, Elapsed time.Duration
 	Tables            []TableSummary
@@ -189,7 +192,7 @@ func run(ctx context.Context, cfg Config, sum *Summary) ([]span, error) {
 	if err != nil {
 		return nil, err
 	}
-	sc, err := newScratch(ctx, cfg.Pool)
+	sc, err := newScratch(ctx, cfg.Pool, settlementTables...)
 	if err != nil {
 		return sps, err
 	}
@@ -198,14 +201,47 @@ func run(ctx context.Context, cfg Config, sum *Summary) ([]span, error) {
 	if err := replay(ctx, cfg, sps, sc.store, commit, sum); err != nil {
 		return sps, err
 	}
-	for _, t := range tables {
+	if sum.Windows, err = sc.settle(ctx, meter.DefaultGroupID, cfg.Topic, len(sps)); err != nil {
+		return sps, err
+	}
+	for _, t := range append(tables, settlementTableSpecs...) {
 		ts, err := compareTable(ctx, cfg, sc, t, sum)
 		if err != nil {
 			return sps, err
 		}
 		sum.Tables = append(sum.Tables, ts)
 	}
+	ts, err := verifyChain(ctx, cfg, sum)
+	if err != nil {
+		return sps, err
+	}
+	sum.Tables = append(sum.Tables, ts)
 	return sps, nil
+}
+
+// verifyChain checks the ledger's transactions as ledger verify does (each
+// sums to zero per currency, seqs without gaps, the hash chain intact),
+// each problem a finding of table ledger_chain.
+func verifyChain(ctx context.Context, cfg Config, sum *Summary) (TableSummary, error) {
+	r, err := ledger.New(cfg.Pool).VerifyLedger(ctx)
+	if err != nil {
+		return TableSummary{}, fmt.Errorf("audit: verify the ledger: %w", err)
+	}
+	ts := TableSummary{Table: "ledger_chain", Compared: int64(r.Transactions)}
+	rec := newRecorder(cfg.Pool, sum.RunID, cfg.MaxFindings)
+	for _, p := range r.Problems {
+		ts.Differs++
+		keys, _ := json.Marshal(map[string]int64{"seq": p.Seq})
+		found, _ := json.Marshal(map[string]string{"problem": p.Detail})
+		d := difference{kind: "differs", table: ts.Table, keys: keys, found: found}
+		if ts.Differs <= samplesPerTable {
+			sum.Samples = append(sum.Samples, Finding{RunID: sum.RunID, Kind: d.kind, Table: d.table, Keys: keys, Found: found})
+		}
+		if err := rec.add(ctx, d); err != nil {
+			return ts, err
+		}
+	}
+	return ts, rec.flush(ctx)
 }
 
 // replay meters every span through a meter.Replay whose reads go to

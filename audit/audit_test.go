@@ -10,6 +10,7 @@ import (
 
 	"github.com/relaymeter/relaymeter/ingest/event"
 	"github.com/relaymeter/relaymeter/ledger"
+	"github.com/relaymeter/relaymeter/meter"
 	"github.com/relaymeter/relaymeter/meter/policy"
 )
 
@@ -18,13 +19,16 @@ import (
 // three minutes, one closed with its last response never forwarded (its
 // usage is taken back), one left open, and an event of a stream never
 // opened.
-func traffic(t testing.TB, e *env) {
+func traffic(t testing.TB, e *env, setup func(), done func() bool, opts ...func(*meter.Config)) {
 	t.Helper()
 	err := e.store.PutService(context.Background(), ledger.Service{ID: "eth", Protocol: "WEBSOCKET_JSONRPC",
 		ComputeUnitsPerRelay: 2, Policy: ledger.Policy{Name: policy.MethodName,
 			Params: json.RawMessage(`{"default": 1, "methods": {"eth_call": 5}}`)}})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if setup != nil {
+		setup()
 	}
 	var recs []kafka.Message
 	for i := range 6 {
@@ -55,13 +59,13 @@ func traffic(t testing.TB, e *env) {
 	stray.seq = 4 // a stream whose StreamOpened the meter never saw
 	recs = append(recs, stray.req(time.Second))
 	e.produce(t, recs...)
-	e.meter(t)
+	e.meterUntil(t, done, opts...)
 }
 
 func metered(t testing.TB) *env {
 	t.Helper()
 	e := newEnv(t, 2)
-	traffic(t, e)
+	traffic(t, e, nil, nil)
 	return e
 }
 

@@ -121,20 +121,30 @@ func (e *env) produce(t testing.TB, msgs ...kafka.Message) {
 // clock, so the default hour would close every open stream.
 const idle = 10 * 365 * 24 * time.Hour
 
-// meter runs a Meter until every record produced is committed.
-func (e *env) meter(t testing.TB) {
+// meter runs a Meter until every record produced is committed (and, when
+// set, until done says so).
+func (e *env) meter(t testing.TB, opts ...func(*meter.Config)) {
 	t.Helper()
-	m, err := meter.New(meter.Config{Brokers: e.brokers, Store: e.store, BatchSize: 500, BatchWait: 20 * time.Millisecond,
-		RetryBackoff: 50 * time.Millisecond, StreamIdleTimeout: idle})
+	e.meterUntil(t, nil, opts...)
+}
+
+func (e *env) meterUntil(t testing.TB, done func() bool, opts ...func(*meter.Config)) {
+	t.Helper()
+	cfg := meter.Config{Brokers: e.brokers, Store: e.store, BatchSize: 500, BatchWait: 20 * time.Millisecond,
+		RetryBackoff: 50 * time.Millisecond, StreamIdleTimeout: idle}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	m, err := meter.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- m.Run(ctx) }()
+	stopped := make(chan error, 1)
+	go func() { stopped <- m.Run(ctx) }()
 	defer func() {
 		cancel()
-		if err := <-done; err != nil {
+		if err := <-stopped; err != nil {
 			t.Fatalf("meter: %v", err)
 		}
 	}()
@@ -145,7 +155,7 @@ func (e *env) meter(t testing.TB) {
 			`SELECT coalesce(sum(next_offset), 0) FROM consumer_offsets`).Scan(&n); err != nil {
 			t.Fatal(err)
 		}
-		if n == e.n {
+		if n == e.n && (done == nil || done()) {
 			return
 		}
 		if time.Now().After(deadline) {

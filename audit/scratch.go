@@ -26,10 +26,12 @@ type scratch struct {
 	pool   *pgxpool.Pool // one connection, never replaced
 	store  *ledger.Store // the ledger's code over the scratch tables
 	schema string        // the ledger's schema, e.g. public
+	tables map[string]bool // the scratch's own
 }
 
 // scratchTables are the tables a batch's commit writes.
-var scratchTables = []string{"consumer_offsets", "streams", "messages", "usage_minutes", "findings", "quarantine"}
+var scratchTables = []string{"consumer_offsets", "streams", "messages", "usage_minutes", "findings", "quarantine",
+	"settlement_state"}
 
 // newScratch opens the scratch session on the database of pool, with
 // temporary copies of tables plus the batch tables.
@@ -59,10 +61,15 @@ func newScratch(ctx context.Context, pool *pgxpool.Pool, tables ...string) (*scr
 	if err != nil {
 		return nil, fmt.Errorf("audit: scratch: %w", err)
 	}
-	s := &scratch{pool: sp, store: ledger.New(sp), schema: schema}
+	s := &scratch{pool: sp, store: ledger.New(sp), schema: schema, tables: map[string]bool{}}
 	if err := s.create(ctx, append(scratchTables, tables...)); err != nil {
 		sp.Close()
 		return nil, err
+	}
+	// Nothing settled: a replayed batch has no late relay.
+	if _, err := sp.Exec(ctx, `INSERT INTO pg_temp.settlement_state DEFAULT VALUES`); err != nil {
+		sp.Close()
+		return nil, fmt.Errorf("audit: scratch: %w", err)
 	}
 	return s, nil
 }
@@ -72,6 +79,7 @@ func newScratch(ctx context.Context, pool *pgxpool.Pool, tables ...string) (*scr
 // default draws from a sequence of the ledger draws from a temporary one.
 func (s *scratch) create(ctx context.Context, tables []string) error {
 	for _, t := range tables {
+		s.tables[t] = true
 		src := pgx.Identifier{s.schema, t}.Sanitize()
 		if _, err := s.pool.Exec(ctx, `CREATE TEMP TABLE `+pgx.Identifier{t}.Sanitize()+` (LIKE `+src+` INCLUDING ALL)`); err != nil {
 			return fmt.Errorf("audit: scratch table %s: %w", t, err)
@@ -103,7 +111,13 @@ func (s *scratch) create(ctx context.Context, tables []string) error {
 // ledgerTable is the ledger's (not the scratch's) table t, qualified.
 func (s *scratch) ledgerTable(t string) string { return pgx.Identifier{s.schema, t}.Sanitize() }
 
-// replayTable is the scratch's table t, qualified.
-func replayTable(t string) string { return pgx.Identifier{"pg_temp", t}.Sanitize() }
+// replayTable is the replay's table t, qualified: the scratch's copy, or
+// the ledger's table for one the replay does not write (chain_sessions).
+func (s *scratch) replayTable(t string) string {
+	if s.tables[t] {
+		return pgx.Identifier{"pg_temp", t}.Sanitize()
+	}
+	return s.ledgerTable(t)
+}
 
 func (s *scratch) close() { s.pool.Close() }

@@ -135,15 +135,15 @@ func runAudit(ctx context.Context, args []string, sio stdio) error {
 	}
 	f, err := w.filter()
 	if err != nil {
-		return &exitError{code: 2, err: err}
+		return &exitError{2, err}
 	}
 	log, err := newLogger(sio.err, *logLevel)
 	if err != nil {
-		return &exitError{code: 2, err: err}
+		return &exitError{2, err}
 	}
 	brokers, pool, stop, err := inf.open(ctx, log)
 	if err != nil {
-		return &exitError{code: 2, err: err}
+		return &exitError{2, err}
 	}
 	defer stop()
 	prog := newProgress(sio.err, "replaying")
@@ -154,14 +154,17 @@ func runAudit(ctx context.Context, args []string, sio stdio) error {
 		if sum != nil && sum.RunID != 0 {
 			err = fmt.Errorf("run %d: %w", sum.RunID, err)
 		}
-		return &exitError{code: 2, err: err}
+		return &exitError{2, err}
 	}
 	printSummary(sio.out, sum)
 	if sum.Differences() > 0 {
-		return &exitError{code: 1}
+		return &exitError{1, errAuditDiffers}
 	}
 	return nil
 }
+
+// errAuditDiffers reports an audit that found rows that do not match.
+var errAuditDiffers = errors.New("the ledger differs from what the events log recomputes")
 
 // printSummary writes what an audit found, a line per table and the first
 // differences.

@@ -37,23 +37,6 @@ func register(c command) { commands[c.name] = c }
 // errUsage marks an error already explained to the user by a flag set.
 var errUsage = errors.New("usage")
 
-// exitError is a subcommand's outcome that sets the exit status itself,
-// as audit's does (1: differences found, 2: could not run); err, when not
-// nil, is printed.
-type exitError struct {
-	code int
-	err  error
-}
-
-func (e *exitError) Error() string {
-	if e.err == nil {
-		return fmt.Sprintf("exit status %d", e.code)
-	}
-	return e.err.Error()
-}
-
-func (e *exitError) Unwrap() error { return e.err }
-
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], stdio{in: os.Stdin, out: os.Stdout, err: os.Stderr})
@@ -79,13 +62,6 @@ func run(ctx context.Context, args []string, sio stdio) int {
 	if err := c.run(ctx, args[1:], sio); err != nil {
 		if errors.Is(err, errUsage) || errors.Is(err, flag.ErrHelp) {
 			return 2
-		}
-		var ee *exitError
-		if errors.As(err, &ee) {
-			if ee.err != nil {
-				fmt.Fprintf(sio.err, "relaymeter %s: %v\n", c.name, ee.err)
-			}
-			return ee.code
 		}
 		fmt.Fprintf(sio.err, "relaymeter %s: %v\n", c.name, err)
 		if ee, ok := errors.AsType[*exitError](err); ok {
