@@ -23,9 +23,9 @@ import (
 // written. Every other table (services, policies, tariffs…) is the
 // ledger's own, read through the search path.
 type scratch struct {
-	pool   *pgxpool.Pool // one connection, never replaced
-	store  *ledger.Store // the ledger's code over the scratch tables
-	schema string        // the ledger's schema, e.g. public
+	pool   *pgxpool.Pool   // one connection, never replaced
+	store  *ledger.Store   // the ledger's code over the scratch tables
+	schema string          // the ledger's schema, e.g. public
 	tables map[string]bool // the scratch's own
 }
 
