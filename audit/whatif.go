@@ -235,3 +235,14 @@ func (s *scratch) proposeTariff(ctx context.Context, service string, p Price) er
 	}
 	return nil
 }
+
+// Pricer runs what-ifs against one events log and ledger.
+type Pricer struct {
+	// Config says where the log and the ledger are, as for Run.
+	Config Config
+}
+
+// WhatIf is WhatIf with p's configuration, the proposal and the window.
+func (p *Pricer) WhatIf(ctx context.Context, prop Proposal, from, to time.Time) ([]WhatIfRow, error) {
+	return WhatIf(ctx, WhatIfConfig{Config: p.Config, Proposal: prop, From: from, To: to})
+}

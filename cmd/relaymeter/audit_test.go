@@ -137,6 +137,40 @@ func TestRepriceCommand(t *testing.T) {
 			}
 		}
 	}
+	// GraphQL's whatIf is the same what-if: the same figures.
+	var res struct {
+		Data struct {
+			WhatIf []struct {
+				Application   string
+				Now, Proposed struct {
+					Relays, Units int64
+					Amount        []struct{ Currency, Value string }
+				}
+			}
+		}
+		Errors []struct {
+			Message    string
+			Extensions struct{ Code string }
+		}
+	}
+	window := fmt.Sprintf(`from: %q, to: %q`, now.Add(-time.Hour).Format(time.RFC3339), now.Add(time.Hour).Format(time.RFC3339))
+	gqlPost(t, ctx, "http://"+ts.api, "test-key", `{ whatIf(service: "eth", policy: {name: "method", params: {default: 3}}, `+window+`) {
+		application now { relays units amount { currency value } } proposed { relays units amount { currency value } } } }`, &res)
+	if len(res.Errors) > 0 || len(res.Data.WhatIf) != 2 {
+		t.Fatalf("whatIf: %+v", res)
+	}
+	for _, r := range res.Data.WhatIf {
+		if r.Now.Relays != 10 || r.Proposed.Relays != 30 || r.Proposed.Units != 30 || len(r.Now.Amount) != 1 ||
+			r.Now.Amount[0].Value != "2.5" || len(r.Proposed.Amount) != 1 || r.Proposed.Amount[0].Value != "7.5" {
+			t.Errorf("whatIf %s: %+v", r.Application, r)
+		}
+	}
+	res.Data.WhatIf = nil
+	gqlPost(t, ctx, "http://"+ts.api, "test-key", `{ whatIf(service: "eth", tariff: {pricePerUnit: "-1", currency: "upokt"}, `+window+`) { application } }`, &res)
+	if len(res.Errors) != 1 || res.Errors[0].Extensions.Code != "BAD_USER_INPUT" {
+		t.Errorf("whatIf with a negative price: %+v", res)
+	}
+
 	if code, _, errs := reprice("--policy", `{"name": "nope"}`); code != 1 || !strings.Contains(errs, "nope") {
 		t.Errorf("an unknown policy: exit %d, %s", code, errs)
 	}

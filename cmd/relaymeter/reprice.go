@@ -6,11 +6,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/relaymeter/relaymeter/audit"
+	"github.com/relaymeter/relaymeter/graphql"
 	"github.com/relaymeter/relaymeter/ledger"
 	"github.com/relaymeter/relaymeter/meter"
 )
@@ -80,6 +82,15 @@ func runReprice(ctx context.Context, args []string, sio stdio) error {
 	}
 	printWhatIf(sio.out, p, f.From, f.To, rows)
 	return nil
+}
+
+// whatIfFor returns the API's whatIf over the events log at brokers and
+// the ledger of store; nil (whatIf unavailable) without brokers.
+func whatIfFor(brokers []string, store *ledger.Store, log *slog.Logger) graphql.WhatIf {
+	if len(brokers) == 0 {
+		return nil
+	}
+	return &audit.Pricer{Config: audit.Config{Brokers: brokers, Topic: topicMessages, Pool: store.Pool(), Logger: log}}
 }
 
 // printWhatIf writes a what-if's table: per application, relays, units
