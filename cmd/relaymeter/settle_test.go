@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/relaymeter/relaymeter/internal/kafkatest"
 	"github.com/relaymeter/relaymeter/internal/pgtest"
 	"github.com/relaymeter/relaymeter/ledger"
 )
@@ -93,5 +94,60 @@ func TestLedgerVerifyCommand(t *testing.T) {
 	}
 	if code, out := verify("postgres://nobody@127.0.0.1:1/none?connect_timeout=2"); code != 2 {
 		t.Fatalf("no database: exit %d\n%s", code, out)
+	}
+}
+
+// TestDevDemoSettles runs dev --demo with its default chain (5 s blocks, 4
+// per session, 1 grace block) and sees a session settled, with relays, the
+// demo tariff's amount and a positive supplier balance, within a minute of
+// the start (the first settles in about half a minute).
+func TestDevDemoSettles(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	pool, dbURL := pgtest.DB(t)
+	kc := kafkatest.Start(t, kafkatest.Options{Partitions: 4, Topics: []string{topicMessages, topicClaims}})
+	out := &lockedBuffer{}
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan int, 1)
+	began := time.Now()
+	go func() {
+		done <- run(runCtx, []string{"dev", "--demo", "--data-dir", t.TempDir(), "--ws-listen", freeAddr(t), "--http", freeAddr(t),
+			"--database-url", dbURL, "--kafka", strings.Join(kc.Brokers, ","), "--log-level", "warn"},
+			stdio{in: strings.NewReader(""), out: out, err: out})
+	}()
+	defer func() {
+		stop()
+		<-done
+	}()
+	var supplier, app string
+	var relays int64
+	var amount string
+	for {
+		err := pool.QueryRow(ctx, `SELECT supplier, application, relays, trim_scale(amount)::text FROM sessions
+			WHERE relays > 0 AND service = 'eth' ORDER BY start_height LIMIT 1`).Scan(&supplier, &app, &relays, &amount)
+		if err == nil {
+			break
+		}
+		select {
+		case code := <-done:
+			t.Fatalf("dev exited %d:\n%s", code, out)
+		case <-ctx.Done():
+			t.Fatalf("no settled session: %v\n%s", err, out)
+		case <-time.After(200 * time.Millisecond):
+		}
+		if time.Since(began) > 60*time.Second {
+			t.Fatalf("no session settled within a minute:\n%s", out)
+		}
+	}
+	t.Logf("first session settled %.1f s after dev started: %d relays of %s, %s upokt", time.Since(began).Seconds(), relays, app, amount)
+	if amount == "0" {
+		t.Fatalf("the session costs nothing: the demo tariff is missing")
+	}
+	b, err := ledger.New(pool).Balance(ctx, ledger.AccountID(ledger.AccountSupplier, supplier, "upokt"), ledger.Stream{}.ClosedAt)
+	if err != nil || strings.HasPrefix(b, "-") || b == "0" {
+		t.Fatalf("supplier balance %s, %v: want positive", b, err)
+	}
+	if r, err := ledger.New(pool).VerifyLedger(ctx); err != nil || len(r.Problems) > 0 {
+		t.Fatalf("ledger verify: %+v, %v", r, err)
 	}
 }
