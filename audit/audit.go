@@ -57,6 +57,9 @@ type Config struct {
 	Brokers []string
 	// Topic is the events topic (default meter.DefaultTopic).
 	Topic string
+	// GroupID is the meter's consumer group, whose stored offsets say how
+	// far the ledger is (default meter.DefaultGroupID).
+	GroupID string
 	// Pool is the ledger's database (required; migrated).
 	Pool *pgxpool.Pool
 	// StreamIdleTimeout must be the meter's (default meter.DefaultStreamIdle).
@@ -91,6 +94,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Topic == "" {
 		c.Topic = meter.DefaultTopic
+	}
+	if c.GroupID == "" {
+		c.GroupID = meter.DefaultGroupID
 	}
 	if c.StreamIdleTimeout == 0 {
 		c.StreamIdleTimeout = meter.DefaultStreamIdle
@@ -136,6 +142,17 @@ type Summary struct {
 	Tables            []TableSummary
 	// Samples are the first differences found, up to a few per table.
 	Samples []Finding
+	// Lagging are the partitions whose stored offset (how far the meter
+	// metered into the ledger) is not the end the replay read to: the
+	// rows of the records in between differ for that reason.
+	Lagging []Lag
+}
+
+// Lag is a partition the meter metered to Stored (NoOffset: not at all)
+// while the replay read it to End.
+type Lag struct {
+	Partition   int32
+	Stored, End int64
 }
 
 // Differences is the number of rows that do not match.
@@ -192,6 +209,9 @@ func run(ctx context.Context, cfg Config, sum *Summary) ([]span, error) {
 	if err != nil {
 		return nil, err
 	}
+	if sum.Lagging, err = lagging(ctx, cfg, sps); err != nil {
+		return sps, err
+	}
 	sc, err := newScratch(ctx, cfg.Pool, settlementTables...)
 	if err != nil {
 		return sps, err
@@ -201,7 +221,7 @@ func run(ctx context.Context, cfg Config, sum *Summary) ([]span, error) {
 	if err := replay(ctx, cfg, sps, sc.store, commit, sum); err != nil {
 		return sps, err
 	}
-	if sum.Windows, err = sc.settle(ctx, meter.DefaultGroupID, cfg.Topic, len(sps)); err != nil {
+	if sum.Windows, err = sc.settle(ctx, cfg.GroupID, cfg.Topic, len(sps)); err != nil {
 		return sps, err
 	}
 	for _, t := range append(tables, settlementTableSpecs...) {
@@ -244,11 +264,28 @@ func verifyChain(ctx context.Context, cfg Config, sum *Summary) (TableSummary, e
 	return ts, rec.flush(ctx)
 }
 
+// lagging returns the partitions whose stored offset in the ledger is not
+// the end of their span.
+func lagging(ctx context.Context, cfg Config, sps []span) ([]Lag, error) {
+	store := ledger.New(cfg.Pool)
+	var out []Lag
+	for _, sp := range sps {
+		at, err := store.NextOffset(ctx, cfg.GroupID, cfg.Topic, sp.Partition)
+		if err != nil {
+			return nil, fmt.Errorf("audit: %w", err)
+		}
+		if at != sp.End && !(at == ledger.NoOffset && sp.First == sp.End) {
+			out = append(out, Lag{Partition: sp.Partition, Stored: at, End: sp.End})
+		}
+	}
+	return out, nil
+}
+
 // replay meters every span through a meter.Replay whose reads go to
 // lookups, handing its batches to commit, and then closes the streams a
 // caught-up meter would have closed as abandoned by now.
 func replay(ctx context.Context, cfg Config, sps []span, lookups meter.Lookups, commit func(*ledger.Batch) error, sum *Summary) error {
-	r, err := meter.NewReplay(meter.ReplayConfig{Topic: cfg.Topic, Lookups: lookups,
+	r, err := meter.NewReplay(meter.ReplayConfig{Topic: cfg.Topic, GroupID: cfg.GroupID, Lookups: lookups,
 		StreamIdleTimeout: cfg.StreamIdleTimeout, Logger: cfg.Logger})
 	if err != nil {
 		return err

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -17,6 +18,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/relaymeter/relaymeter/audit"
+	"github.com/relaymeter/relaymeter/ledger"
 	"github.com/relaymeter/relaymeter/meter"
 )
 
@@ -121,6 +123,7 @@ func runAudit(ctx context.Context, args []string, sio stdio) error {
 	w.register(fs)
 	inf.register(fs)
 	idle := fs.Duration("stream-idle-timeout", meter.DefaultStreamIdle, "the meter's --stream-idle-timeout")
+	group := fs.String("group", meter.DefaultGroupID, "the meter's Kafka consumer group (--group)")
 	batch := fs.Int("batch", audit.DefaultBatchSize, "records per replayed batch")
 	maxFindings := fs.Int("max-findings", audit.DefaultMaxFindings, "audit_findings rows recorded per table at most (all are counted)")
 	logLevel := fs.String("log-level", "warn", "log level: debug, info, warn, error")
@@ -147,7 +150,7 @@ func runAudit(ctx context.Context, args []string, sio stdio) error {
 	}
 	defer stop()
 	prog := newProgress(sio.err, "replaying")
-	sum, err := audit.Run(ctx, audit.Config{Brokers: brokers, Topic: topicMessages, Pool: pool, StreamIdleTimeout: *idle,
+	sum, err := audit.Run(ctx, audit.Config{Brokers: brokers, Topic: topicMessages, GroupID: *group, Pool: pool, StreamIdleTimeout: *idle,
 		Filter: f, BatchSize: *batch, MaxFindings: *maxFindings, Progress: prog.update, Logger: log})
 	prog.done()
 	if err != nil {
@@ -176,7 +179,15 @@ func printSummary(out io.Writer, s *audit.Summary) {
 	fmt.Fprintf(out, "audit run %d: %d events replayed in %s (%.0f events/s), %s in all\n",
 		s.RunID, s.Events, s.Replayed.Round(time.Millisecond), rate, s.Elapsed.Round(time.Millisecond))
 	for _, t := range s.Tables {
-		fmt.Fprintf(out, "  %-14s %9d rows  %d missing  %d extra  %d differ\n", t.Table, t.Compared, t.Missing, t.Extra, t.Differs)
+		fmt.Fprintf(out, "  %-19s %9d rows  %d missing  %d extra  %d differ\n", t.Table, t.Compared, t.Missing, t.Extra, t.Differs)
+	}
+	for _, l := range s.Lagging {
+		stored := strconv.FormatInt(l.Stored, 10)
+		if l.Stored == ledger.NoOffset {
+			stored = "nothing"
+		}
+		fmt.Fprintf(out, "  note: partition %d: the meter metered to offset %s, the log ends at %d: the rows of the records between differ for that reason (let the meter catch up and audit again)\n",
+			l.Partition, stored, l.End)
 	}
 	if n := s.Differences(); n > 0 {
 		fmt.Fprintf(out, "result: DIFFERS, %d rows (audit_findings of run %d; GraphQL auditFindings)\n", n, s.RunID)
