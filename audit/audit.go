@@ -26,6 +26,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -198,10 +199,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	if ferr := finishRun(context.WithoutCancel(ctx), cfg.Pool, sum, offsets, err); ferr != nil && err == nil {
 		err = ferr
 	}
-	if err != nil {
-		return sum, err
-	}
-	return sum, nil
+	return sum, err
 }
 
 func run(ctx context.Context, cfg Config, sum *Summary) ([]span, error) {
@@ -224,7 +222,7 @@ func run(ctx context.Context, cfg Config, sum *Summary) ([]span, error) {
 	if sum.Windows, err = sc.settle(ctx, cfg.GroupID, cfg.Topic, len(sps)); err != nil {
 		return sps, err
 	}
-	for _, t := range append(tables, settlementTableSpecs...) {
+	for _, t := range slices.Concat(tables, settlementTableSpecs) {
 		ts, err := compareTable(ctx, cfg, sc, t, sum)
 		if err != nil {
 			return sps, err
@@ -312,6 +310,7 @@ func replay(ctx context.Context, cfg Config, sps []span, lookups meter.Lookups, 
 		if err := r.Sweep(sp.Partition, cfg.Now(), commit); err != nil {
 			return err
 		}
+		r.Release(sp.Partition)
 	}
 	sum.Replayed = time.Since(began)
 	return nil

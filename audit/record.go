@@ -16,7 +16,7 @@ func startRun(ctx context.Context, pool *pgxpool.Pool, topic string, f Filter) (
 	err := pool.QueryRow(ctx, `INSERT INTO audit_runs (topic, window_from, window_to, application, service)
 		VALUES ($1, $2, $3, $4, $5) RETURNING id`, topic, a[0], a[1], f.Application, f.Service).Scan(&id)
 	if err != nil {
-		return 0, fmt.Errorf("audit: record run: %w", err)
+		return 0, fmt.Errorf("audit: record run (is the database migrated? relaymeter migrate up): %w", err)
 	}
 	return id, nil
 }

@@ -153,6 +153,15 @@ func (rp *replayPartition) hand(p *pending, commit func(*ledger.Batch) error) er
 	return nil
 }
 
+// Release drops what the replay holds of partition, whose records are
+// all metered: its open streams leave memory.
+func (r *Replay) Release(partition int32) {
+	if rp := r.parts[partition]; rp != nil {
+		rp.w.bl.reset()
+		delete(r.parts, partition)
+	}
+}
+
 // InMemory returns the number of streams the replay holds in memory: the
 // open ones, and those closed in the batch last handed over.
 func (r *Replay) InMemory() int {
