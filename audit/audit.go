@@ -72,8 +72,8 @@ type Config struct {
 	// MaxFindings bounds the audit_findings rows recorded per table
 	// (default DefaultMaxFindings); every difference is counted.
 	MaxFindings int
-	// Progress, when set, is told of the replay's progress after each
-	// batch.
+	// Progress, when set, is told of the replay's progress before its
+	// first batch and after each.
 	Progress func(Progress)
 	// Now is the wall clock, which a caught-up meter's partitions run on
 	// (default time.Now).
@@ -293,6 +293,9 @@ func replay(ctx context.Context, cfg Config, sps []span, lookups meter.Lookups, 
 		total += sp.End - sp.First
 	}
 	began := time.Now()
+	if cfg.Progress != nil {
+		cfg.Progress(Progress{Total: total})
+	}
 	for _, sp := range sps {
 		err := read(ctx, cfg.Brokers, cfg.Topic, sp, cfg.BatchSize, func(recs []kafka.Message) error {
 			if err := r.Batch(ctx, sp.Partition, recs, commit); err != nil {
