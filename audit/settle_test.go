@@ -49,6 +49,21 @@ func TestAuditSettlement(t *testing.T) {
 		t.Errorf("replay settled %d windows, want 5 ([1,2] to [9,10])", sum.Windows)
 	}
 	want := map[string]int64{"sessions": 3, "ledger_transactions": 2, "ledger_entries": 6, "accounts": 4, "ledger_chain": 2}
+	compared(t, sum, want)
+	// Filtered: app-b's session, transaction and entries; accounts all.
+	sum = e.audit(t, Filter{Application: "app-b", From: base, To: base.Add(2 * time.Minute)})
+	compared(t, sum, map[string]int64{"sessions": 1, "ledger_transactions": 1, "ledger_entries": 3, "accounts": 4})
+	if n := sum.Differences(); n != 0 {
+		t.Fatalf("%d differences, filtered: %+v", n, sum.Samples)
+	}
+	// A window without traffic selects no session.
+	sum = e.audit(t, Filter{From: base.Add(4 * time.Minute)})
+	compared(t, sum, map[string]int64{"sessions": 0, "ledger_transactions": 0, "ledger_entries": 0, "messages": 0})
+}
+
+// compared checks the rows a run compared, for the tables in want.
+func compared(t *testing.T, sum *Summary, want map[string]int64) {
+	t.Helper()
 	for _, ts := range sum.Tables {
 		if w, ok := want[ts.Table]; ok && ts.Compared != w {
 			t.Errorf("%s: compared %d rows, want %d", ts.Table, ts.Compared, w)
