@@ -50,7 +50,6 @@ type streamSpec struct {
 	app, sup                   string
 	weight                     int64
 	msgs                       []msg
-	closedUp, closedDown       int64
 	relayAt                    []time.Time // filled by commit: each message's RelayAt
 	forwardedUp, forwardedDown *int64
 }
@@ -250,7 +249,9 @@ type feeRow struct {
 // checks against an oracle computed here from the same inputs: every
 // session's relays, units and amount, and every account's balance, which
 // is the sum of its entries over the sessions' amounts; the ledger
-// verifies (each transaction sums to zero, the chain is intact).
+// verifies (each transaction sums to zero, the chain is intact). Then late
+// relays of the settled windows are adjusted, and what each application
+// paid is still the exact sum of its relays at their windows' prices.
 func TestSettleProperty(t *testing.T) {
 	seed := *settleSeed
 	if seed == 0 {
@@ -318,24 +319,10 @@ func settleProperty(t *testing.T, rng *rand.Rand) {
 
 	var streams []*streamSpec
 	for n := range 3 + rng.IntN(6) {
-		s := &streamSpec{n: n + 1, app: []string{"A", "B"}[rng.IntN(2)], sup: []string{"X", "Y"}[rng.IntN(2)], weight: 1 + rng.Int64N(4)}
-		at := time.Duration(rng.Int64N(int64(span / 2)))
-		for range 1 + rng.IntN(30) {
-			at += time.Duration(rng.Int64N(int64(20 * time.Second)))
-			if at >= span {
-				break
-			}
-			s.msgs = append(s.msgs, msg{at: at, response: rng.IntN(2) == 0, units: rng.Int64N(4)})
+		if s := randomStream(rng, n+1, span); s != nil {
+			streams = append(streams, s)
+			e.commit(t, s, genesis.Add(span+time.Hour))
 		}
-		if len(s.msgs) == 0 {
-			continue
-		}
-		if rng.IntN(3) == 0 { // closed, the last messages of each side not crossed
-			up, down := int64(1+rng.IntN(len(s.msgs)+1)), int64(1+rng.IntN(len(s.msgs)+1))
-			s.forwardedUp, s.forwardedDown = &up, &down
-		}
-		streams = append(streams, s)
-		e.commit(t, s, genesis.Add(span+time.Hour))
 	}
 	if len(streams) == 0 {
 		return
@@ -350,21 +337,12 @@ func settleProperty(t *testing.T, rng *rand.Rand) {
 	}
 	type tot struct{ relays, units int64 }
 	sums := map[key]*tot{}
-	first := int64(1 << 62)
 	for _, s := range streams {
 		for i, m := range s.msgs {
-			seq := int64(i + 2)
-			crossed := true
-			if m.response && s.forwardedDown != nil {
-				crossed = seq <= *s.forwardedDown
-			} else if !m.response && s.forwardedUp != nil {
-				crossed = seq <= *s.forwardedUp
-			}
-			if !crossed || m.units == 0 {
+			if !s.crossed(i) || m.units == 0 {
 				continue
 			}
 			w := chain.WindowOf(e.clock.HeightAt(s.relayAt[i]), 2)
-			first = min(first, w.Start)
 			k := key{w.Start, s.app, s.sup}
 			if sums[k] == nil {
 				sums[k] = &tot{}
@@ -433,6 +411,99 @@ func settleProperty(t *testing.T, rng *rand.Rand) {
 	if e.settleAll(t) != 0 || e.ledgerState(t) != before {
 		t.Fatal("a second settlement changed the ledger")
 	}
+
+	// Late relays: streams of the settled windows metered after them, then
+	// two more windows. Each is adjusted in the next settlement at its own
+	// window's price: what every application paid is the exact sum of its
+	// crossed relays priced at their windows, whichever transaction
+	// carried them, and suppliers and fees got exactly that.
+	for n := range 1 + rng.IntN(4) {
+		if s := randomStream(rng, 100+n, span); s != nil {
+			streams = append(streams, s)
+			e.commit(t, s, genesis.Add(span+time.Hour))
+		}
+	}
+	e.windows(t, span+4*time.Minute)
+	e.settleAll(t)
+	if n := e.count(t, `SELECT count(*) FROM findings WHERE kind = 'late_relay' AND resolved_at IS NULL`); n != 0 {
+		t.Fatalf("%d late relays not adjusted", n)
+	}
+	paid, received := map[string]*apd.Decimal{}, map[string]*apd.Decimal{}
+	add := func(m map[string]*apd.Decimal, k, v string) {
+		d, _, _ := apd.NewFromString(v)
+		if m[k] == nil {
+			m[k] = new(apd.Decimal)
+		}
+		decimalContext.Add(m[k], m[k], d)
+	}
+	for _, s := range streams {
+		for i, m := range s.msgs {
+			if !s.crossed(i) || m.units == 0 {
+				continue
+			}
+			w := chain.WindowOf(e.clock.HeightAt(s.relayAt[i]), 2)
+			tr, ok := tariffAt(tariffs, s.app, genesis.Add(time.Duration(w.Start-1)*time.Minute))
+			if !ok {
+				continue
+			}
+			split, err := Payout(Line{Units: m.units * s.weight, Price: tr.price})
+			if err != nil {
+				t.Fatal(err)
+			}
+			add(paid, AccountID(AccountApplication, s.app, tr.currency), negate(split.Gross))
+			add(received, tr.currency, split.Gross)
+		}
+	}
+	for account, want := range paid {
+		if got, err := e.s.Balance(ctx, account, Stream{}.ClosedAt); err != nil || got != canonical(want) {
+			t.Errorf("with late relays, %s paid %s, %v; want %s", account, got, err, canonical(want))
+		}
+	}
+	for cur, want := range received {
+		var got string
+		if err := e.pool.QueryRow(ctx, `SELECT coalesce(trim_scale(sum(e.amount)), 0)::text FROM ledger_entries e
+			JOIN accounts a ON a.id = e.account WHERE a.kind <> 'application' AND a.currency = $1`, cur).Scan(&got); err != nil || got != canonical(want) {
+			t.Errorf("with late relays, suppliers and fees received %s %s, %v; want %s", got, cur, err, canonical(want))
+		}
+	}
+	if r, err := e.s.VerifyLedger(ctx); err != nil || len(r.Problems) > 0 {
+		t.Fatalf("verify: %+v, %v", r, err)
+	}
+}
+
+// randomStream returns a stream of random messages between 0 and span, or
+// nil when it has none; a third of them close saying which messages of each
+// side crossed.
+func randomStream(rng *rand.Rand, n int, span time.Duration) *streamSpec {
+	s := &streamSpec{n: n, app: []string{"A", "B"}[rng.IntN(2)], sup: []string{"X", "Y"}[rng.IntN(2)], weight: 1 + rng.Int64N(4)}
+	at := time.Duration(rng.Int64N(int64(span / 2)))
+	for range 1 + rng.IntN(30) {
+		at += time.Duration(rng.Int64N(int64(20 * time.Second)))
+		if at >= span {
+			break
+		}
+		s.msgs = append(s.msgs, msg{at: at, response: rng.IntN(2) == 0, units: rng.Int64N(4)})
+	}
+	if len(s.msgs) == 0 {
+		return nil
+	}
+	if rng.IntN(3) == 0 {
+		up, down := int64(1+rng.IntN(len(s.msgs)+1)), int64(1+rng.IntN(len(s.msgs)+1))
+		s.forwardedUp, s.forwardedDown = &up, &down
+	}
+	return s
+}
+
+// crossed reports whether message i of s crossed the edge.
+func (s *streamSpec) crossed(i int) bool {
+	seq := int64(i + 2)
+	if s.msgs[i].response && s.forwardedDown != nil {
+		return seq <= *s.forwardedDown
+	}
+	if !s.msgs[i].response && s.forwardedUp != nil {
+		return seq <= *s.forwardedUp
+	}
+	return true
 }
 
 func (e *settleEnv) readPricing(t *testing.T) ([]tariffRow, []feeRow) {
