@@ -84,6 +84,9 @@ type Config struct {
 	MaxUsageRows int
 	// Live bounds live operations (subscriptions over WebSocket).
 	Live LiveConfig
+	// WhatIf answers whatIf. Optional: without it whatIf answers
+	// UNAVAILABLE.
+	WhatIf WhatIf
 }
 
 // Validate reports what is missing or wrong in c.
@@ -134,8 +137,8 @@ func NewHandler(cfg Config) (http.Handler, error) {
 	if cfg.MaxUsageRows == 0 {
 		cfg.MaxUsageRows = DefaultMaxUsageRows
 	}
-	root := &resolver{store: cfg.Store, registry: cfg.Registry, log: cfg.Logger, maxRows: cfg.MaxUsageRows}
-	schema, err := gql.ParseSchema(schemaSDL+"\n"+liveSDL, root,
+	root := &resolver{store: cfg.Store, registry: cfg.Registry, log: cfg.Logger, maxRows: cfg.MaxUsageRows, whatIf: cfg.WhatIf}
+	schema, err := gql.ParseSchema(schemaSDL+"\n"+liveSDL+"\n"+auditSDL, root,
 		gql.UseStringDescriptions(),
 		gql.MaxDepth(cfg.MaxDepth),
 		gql.MaxQueryLength(cfg.MaxQueryLength),

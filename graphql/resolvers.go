@@ -27,7 +27,8 @@ type resolver struct {
 	store    *ledger.Store
 	registry Registry // nil: no mutations, no admin lists
 	log      *slog.Logger
-	maxRows  int // usageSeries' bound on rows
+	maxRows  int    // usageSeries' bound on rows
+	whatIf   WhatIf // nil: whatIf answers UNAVAILABLE
 }
 
 // pageArgs are a connection's arguments.

@@ -171,7 +171,7 @@ func (bl *builder) load(ctx context.Context, recs []kafka.Message) error {
 			ids = append(ids, id)
 		}
 	}
-	rows, err := bl.m.store.Streams(ctx, ids)
+	rows, err := bl.m.reads.Streams(ctx, ids)
 	if err != nil {
 		return fmt.Errorf("meter: load streams: %w", err)
 	}
@@ -181,7 +181,7 @@ func (bl *builder) load(ctx context.Context, recs []kafka.Message) error {
 // preload brings the partition's open streams into memory, so that the
 // ones whose edge went away can be closed.
 func (bl *builder) preload(ctx context.Context) error {
-	rows, err := bl.m.store.OpenStreams(ctx, bl.m.cfg.Topic, bl.partition)
+	rows, err := bl.m.reads.OpenStreams(ctx, bl.m.cfg.Topic, bl.partition)
 	if err != nil {
 		return fmt.Errorf("meter: load open streams: %w", err)
 	}

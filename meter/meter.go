@@ -199,6 +199,7 @@ type Meter struct {
 	cfg      Config
 	log      *slog.Logger
 	store    *ledger.Store
+	reads    Lookups // the store, or a replay's own
 	metrics  *metrics
 	services *services
 
@@ -223,6 +224,7 @@ func New(cfg Config) (*Meter, error) {
 		cfg:      cfg,
 		log:      log,
 		store:    cfg.Store,
+		reads:    cfg.Store,
 		metrics:  met,
 		services: newServices(cfg.Store, cfg.ServicesRefresh, log),
 	}, nil

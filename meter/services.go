@@ -36,7 +36,7 @@ func (p pricing) units(s *policy.Stream, state []byte, m *event.Message) (units 
 // services caches the services table and the policies built from the
 // ledger's policies rows. It is shared by the partitions of a Meter.
 type services struct {
-	store   *ledger.Store
+	store   Lookups
 	refresh time.Duration
 	log     *slog.Logger
 
@@ -55,7 +55,7 @@ type services struct {
 	fallback  int64             // the policies row of message v1, no parameters
 }
 
-func newServices(store *ledger.Store, refresh time.Duration, log *slog.Logger) *services {
+func newServices(store Lookups, refresh time.Duration, log *slog.Logger) *services {
 	return &services{store: store, refresh: refresh, log: log, built: map[int64]pricing{}}
 }
 

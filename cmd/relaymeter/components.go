@@ -72,7 +72,9 @@ func newStack(c stackConfig) (*stack, error) {
 		rec.Close(context.Background())
 		return nil, err
 	}
-	api, err := graphql.NewHandler(apiConfig(c.store, c.adminKey, c.keys, c.log, c.apiRate, c.apiBurst))
+	apiCfg := apiConfig(c.store, c.adminKey, c.keys, c.log, c.apiRate, c.apiBurst)
+	apiCfg.WhatIf = whatIfFor(c.brokers, c.store, c.log)
+	api, err := graphql.NewHandler(apiCfg)
 	if err != nil {
 		rec.Close(context.Background())
 		return nil, err

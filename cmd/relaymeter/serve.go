@@ -19,6 +19,7 @@ func runServe(ctx context.Context, args []string, sio stdio) error {
 	key := fs.String("admin-key", "", "API admin key clients send as Authorization: Bearer (required)")
 	apiRate := fs.Float64("api-rate", graphql.DefaultRateLimit, "API requests per second each key may send on average (negative: no limit)")
 	apiBurst := fs.Int("api-burst", graphql.DefaultRateBurst, "API requests each key may send at once")
+	kafka := fs.String("kafka", "", "Kafka brokers of the events log, comma-separated, for the whatIf query (default: whatIf unavailable)")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	fs.String("config", "", "YAML configuration file")
 	if _, err := parseConfig(fs, args); err != nil {
@@ -37,7 +38,9 @@ func runServe(ctx context.Context, args []string, sio stdio) error {
 	}
 	defer store.Pool().Close()
 	reg := newRegistry()
-	api, err := graphql.NewHandler(apiConfig(store, *key, nil, log, *apiRate, *apiBurst))
+	cfg := apiConfig(store, *key, nil, log, *apiRate, *apiBurst)
+	cfg.WhatIf = whatIfFor(splitList(*kafka), store, log)
+	api, err := graphql.NewHandler(cfg)
 	if err != nil {
 		return err
 	}

@@ -21,6 +21,7 @@ type testStack struct {
 	edge, api string // host:port
 	cluster   *kafkatest.Cluster
 	pool      *pgxpool.Pool
+	url       string // the database's
 	rec       *record.Recorder
 }
 
@@ -52,7 +53,7 @@ func startTestStack(t *testing.T, ctx context.Context, edgeID, upstream string, 
 // spoolDir ("": none).
 func startTestStackSpool(t *testing.T, ctx context.Context, edgeID, upstream, spoolDir string, extra ...func(context.Context) error) *testStack {
 	t.Helper()
-	pool, _ := pgtest.DB(t)
+	pool, url := pgtest.DB(t)
 	kc := kafkatest.Start(t, kafkatest.Options{Partitions: 4, Topics: []string{topicMessages}})
 	store := ledger.New(pool)
 	if err := syncServices(ctx, store, []serviceConfig{{ID: "eth", Protocol: "WEBSOCKET_JSONRPC"}}); err != nil {
@@ -86,5 +87,5 @@ func startTestStackSpool(t *testing.T, ctx context.Context, edgeID, upstream, sp
 			t.Errorf("stack: %v", err)
 		}
 	})
-	return &testStack{edge: edgeSrv.addr(), api: apiSrv.addr(), cluster: kc, pool: pool, rec: st.rec}
+	return &testStack{edge: edgeSrv.addr(), api: apiSrv.addr(), cluster: kc, pool: pool, url: url, rec: st.rec}
 }
