@@ -135,7 +135,7 @@ func NewHandler(cfg Config) (http.Handler, error) {
 		cfg.MaxUsageRows = DefaultMaxUsageRows
 	}
 	root := &resolver{store: cfg.Store, registry: cfg.Registry, log: cfg.Logger, maxRows: cfg.MaxUsageRows}
-	schema, err := gql.ParseSchema(schemaSDL+"\n"+liveSDL, root,
+	schema, err := gql.ParseSchema(schemaSDL+"\n"+settlementSDL+"\n"+liveSDL, root,
 		gql.UseStringDescriptions(),
 		gql.MaxDepth(cfg.MaxDepth),
 		gql.MaxQueryLength(cfg.MaxQueryLength),
