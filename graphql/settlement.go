@@ -79,10 +79,15 @@ func (s *sessionResolver) EndHeight() Long     { return Long(s.s.EndHeight) }
 func (s *sessionResolver) State() string       { return string(s.s.State) }
 func (s *sessionResolver) StartsAt() Time      { return Time{s.s.StartsAt} }
 func (s *sessionResolver) EndsAt() *Time       { return optTime(s.s.EndsAt) }
-func (s *sessionResolver) SettledAt() *Time    { return optTime(s.s.SettledAt) }
-func (s *sessionResolver) Relays() Long        { return Long(s.s.Relays) }
-func (s *sessionResolver) Units() Long         { return Long(s.s.Units) }
-func (s *sessionResolver) Amount() string      { return s.s.Amount }
+func (s *sessionResolver) SettledAt() *Time {
+	if s.s.State != ledger.SessionSettled {
+		return nil
+	}
+	return &Time{s.s.SettledAt}
+}
+func (s *sessionResolver) Relays() Long   { return Long(s.s.Relays) }
+func (s *sessionResolver) Units() Long    { return Long(s.s.Units) }
+func (s *sessionResolver) Amount() string { return s.s.Amount }
 func (s *sessionResolver) Currency() *string {
 	if s.s.Currency == "" {
 		return nil
@@ -265,26 +270,20 @@ func (r *resolver) Transactions(ctx context.Context, args struct {
 	if err != nil {
 		return nil, fail(ctx, r.log, "transactions", err)
 	}
-	return newConnection(p, func(row ledger.TransactionRow) *transactionResolver { return &transactionResolver{r, row} }), nil
+	return newConnection(p, func(row ledger.Transaction) *transactionResolver { return &transactionResolver{r, row} }), nil
 }
 
 type transactionResolver struct {
 	root *resolver
-	t    ledger.TransactionRow
+	t    ledger.Transaction
 }
 
-func (t *transactionResolver) ID() gql.ID     { return gql.ID(t.t.ID) }
-func (t *transactionResolver) Seq() Long      { return Long(t.t.Seq) }
-func (t *transactionResolver) Kind() string   { return strings.ToUpper(t.t.Kind) }
-func (t *transactionResolver) PostedAt() Time { return Time{t.t.PostedAt} }
-func (t *transactionResolver) Hash() string   { return hex.EncodeToString(t.t.Hash) }
-func (t *transactionResolver) PrevHash() *string {
-	if t.t.PrevHash == nil {
-		return nil
-	}
-	h := hex.EncodeToString(t.t.PrevHash)
-	return &h
-}
+func (t *transactionResolver) ID() gql.ID       { return gql.ID(t.t.ID) }
+func (t *transactionResolver) Seq() Long        { return Long(t.t.Seq) }
+func (t *transactionResolver) Kind() string     { return strings.ToUpper(t.t.Kind) }
+func (t *transactionResolver) PostedAt() Time   { return Time{t.t.PostedAt} }
+func (t *transactionResolver) Hash() string     { return hex.EncodeToString(t.t.Hash) }
+func (t *transactionResolver) PrevHash() string { return hex.EncodeToString(t.t.PrevHash) }
 func (t *transactionResolver) Reverses() *gql.ID {
 	if !t.t.Reverses.Valid {
 		return nil
@@ -308,8 +307,7 @@ func (t *transactionResolver) Entries() []*entryResolver {
 	return out
 }
 
-type entryResolver struct{ e ledger.EntryRow }
+type entryResolver struct{ e ledger.Entry }
 
-func (e *entryResolver) Account() gql.ID  { return gql.ID(e.e.Account) }
-func (e *entryResolver) Amount() string   { return e.e.Amount }
-func (e *entryResolver) Currency() string { return e.e.Currency }
+func (e *entryResolver) Account() gql.ID { return gql.ID(e.e.Account) }
+func (e *entryResolver) Amount() string  { return e.e.Amount }

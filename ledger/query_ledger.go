@@ -11,17 +11,6 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// The kinds of ledger transactions and accounts, as stored.
-const (
-	KindSettlement = "settlement"
-	KindAdjustment = "adjustment"
-	KindReversal   = "reversal"
-
-	AccountApplication = "application"
-	AccountSupplier    = "supplier"
-	AccountFees        = "fees"
-)
-
 func checkKind(field, kind string) error {
 	switch kind {
 	case "", KindSettlement, KindAdjustment, KindReversal:
@@ -78,7 +67,7 @@ type AccountFilter struct {
 
 // AccountRow is an account with its balance now.
 type AccountRow struct {
-	ID, Kind, Owner, Currency string
+	Account
 	// Balance is the sum of its entries, an exact decimal.
 	Balance string
 }
@@ -173,50 +162,29 @@ type TransactionFilter struct {
 	From, To time.Time
 }
 
-// EntryRow is one entry of a transaction.
-type EntryRow struct {
-	Account, Currency string
-	// Amount is a credit (positive) or a debit (negative), an exact
-	// decimal.
-	Amount string
-}
-
-// TransactionRow is a ledger transaction with its entries, by account.
-type TransactionRow struct {
-	Seq      int64
-	ID       string
-	Kind     string
-	Session  sql.Null[string]
-	Reverses sql.Null[string]
-	PostedAt time.Time
-	PrevHash []byte // nil for the first
-	Hash     []byte
-	Entries  []EntryRow
-}
-
 const transactionCursor = "transaction"
 
 // Cursor returns the transaction's cursor in ListTransactions.
-func (t TransactionRow) Cursor() string {
+func (t Transaction) Cursor() string {
 	return encodeCursor(transactionCursor, strconv.FormatInt(t.Seq, 10))
 }
 
 // ListTransactions returns up to first transactions f selects, in seq
 // order (the order of the hash chain), starting after the transaction
 // whose cursor is after ("" for the first page).
-func (s *Store) ListTransactions(ctx context.Context, f TransactionFilter, first int, after string) (Page[TransactionRow], error) {
+func (s *Store) ListTransactions(ctx context.Context, f TransactionFilter, first int, after string) (Page[Transaction], error) {
 	if err := checkPageSize(first); err != nil {
-		return Page[TransactionRow]{}, err
+		return Page[Transaction]{}, err
 	}
 	if err := checkKind("filter.kind", f.Kind); err != nil {
-		return Page[TransactionRow]{}, err
+		return Page[Transaction]{}, err
 	}
 	if err := checkTimeRange("filter.to", f.From, f.To); err != nil {
-		return Page[TransactionRow]{}, err
+		return Page[Transaction]{}, err
 	}
 	afterSeq, err := decodeIDCursor(transactionCursor, after)
 	if err != nil {
-		return Page[TransactionRow]{}, err
+		return Page[Transaction]{}, err
 	}
 	var w sqlWhere
 	f.where(&w)
@@ -225,9 +193,9 @@ func (s *Store) ListTransactions(ctx context.Context, f TransactionFilter, first
 	}
 	items, err := s.transactions(ctx, w, first+1)
 	if err != nil {
-		return Page[TransactionRow]{}, err
+		return Page[Transaction]{}, err
 	}
-	p := Page[TransactionRow]{Items: items}
+	p := Page[Transaction]{Items: items}
 	if len(items) > first {
 		p.Items, p.HasNextPage = items[:first], true
 	}
@@ -236,13 +204,13 @@ func (s *Store) ListTransactions(ctx context.Context, f TransactionFilter, first
 
 // TransactionBySeq returns the transaction at seq if scope lets it be
 // seen; found is false if there is none, or none the scope lets through.
-func (s *Store) TransactionBySeq(ctx context.Context, scope Scope, seq int64) (t TransactionRow, found bool, err error) {
+func (s *Store) TransactionBySeq(ctx context.Context, scope Scope, seq int64) (t Transaction, found bool, err error) {
 	var w sqlWhere
 	TransactionFilter{Scope: scope}.where(&w)
 	w.add("t.seq = ?", seq)
 	items, err := s.transactions(ctx, w, 1)
 	if err != nil || len(items) == 0 {
-		return TransactionRow{}, false, err
+		return Transaction{}, false, err
 	}
 	return items[0], true, nil
 }
@@ -266,17 +234,17 @@ func (f TransactionFilter) where(w *sqlWhere) {
 
 // transactions reads up to limit transactions w selects, in seq order,
 // with their entries, from one snapshot.
-func (s *Store) transactions(ctx context.Context, w sqlWhere, limit int) ([]TransactionRow, error) {
+func (s *Store) transactions(ctx context.Context, w sqlWhere, limit int) ([]Transaction, error) {
 	q := `SELECT t.seq, t.id, t.kind, t.session, t.reverses, t.posted_at, t.prev_hash, t.hash
 		FROM ledger_transactions t` + w.sql() + " ORDER BY t.seq LIMIT " + w.param(limit)
-	var items []TransactionRow
+	var items []Transaction
 	err := s.readTx(ctx, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, q, w.args...)
 		if err != nil {
 			return err
 		}
-		items, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (TransactionRow, error) {
-			var t TransactionRow
+		items, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (Transaction, error) {
+			var t Transaction
 			err := row.Scan(&t.Seq, &t.ID, &t.Kind, &t.Session, &t.Reverses, &t.PostedAt, &t.PrevHash, &t.Hash)
 			return t, err
 		})
@@ -292,7 +260,7 @@ func (s *Store) transactions(ctx context.Context, w sqlWhere, limit int) ([]Tran
 }
 
 // addEntries reads the entries of ts, by account.
-func addEntries(ctx context.Context, tx pgx.Tx, ts []TransactionRow) error {
+func addEntries(ctx context.Context, tx pgx.Tx, ts []Transaction) error {
 	if len(ts) == 0 {
 		return nil
 	}
@@ -301,15 +269,14 @@ func addEntries(ctx context.Context, tx pgx.Tx, ts []TransactionRow) error {
 	for i, t := range ts {
 		at[t.Seq], seqs[i] = i, t.Seq
 	}
-	rows, err := tx.Query(ctx, `SELECT e.transaction_seq, e.account, a.currency, trim_scale(e.amount)::text
-		FROM ledger_entries e JOIN accounts a ON a.id = e.account
-		WHERE e.transaction_seq = ANY($1) ORDER BY e.transaction_seq, e.account`, seqs)
+	rows, err := tx.Query(ctx, `SELECT transaction_seq, account, trim_scale(amount)::text
+		FROM ledger_entries WHERE transaction_seq = ANY($1) ORDER BY transaction_seq, account`, seqs)
 	if err != nil {
 		return err
 	}
 	var seq int64
-	var e EntryRow
-	_, err = pgx.ForEachRow(rows, []any{&seq, &e.Account, &e.Currency, &e.Amount}, func() error {
+	var e Entry
+	_, err = pgx.ForEachRow(rows, []any{&seq, &e.Account, &e.Amount}, func() error {
 		i := at[seq]
 		ts[i].Entries = append(ts[i].Entries, e)
 		return nil

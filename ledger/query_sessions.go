@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/relaymeter/relaymeter/chain"
 )
 
 // SessionState is where a session stands.
@@ -43,22 +45,15 @@ type SessionFilter struct {
 // SessionRow is a session as the API shows it: a settled sessions row, or
 // a session of a window not settled yet, summed from its messages on
 // read.
+// A session not settled has the columns a sessions row would have, but
+// SettledAt (zero) and Relays, Units and Amount so far.
 type SessionRow struct {
-	// ID is relaymeter's id of the settlement unit (SessionID, Supplier).
-	ID string
-	// SessionID is the session id of (application, service, window).
-	SessionID                      string
-	Application, Service, Supplier string
-	StartHeight, EndHeight         int64
-	State                          SessionState
-	StartsAt                       time.Time
-	EndsAt                         sql.Null[time.Time] // unknown while the window's end block is
-	SettledAt                      sql.Null[time.Time]
-	Relays, Units                  int64
-	// Amount is units times the price in force at StartsAt, an exact
-	// decimal; "0" without a tariff, and then Currency is "".
-	Amount   string
-	Currency string
+	Session
+	State    SessionState
+	StartsAt time.Time
+	// EndsAt is the time of the block after the window: not Valid while
+	// unknown.
+	EndsAt sql.Null[time.Time]
 }
 
 const sessionCursor = "session"
@@ -276,63 +271,98 @@ func (f SessionFilter) windowTimes(w *sqlWhere, c string) {
 // unsettledSessions sums, from the messages, the sessions of the windows
 // above the settled height that f selects (all of them are OPEN or
 // CLOSED), in the order of ListSessions. A relay's window is the one its
-// time (RelayTime) falls in; only crossed messages count, as in usage and
-// settlement. Only the messages observed since the first unsettled window
-// started are read: a relay's time is never after its message's.
+// time (relayTimeSQL) falls in; only crossed messages count, as in usage
+// and settlement. Only the messages observed since the first unsettled
+// window started are read: a relay's time is never after its message's.
 func unsettledSessions(ctx context.Context, tx pgx.Tx, f SessionFilter, through int64) ([]SessionRow, error) {
 	var w sqlWhere
-	w.add("c.start_height > ?", through)
-	f.windowTimes(&w, "c")
+	w.add("start_height > ?", through)
+	f.windowTimes(&w, "chain_sessions")
 	switch f.State {
 	case SessionOpen:
-		w.add("(c.ends_at IS NULL OR c.ends_at > now())")
+		w.add("(ends_at IS NULL OR ends_at > now())")
 	case SessionClosed:
-		w.add("c.ends_at <= now()")
+		w.add("ends_at <= now()")
 	}
-	windows := w.sql()
+	rows, err := tx.Query(ctx, `SELECT start_height, end_height, starts_at, ends_at, start_hash,
+		ends_at IS NOT NULL AND ends_at <= now() FROM chain_sessions`+w.sql()+` ORDER BY start_height`, w.args...)
+	if err != nil {
+		return nil, err
+	}
+	type window struct {
+		ChainSession
+		over bool
+	}
+	wins, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (window, error) {
+		var c window
+		err := row.Scan(&c.StartHeight, &c.EndHeight, &c.StartsAt, &c.EndsAt, &c.StartHash, &c.over)
+		return c, err
+	})
+	if err != nil || len(wins) == 0 {
+		return nil, err
+	}
+	byHeight := make(map[int64]*window, len(wins))
+	starts, ends, heights := make([]time.Time, len(wins)), make([]*time.Time, len(wins)), make([]int64, len(wins))
+	for i := range wins {
+		c := &wins[i]
+		byHeight[c.StartHeight] = c
+		starts[i], heights[i] = c.StartsAt, c.StartHeight
+		if c.EndsAt.Valid {
+			ends[i] = &c.EndsAt.V
+		}
+	}
 	var m sqlWhere
-	m.args = w.args
+	win := "unnest(" + m.param(heights) + "::bigint[], " + m.param(starts) + "::timestamptz[], " + m.param(ends) + "::timestamptz[])"
 	f.Scope.apply(&m, "s.application", "s.supplier")
 	m.add("m.units > 0")
 	m.add(crossedSQL)
-	m.add("m.observed_at >= (SELECT min(starts_at) FROM win)")
+	// The planner sees the bound, so it reads the messages by their
+	// observed_at index; starts_at grows with the height.
+	m.add("m.observed_at >= ?", wins[0].StartsAt)
 	m.eq("s.application", f.Application)
 	m.eq("s.service", f.Service)
 	m.eq("s.supplier", f.Supplier)
-	q := `WITH win AS (SELECT c.start_height, c.end_height, c.starts_at, c.ends_at, c.start_hash,
-			c.ends_at IS NOT NULL AND c.ends_at <= now() AS over FROM chain_sessions c` + windows + `),
-		rel AS (SELECT s.application, s.service, s.supplier, m.units, m.units * s.compute_units AS cu,
+	q := `WITH rel AS (SELECT s.application, s.service, s.supplier, m.units, m.units * s.compute_units AS cu,
 			` + relayTimeSQL + ` AS at
-			FROM messages m JOIN streams s ON s.stream_id = m.stream_id
-			LEFT JOIN messages q ON m.direction = 2 AND q.stream_id = m.stream_id AND q.seq = m.counterpart_seq` + m.sql() + `),
-		tot AS (SELECT win.start_height, rel.application, rel.service, rel.supplier,
+			FROM messages m JOIN streams s ON s.stream_id = m.stream_id` + m.sql() + `),
+		tot AS (SELECT w.h, rel.application, rel.service, rel.supplier,
 			sum(rel.units)::bigint AS relays, sum(rel.cu)::bigint AS units
-			FROM rel JOIN win ON rel.at >= win.starts_at AND (win.ends_at IS NULL OR rel.at < win.ends_at)
+			FROM rel JOIN ` + win + ` AS w(h, starts_at, ends_at) ON rel.at >= w.starts_at AND (w.ends_at IS NULL OR rel.at < w.ends_at)
 			GROUP BY 1, 2, 3, 4)
-		SELECT win.start_height, win.end_height, win.starts_at, win.ends_at, win.start_hash, win.over,
-			tot.application, tot.service, tot.supplier, tot.relays, tot.units,
-			coalesce(trim_scale(tot.units * t.price_per_unit)::text, '0'), coalesce(t.currency, '')
-		FROM tot JOIN win USING (start_height)
+		SELECT tot.h, tot.application, tot.service, tot.supplier, tot.relays, tot.units,
+			coalesce(t.price_per_unit::text, ''), coalesce(t.currency, '')
+		FROM tot JOIN ` + win + ` AS w(h, starts_at, ends_at) USING (h)
 		LEFT JOIN LATERAL (SELECT t.price_per_unit, t.currency FROM tariffs t
-			WHERE t.service = tot.service AND t.application IN (tot.application, '') AND t.effective_from <= win.starts_at
+			WHERE t.service = tot.service AND t.application IN (tot.application, '') AND t.effective_from <= w.starts_at
 			ORDER BY t.application = '', t.effective_from DESC LIMIT 1) t ON true`
-	rows, err := tx.Query(ctx, q, m.args...)
+	rows, err = tx.Query(ctx, q, m.args...)
 	if err != nil {
 		return nil, err
 	}
 	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (SessionRow, error) {
 		var r SessionRow
-		var hash []byte
-		var over bool
-		err := row.Scan(&r.StartHeight, &r.EndHeight, &r.StartsAt, &r.EndsAt, &hash, &over,
-			&r.Application, &r.Service, &r.Supplier, &r.Relays, &r.Units, &r.Amount, &r.Currency)
+		var price string
+		if err := row.Scan(&r.StartHeight, &r.Application, &r.Service, &r.Supplier, &r.Relays, &r.Units, &price, &r.Currency); err != nil {
+			return r, err
+		}
+		c := byHeight[r.StartHeight]
+		r.EndHeight, r.StartsAt, r.EndsAt = c.EndHeight, c.StartsAt, c.EndsAt
 		r.State = SessionOpen
-		if over {
+		if c.over {
 			r.State = SessionClosed
 		}
-		r.SessionID = sessionIDOf(hash, r.Service, r.Application, r.StartHeight)
-		r.ID = settlementUnitID(r.SessionID, r.Supplier)
-		return r, err
+		r.SessionID = chain.SessionID(c.StartHash, r.Service, r.Application, r.StartHeight)
+		r.ID = SessionKey(r.SessionID, r.Supplier)
+		r.Amount = "0"
+		if price != "" {
+			// The settler's pricing rule: amount is the gross.
+			split, err := Payout(Line{Units: r.Units, Price: price})
+			if err != nil {
+				return r, err
+			}
+			r.Amount = split.Gross
+		}
+		return r, nil
 	})
 	if err != nil {
 		return nil, err
@@ -344,7 +374,8 @@ func unsettledSessions(ctx context.Context, tx pgx.Tx, f SessionFilter, through 
 }
 
 // relayTimeSQL is the time of the relays of message m (its request's
-// observation time) with q its counterpart when m is on the response side:
-// a response takes the observed time of the request it answers, any
-// other message its own.
-const relayTimeSQL = `CASE WHEN m.direction = 2 THEN coalesce(q.observed_at, m.observed_at) ELSE m.observed_at END`
+// observation time): a response takes the observed time of the request it
+// answers (its counterpart when metered), any other message its own. A
+// subquery, so that each is one index lookup whatever the planner guesses.
+const relayTimeSQL = `CASE WHEN m.direction = 2 AND m.counterpart_seq IS NOT NULL THEN coalesce((SELECT q.observed_at
+	FROM messages q WHERE q.stream_id = m.stream_id AND q.seq = m.counterpart_seq), m.observed_at) ELSE m.observed_at END`
