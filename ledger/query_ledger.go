@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -299,9 +300,11 @@ type PayoutFilter struct {
 	From, To time.Time
 }
 
-// PayoutRow is a ledger transaction read as a payment: the application's
-// debit is Gross, the fees' credit Fee, the supplier's credit
-// SupplierAmount = Gross - Fee. All are exact decimals.
+// PayoutRow is a ledger transaction read as a payment, in one currency (a
+// transaction has entries in one currency, but for an adjustment of late
+// relays priced at tariffs of several): the application's debit is Gross,
+// the fees' credit Fee, the supplier's credit SupplierAmount = Gross - Fee.
+// All are exact decimals.
 type PayoutRow struct {
 	Seq                            int64
 	ID                             string
@@ -316,11 +319,13 @@ type PayoutRow struct {
 const payoutCursor = "payout"
 
 // Cursor returns the payout's cursor in ListPayouts.
-func (p PayoutRow) Cursor() string { return encodeCursor(payoutCursor, strconv.FormatInt(p.Seq, 10)) }
+func (p PayoutRow) Cursor() string {
+	return encodeCursor(payoutCursor, strconv.FormatInt(p.Seq, 10)+"_"+p.Currency)
+}
 
-// ListPayouts returns up to first payouts f selects, newest first (by
-// seq), starting after the payout whose cursor is after ("" for the first
-// page).
+// ListPayouts returns up to first payouts f selects, newest first (by seq,
+// then currency), starting after the payout whose cursor is after ("" for
+// the first page).
 func (s *Store) ListPayouts(ctx context.Context, f PayoutFilter, first int, after string) (Page[PayoutRow], error) {
 	if err := checkPageSize(first); err != nil {
 		return Page[PayoutRow]{}, err
@@ -331,14 +336,19 @@ func (s *Store) ListPayouts(ctx context.Context, f PayoutFilter, first int, afte
 	if err := checkTimeRange("filter.to", f.From, f.To); err != nil {
 		return Page[PayoutRow]{}, err
 	}
-	beforeSeq, err := decodeIDCursor(payoutCursor, after)
+	key, err := decodeCursor(payoutCursor, after)
 	if err != nil {
 		return Page[PayoutRow]{}, err
 	}
 	var w sqlWhere
 	scopeTouches(&w, f.Scope, "t")
-	if beforeSeq > 0 {
-		w.add("t.seq < ?", beforeSeq)
+	if key != "" {
+		seqText, currency, _ := strings.Cut(key, "_")
+		seq, err := strconv.ParseInt(seqText, 10, 64)
+		if err != nil || seq < 1 || currency == "" {
+			return Page[PayoutRow]{}, &InvalidInputError{Field: "after", Reason: "not a cursor of this list"}
+		}
+		w.add("t.seq <= ? AND (t.seq < ? OR p.currency > ?)", seq, seq, currency)
 	}
 	if f.Application != "" {
 		w.add(touches(&w, "t", AccountApplication, f.Application))
@@ -356,19 +366,19 @@ func (s *Store) ListPayouts(ctx context.Context, f PayoutFilter, first int, afte
 		w.add("t.posted_at < ?", f.To)
 	}
 	q := `SELECT t.seq, t.id, t.kind, t.session, t.posted_at, coalesce(x.service, ''),
-			coalesce(p.application, ''), coalesce(p.supplier, ''), coalesce(p.currency, ''),
+			coalesce(p.application, x.application, ''), coalesce(p.supplier, x.supplier, ''), p.currency,
 			trim_scale(-p.gross)::text, trim_scale(p.fee)::text, trim_scale(p.supplier_amount)::text
 		FROM ledger_transactions t
 		LEFT JOIN sessions x ON x.id = t.session
-		CROSS JOIN LATERAL (SELECT
+		CROSS JOIN LATERAL (SELECT a.currency,
 				max(a.owner) FILTER (WHERE a.kind = 'application') AS application,
 				max(a.owner) FILTER (WHERE a.kind = 'supplier') AS supplier,
-				max(a.currency) AS currency,
 				coalesce(sum(e.amount) FILTER (WHERE a.kind = 'application'), 0) AS gross,
 				coalesce(sum(e.amount) FILTER (WHERE a.kind = 'fees'), 0) AS fee,
 				coalesce(sum(e.amount) FILTER (WHERE a.kind = 'supplier'), 0) AS supplier_amount
-			FROM ledger_entries e JOIN accounts a ON a.id = e.account WHERE e.transaction_seq = t.seq) p` +
-		w.sql() + " ORDER BY t.seq DESC LIMIT " + w.param(first+1)
+			FROM ledger_entries e JOIN accounts a ON a.id = e.account WHERE e.transaction_seq = t.seq
+			GROUP BY a.currency) p` +
+		w.sql() + " ORDER BY t.seq DESC, p.currency LIMIT " + w.param(first+1)
 	return listPage(ctx, s, "payouts", q, w.args, first, func(row pgx.CollectableRow) (PayoutRow, error) {
 		var p PayoutRow
 		err := row.Scan(&p.Seq, &p.ID, &p.Kind, &p.Session, &p.PostedAt, &p.Service, &p.Application, &p.Supplier,

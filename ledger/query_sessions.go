@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/relaymeter/relaymeter/chain"
 )
@@ -138,12 +139,12 @@ func (s *Store) ListSessions(ctx context.Context, f SessionFilter, first int, af
 	}
 	var items []SessionRow
 	err = s.readTx(ctx, func(tx pgx.Tx) error {
-		through, err := settledThrough(ctx, tx)
+		st, err := readSettled(ctx, tx)
 		if err != nil {
 			return err
 		}
-		if f.State != SessionSettled && (!hasCur || cur.height > through) {
-			open, err := unsettledSessions(ctx, tx, f, through)
+		if f.State != SessionSettled && (!hasCur || cur.height > st.through) {
+			open, err := unsettledSessions(ctx, tx, f, st)
 			if err != nil {
 				return err
 			}
@@ -196,11 +197,11 @@ func (s *Store) SessionByID(ctx context.Context, scope Scope, id string) (r Sess
 		if !errors.Is(err, pgx.ErrNoRows) {
 			return err
 		}
-		through, err := settledThrough(ctx, tx)
+		st, err := readSettled(ctx, tx)
 		if err != nil {
 			return err
 		}
-		open, err := unsettledSessions(ctx, tx, SessionFilter{Scope: scope}, through)
+		open, err := unsettledSessions(ctx, tx, SessionFilter{Scope: scope}, st)
 		if err != nil {
 			return err
 		}
@@ -217,12 +218,17 @@ func (s *Store) SessionByID(ctx context.Context, scope Scope, id string) (r Sess
 	return r, found, nil
 }
 
-// settledThrough is the end height of the last settled window, 0 before
-// any.
-func settledThrough(ctx context.Context, tx pgx.Tx) (int64, error) {
-	var h int64
-	err := tx.QueryRow(ctx, `SELECT coalesce(max(settled_through_height), 0) FROM settlement_state`).Scan(&h)
-	return h, err
+// settled is how far the settler went: the end height of the last settled
+// window (0 before any) and its end time (-infinity before any).
+type settled struct {
+	through int64
+	until   pgtype.Timestamptz
+}
+
+func readSettled(ctx context.Context, tx pgx.Tx) (settled, error) {
+	var st settled
+	err := tx.QueryRow(ctx, `SELECT settled_through_height, settled_until FROM settlement_state`).Scan(&st.through, &st.until)
+	return st, err
 }
 
 // settledSQL reads sessions rows as x with their windows' times, in the
@@ -269,23 +275,16 @@ func (f SessionFilter) windowTimes(w *sqlWhere, c string) {
 }
 
 // unsettledSessions sums, from the messages, the sessions of the windows
-// above the settled height that f selects (all of them are OPEN or
-// CLOSED), in the order of ListSessions. A relay's window is the one its
-// time (relayTimeSQL) falls in; only crossed messages count, as in usage
-// and settlement. Only the messages observed since the first unsettled
-// window started are read: a relay's time is never after its message's.
-func unsettledSessions(ctx context.Context, tx pgx.Tx, f SessionFilter, through int64) ([]SessionRow, error) {
-	var w sqlWhere
-	w.add("start_height > ?", through)
-	f.windowTimes(&w, "chain_sessions")
-	switch f.State {
-	case SessionOpen:
-		w.add("(ends_at IS NULL OR ends_at > now())")
-	case SessionClosed:
-		w.add("ends_at <= now()")
-	}
+// above the settled height that f selects (all of them OPEN or CLOSED), in
+// the order of ListSessions, as the settler will: a window takes the
+// crossed relays whose time (relayAtSQL) is from the end of the window
+// before it (for the first window not settled, the settled end, so that
+// the first window ever takes every relay before it) to its own end (none
+// while unknown). Only the messages observed since that bound are read: a
+// relay's time is never after its message's.
+func unsettledSessions(ctx context.Context, tx pgx.Tx, f SessionFilter, st settled) ([]SessionRow, error) {
 	rows, err := tx.Query(ctx, `SELECT start_height, end_height, starts_at, ends_at, start_hash,
-		ends_at IS NOT NULL AND ends_at <= now() FROM chain_sessions`+w.sql()+` ORDER BY start_height`, w.args...)
+		ends_at IS NOT NULL AND ends_at <= now() FROM chain_sessions WHERE start_height > $1 ORDER BY start_height`, st.through)
 	if err != nil {
 		return nil, err
 	}
@@ -293,47 +292,62 @@ func unsettledSessions(ctx context.Context, tx pgx.Tx, f SessionFilter, through 
 		ChainSession
 		over bool
 	}
-	wins, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (window, error) {
+	all, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (window, error) {
 		var c window
 		err := row.Scan(&c.StartHeight, &c.EndHeight, &c.StartsAt, &c.EndsAt, &c.StartHash, &c.over)
 		return c, err
 	})
-	if err != nil || len(wins) == 0 {
+	if err != nil {
 		return nil, err
 	}
-	byHeight := make(map[int64]*window, len(wins))
-	starts, ends, heights := make([]time.Time, len(wins)), make([]*time.Time, len(wins)), make([]int64, len(wins))
-	for i := range wins {
-		c := &wins[i]
-		byHeight[c.StartHeight] = c
-		starts[i], heights[i] = c.StartsAt, c.StartHeight
-		if c.EndsAt.Valid {
-			ends[i] = &c.EndsAt.V
+	byHeight := map[int64]*window{}
+	var heights []int64
+	var lows, highs []pgtype.Timestamptz
+	low := st.until
+	for i := range all {
+		c := &all[i]
+		high := pgtype.Timestamptz{InfinityModifier: pgtype.Infinity, Valid: true}
+		switch {
+		case c.EndsAt.Valid:
+			high = pgtype.Timestamptz{Time: c.EndsAt.V, Valid: true}
+		case i+1 < len(all):
+			// The next window is known before this one's end is written.
+			high = pgtype.Timestamptz{Time: all[i+1].StartsAt, Valid: true}
 		}
+		if f.selects(c.ChainSession, c.over) {
+			byHeight[c.StartHeight] = c
+			heights, lows, highs = append(heights, c.StartHeight), append(lows, low), append(highs, high)
+		}
+		low = high
+	}
+	if len(heights) == 0 {
+		return nil, nil
 	}
 	var m sqlWhere
-	win := "unnest(" + m.param(heights) + "::bigint[], " + m.param(starts) + "::timestamptz[], " + m.param(ends) + "::timestamptz[])"
+	win := "unnest(" + m.param(heights) + "::bigint[], " + m.param(lows) + "::timestamptz[], " + m.param(highs) + "::timestamptz[])"
 	f.Scope.apply(&m, "s.application", "s.supplier")
 	m.add("m.units > 0")
 	m.add(crossedSQL)
-	// The planner sees the bound, so it reads the messages by their
-	// observed_at index; starts_at grows with the height.
-	m.add("m.observed_at >= ?", wins[0].StartsAt)
+	if lows[0].InfinityModifier == pgtype.Finite {
+		// The planner sees the bound, so it reads the messages by their
+		// observed_at index.
+		m.add("m.observed_at >= ?", lows[0])
+	}
 	m.eq("s.application", f.Application)
 	m.eq("s.service", f.Service)
 	m.eq("s.supplier", f.Supplier)
 	q := `WITH rel AS (SELECT s.application, s.service, s.supplier, m.units, m.units * s.compute_units AS cu,
-			` + relayTimeSQL + ` AS at
+			` + relayAtSQL + ` AS at
 			FROM messages m JOIN streams s ON s.stream_id = m.stream_id` + m.sql() + `),
 		tot AS (SELECT w.h, rel.application, rel.service, rel.supplier,
 			sum(rel.units)::bigint AS relays, sum(rel.cu)::bigint AS units
-			FROM rel JOIN ` + win + ` AS w(h, starts_at, ends_at) ON rel.at >= w.starts_at AND (w.ends_at IS NULL OR rel.at < w.ends_at)
+			FROM rel JOIN ` + win + ` AS w(h, low, high) ON rel.at >= w.low AND rel.at < w.high
 			GROUP BY 1, 2, 3, 4)
 		SELECT tot.h, tot.application, tot.service, tot.supplier, tot.relays, tot.units,
 			coalesce(t.price_per_unit::text, ''), coalesce(t.currency, '')
-		FROM tot JOIN ` + win + ` AS w(h, starts_at, ends_at) USING (h)
+		FROM tot JOIN chain_sessions c ON c.start_height = tot.h
 		LEFT JOIN LATERAL (SELECT t.price_per_unit, t.currency FROM tariffs t
-			WHERE t.service = tot.service AND t.application IN (tot.application, '') AND t.effective_from <= w.starts_at
+			WHERE t.service = tot.service AND t.application IN (tot.application, '') AND t.effective_from <= c.starts_at
 			ORDER BY t.application = '', t.effective_from DESC LIMIT 1) t ON true`
 	rows, err = tx.Query(ctx, q, m.args...)
 	if err != nil {
@@ -355,7 +369,7 @@ func unsettledSessions(ctx context.Context, tx pgx.Tx, f SessionFilter, through 
 		r.ID = SessionKey(r.SessionID, r.Supplier)
 		r.Amount = "0"
 		if price != "" {
-			// The settler's pricing rule: amount is the gross.
+			// The settler's pricing rule: the amount is the gross.
 			split, err := Payout(Line{Units: r.Units, Price: price})
 			if err != nil {
 				return r, err
@@ -373,9 +387,14 @@ func unsettledSessions(ctx context.Context, tx pgx.Tx, f SessionFilter, through 
 	return out, nil
 }
 
-// relayTimeSQL is the time of the relays of message m (its request's
-// observation time): a response takes the observed time of the request it
-// answers (its counterpart when metered), any other message its own. A
-// subquery, so that each is one index lookup whatever the planner guesses.
-const relayTimeSQL = `CASE WHEN m.direction = 2 AND m.counterpart_seq IS NOT NULL THEN coalesce((SELECT q.observed_at
-	FROM messages q WHERE q.stream_id = m.stream_id AND q.seq = m.counterpart_seq), m.observed_at) ELSE m.observed_at END`
+// selects reports whether f's state and times select the unsettled window
+// c (over: its end has passed).
+func (f SessionFilter) selects(c ChainSession, over bool) bool {
+	switch {
+	case f.State == SessionOpen && over, f.State == SessionClosed && !over:
+		return false
+	case !f.From.IsZero() && c.StartsAt.Before(f.From), !f.To.IsZero() && !c.StartsAt.Before(f.To):
+		return false
+	}
+	return true
+}
