@@ -24,6 +24,11 @@ type Batch struct {
 	// From is the stored next offset the batch starts at (NoOffset when
 	// none is stored), To the next offset after it.
 	From, To int64
+	// Clock is the partition's clock after the batch: the latest
+	// observation time metered, or the wall clock once the partition has
+	// caught up with its log; zero for none. A window settles once every
+	// partition's clock passed it.
+	Clock time.Time
 
 	// Streams holds every stream a message of the batch belongs to, and
 	// every stream the batch otherwise changed.
@@ -47,13 +52,17 @@ type StreamChange struct {
 }
 
 // Commit writes b in one transaction: first the compare-and-set of the
-// partition's offset (ErrFenced when another consumer moved it), then the
-// streams (ErrStreamConflict when another meter wrote one since it was
+// partition's offset and its clock (ErrFenced when another consumer moved
+// it), holding the settlement lock shared, then the streams (ErrStreamConflict when another meter wrote one since it was
 // read), messages, usage rollups, findings and their resolutions, and the
-// quarantine. Either all of it is stored or none.
+// quarantine. Either all of it is stored or none. A message whose RelayAt
+// is in a settled window is a late relay, and a message a close says never
+// crossed although its window is settled is taken back: both get a finding
+// that the next settlement adjusts.
 func (s *Store) Commit(ctx context.Context, b *Batch) error {
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if err := moveOffset(ctx, tx, b.Group, b.Topic, b.Partition, b.From, b.To); err != nil {
+		settledUntil, err := moveOffset(ctx, tx, b.Group, b.Topic, b.Partition, b.From, b.To, b.Clock)
+		if err != nil {
 			return err
 		}
 		var opened, changed []*Stream
@@ -78,10 +87,16 @@ func (s *Store) Commit(ctx context.Context, b *Batch) error {
 		if err := copyMessages(ctx, tx, b.Messages); err != nil {
 			return err
 		}
+		if err := recordLateRelays(ctx, tx, b.Messages, settledUntil); err != nil {
+			return err
+		}
 		if err := upsertUsage(ctx, tx, usageOf(b)); err != nil {
 			return err
 		}
 		if err := takeBackUncrossed(ctx, tx, closed); err != nil {
+			return err
+		}
+		if err := recordUncrossedAfterSettlement(ctx, tx, closed, settledUntil); err != nil {
 			return err
 		}
 		if err := copyFindings(ctx, tx, b.Findings); err != nil {

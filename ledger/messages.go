@@ -32,7 +32,32 @@ type Message struct {
 	// was metered; NULL when none had been seen yet, and then the stream's
 	// FirstCounterpartSeq is its counterpart.
 	CounterpartSeq sql.Null[int64]
+
+	// RelayAt is the time the message's relays are settled by, its
+	// request's observation time (RelayTime); not a column, it is
+	// derived from the row and its counterpart (relayAtSQL). Commit
+	// records a message whose RelayAt is in a settled window as a late
+	// relay.
+	RelayAt time.Time
 }
+
+// RelayTime returns the time a message's relays belong to: its request's
+// observation time. For a response-side message metered with a
+// counterpart (the latest request of its stream) that is the request's
+// observed time, or its own when earlier (clocks); for every other message
+// its own observed time. So a request at 10:00:59 answered at 10:01:01 is
+// settled in the window of 10:00:59.
+func RelayTime(response bool, observed time.Time, counterpart bool, requestAt time.Time) time.Time {
+	if response && counterpart && requestAt.Before(observed) {
+		return requestAt
+	}
+	return observed
+}
+
+// relayAtSQL is RelayTime of the messages row m in SQL.
+const relayAtSQL = `CASE WHEN m.direction = 2 AND m.counterpart_seq IS NOT NULL THEN least(m.observed_at,
+		(SELECT r.observed_at FROM messages r WHERE r.stream_id = m.stream_id AND r.seq = m.counterpart_seq))
+	ELSE m.observed_at END`
 
 // directionToClient is event.Direction_UPSTREAM_TO_CLIENT: the response
 // side; every other direction is the request side.

@@ -68,6 +68,12 @@ type Stream struct {
 	// direction up to this seq was forwarded, none after it.
 	ForwardedToUpstreamSeq sql.Null[int64]
 	ForwardedToClientSeq   sql.Null[int64]
+
+	// LastRequestAt is the observation time of the message at
+	// LastRequestSeq, read with the row by Streams and OpenStreams (the
+	// meter's reads) and never written: a response's relays are timed by
+	// it.
+	LastRequestAt sql.Null[time.Time]
 }
 
 // Gap is a run of seqs a stream skipped, From to To inclusive.
@@ -107,16 +113,32 @@ const streamColumns = `stream_id, topic, kafka_partition, protocol, service, app
 	messages_to_upstream, bytes_to_upstream, messages_to_client, bytes_to_client, relays, duplicates,
 	closed_at, close_reason, close_code, complete, forwarded_to_upstream_seq, forwarded_to_client_seq, api_key_id`
 
+// lastRequestAtColumn reads LastRequestAt after streamColumns.
+const lastRequestAtColumn = `, (SELECT m.observed_at FROM messages m
+	WHERE m.stream_id = streams.stream_id AND m.seq = streams.last_request_seq)`
+
 // scanStream reads a row of streamColumns.
-func scanStream(row pgx.CollectableRow) (Stream, error) {
+func scanStream(row pgx.CollectableRow) (Stream, error) { return scanStreamWith(row) }
+
+// scanMeterStream reads a row of streamColumns and lastRequestAtColumn.
+func scanMeterStream(row pgx.CollectableRow) (Stream, error) {
+	var at sql.Null[time.Time]
+	v, err := scanStreamWith(row, &at)
+	v.LastRequestAt = at
+	return v, err
+}
+
+// scanStreamWith reads a row of streamColumns followed by extra columns.
+func scanStreamWith(row pgx.CollectableRow, extra ...any) (Stream, error) {
 	var v Stream
 	var gaps []byte
-	err := row.Scan(&v.StreamID, &v.Topic, &v.Partition, &v.Protocol, &v.Service, &v.Application, &v.Supplier,
+	dest := []any{&v.StreamID, &v.Topic, &v.Partition, &v.Protocol, &v.Service, &v.Application, &v.Supplier,
 		&v.EdgeID, &v.ClientAddr, &v.UpstreamAddr, &v.PolicyID, &v.ComputeUnits, &v.OpenedAt, &v.Version,
 		&v.LastSeq, &v.Chain, &v.LastObservedAt, &gaps, &v.LastRequestSeq, &v.LastResponseSeq,
 		&v.FirstCounterpartSeq, &v.PolicyState, &v.MessagesToUpstream, &v.BytesToUpstream, &v.MessagesToClient,
 		&v.BytesToClient, &v.Relays, &v.Duplicates, &v.ClosedAt, &v.CloseReason, &v.CloseCode, &v.Complete,
-		&v.ForwardedToUpstreamSeq, &v.ForwardedToClientSeq, &v.APIKeyID)
+		&v.ForwardedToUpstreamSeq, &v.ForwardedToClientSeq, &v.APIKeyID}
+	err := row.Scan(append(dest, extra...)...)
 	if err != nil {
 		return v, err
 	}
@@ -130,13 +152,13 @@ func (s *Store) Streams(ctx context.Context, ids []uuid.UUID) ([]Stream, error) 
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	return s.queryStreams(ctx, `SELECT `+streamColumns+` FROM streams WHERE stream_id = ANY($1)`, ids)
+	return s.queryStreams(ctx, `SELECT `+streamColumns+lastRequestAtColumn+` FROM streams WHERE stream_id = ANY($1)`, ids)
 }
 
 // OpenStreams returns the streams of a partition that are not closed: the
 // state a meter needs to close the ones whose edge went away.
 func (s *Store) OpenStreams(ctx context.Context, topic string, partition int32) ([]Stream, error) {
-	return s.queryStreams(ctx, `SELECT `+streamColumns+` FROM streams
+	return s.queryStreams(ctx, `SELECT `+streamColumns+lastRequestAtColumn+` FROM streams
 		WHERE topic = $1 AND kafka_partition = $2 AND closed_at IS NULL`, topic, partition)
 }
 
@@ -145,7 +167,7 @@ func (s *Store) queryStreams(ctx context.Context, q string, args ...any) ([]Stre
 	if err != nil {
 		return nil, fmt.Errorf("ledger: read streams: %w", err)
 	}
-	out, err := pgx.CollectRows(rows, scanStream)
+	out, err := pgx.CollectRows(rows, scanMeterStream)
 	if err != nil {
 		return nil, fmt.Errorf("ledger: read streams: %w", err)
 	}
