@@ -224,7 +224,7 @@ func (r *resolver) Balance(ctx context.Context, args struct {
 	Account string
 	At      *Time
 }) (*balanceResolver, error) {
-	b, found, err := r.store.Balance(ctx, scope(ctx), args.Account, timeOf(args.At).Time)
+	b, found, err := r.store.AccountBalance(ctx, scope(ctx), args.Account, timeOf(args.At).Time)
 	if err != nil {
 		return nil, fail(ctx, r.log, "balance", err)
 	}

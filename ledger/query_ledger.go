@@ -115,32 +115,32 @@ func (s *Store) ListAccounts(ctx context.Context, f AccountFilter, first int, af
 // BalanceRow is an account's balance at an instant.
 type BalanceRow struct {
 	Account, Currency string
-	// Value is the sum of the account's entries posted at or before At.
+	// Value is the sum of the account's entries posted at or before At
+	// (every entry, when At is the time of the answer).
 	Value string
 	At    time.Time
 }
 
-// Balance returns the balance of the account whose id is account as of at
-// (now when zero); found is false if there is no such account or none
-// scope lets through (the two look alike).
-func (s *Store) Balance(ctx context.Context, scope Scope, account string, at time.Time) (b BalanceRow, found bool, err error) {
+// AccountBalance returns Balance of the account whose id is account as of
+// at, or now (every entry) when at is zero; found is false if there is no
+// such account or none scope lets through (the two look alike).
+func (s *Store) AccountBalance(ctx context.Context, scope Scope, account string, at time.Time) (b BalanceRow, found bool, err error) {
 	var w sqlWhere
 	w.add("a.id = ?", account)
 	w.add(accountsVisible(&w, scope, "a.id"))
-	asOf := "now()"
-	if !at.IsZero() {
-		asOf = w.param(at) + "::timestamptz"
-	}
-	q := `SELECT a.id, a.currency, coalesce((SELECT trim_scale(sum(e.amount)) FROM ledger_entries e
-			JOIN ledger_transactions t ON t.seq = e.transaction_seq
-			WHERE e.account = a.id AND t.posted_at <= ` + asOf + `), 0)::text, ` + asOf + `
-		FROM accounts a` + w.sql()
-	err = s.pool.QueryRow(ctx, q, w.args...).Scan(&b.Account, &b.Currency, &b.Value, &b.At)
+	err = s.pool.QueryRow(ctx, `SELECT a.id, a.currency, now() FROM accounts a`+w.sql(), w.args...).Scan(&b.Account, &b.Currency, &b.At)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return BalanceRow{}, false, nil
 	}
 	if err != nil {
 		return BalanceRow{}, false, fmt.Errorf("ledger: balance: %w", err)
+	}
+	asOf := sql.Null[time.Time]{V: at, Valid: !at.IsZero()}
+	if asOf.Valid {
+		b.At = at
+	}
+	if b.Value, err = s.Balance(ctx, b.Account, asOf); err != nil {
+		return BalanceRow{}, false, err
 	}
 	return b, true, nil
 }
