@@ -112,6 +112,7 @@ func (bl *builder) touch(s *stream) {
 // streams count as stored from now on: a later batch commits after this
 // one, so it writes over their rows.
 func (bl *builder) finish() {
+	bl.b.Clock = bl.now
 	for _, s := range bl.touched {
 		bl.b.Streams = append(bl.b.Streams, ledger.StreamChange{Stream: s.row(), Opened: !s.stored, Closed: s.closedIn == bl.seq})
 		s.stored = true

@@ -16,6 +16,18 @@ import (
 func (m *Meter) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	if m.cfg.Chain != nil {
+		if err := m.store.EnsureSettlementConfig(ctx, m.cfg.Settlement); err != nil {
+			return fmt.Errorf("meter: %w", err)
+		}
+		settled := make(chan struct{})
+		go func() {
+			defer close(settled)
+			m.runSettler(ctx)
+		}()
+		defer func() { <-settled }()
+		defer cancel(nil)
+	}
 	group, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
 		ID:          m.cfg.GroupID,
 		Brokers:     m.cfg.Brokers,

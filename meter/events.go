@@ -96,10 +96,16 @@ func (bl *builder) message(s *stream, seq, observed int64, m *event.Message) {
 		s.BytesToUpstream += wire
 	}
 	s.Relays += int64(units)
-	bl.b.Messages = append(bl.b.Messages, ledger.Message{StreamID: s.StreamID, Seq: seq, ObservedAt: unixTime(observed),
+	at := unixTime(observed)
+	counterpart := s.pair(response, seq)
+	if !response && s.LastRequestSeq.V == seq {
+		s.LastRequestAt = some(at)
+	}
+	bl.b.Messages = append(bl.b.Messages, ledger.Message{StreamID: s.StreamID, Seq: seq, ObservedAt: at,
 		Direction: int16(m.Direction), Role: int16(m.Role), Method: m.Method, BatchSize: int32(m.BatchSize),
 		RPCID: m.RpcId, SubscriptionID: m.SubscriptionId, WireSize: wire, PayloadSize: int64(m.PayloadSize),
-		Units: int64(units), CounterpartSeq: s.pair(response, seq)})
+		Units: int64(units), CounterpartSeq: counterpart,
+		RelayAt: ledger.RelayTime(response, at, counterpart.Valid && s.LastRequestAt.Valid, s.LastRequestAt.V)})
 }
 
 // close ends a stream: its close details, what crossed the edge, and

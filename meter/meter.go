@@ -96,6 +96,21 @@ type Config struct {
 	// caught up (default DefaultStreamIdle). An event that arrives later
 	// opens the stream again, with a finding.
 	StreamIdleTimeout time.Duration
+	// Chain, when set, is the chain the meter cuts session windows from,
+	// and the meter settles them: any meter may, the ledger serializes
+	// them. Nil: no settlement.
+	Chain Chain
+	// Settlement is the chain's configuration as stored with the ledger
+	// (its source, genesis, block time, blocks per session and grace
+	// blocks; defaults DefaultBlockTime, DefaultSessionBlocks and
+	// DefaultGraceBlocks). A window settles once the chain is GraceBlocks
+	// past its end and every partition's clock is GraceBlocks × BlockTime
+	// past it. Run refuses to start when the ledger was settled under
+	// another configuration (ledger.ErrSettlementConfig).
+	Settlement ledger.SettlementConfig
+	// SettleInterval is how often the settler looks for windows to settle
+	// (default the block time, at most a second).
+	SettleInterval time.Duration
 	// Logger receives the meter's logs (nil: discarded).
 	Logger *slog.Logger
 	// Registerer registers the meter's Prometheus metrics (nil: not
@@ -137,6 +152,28 @@ func (c *Config) Validate() error {
 	}
 	if c.SessionTimeout == 0 {
 		c.SessionTimeout = DefaultSessionTimeout
+	}
+	return c.validateSettlement()
+}
+
+// validateSettlement checks the settlement's configuration and fills in its
+// defaults.
+func (c *Config) validateSettlement() error {
+	st := &c.Settlement
+	if st.BlockTime < 0 || st.SessionBlocks < 0 || st.GraceBlocks < 0 || c.SettleInterval < 0 {
+		return errors.New("meter: config: negative block time, blocks per session, grace blocks or settle interval")
+	}
+	if st.BlockTime == 0 {
+		st.BlockTime = DefaultBlockTime
+	}
+	if st.SessionBlocks == 0 {
+		st.SessionBlocks = DefaultSessionBlocks
+	}
+	if c.SettleInterval == 0 {
+		c.SettleInterval = min(st.BlockTime, time.Second)
+	}
+	if c.Chain != nil && st.Source == "" {
+		return errors.New("meter: config: a chain without its settlement source (clock or cometbft)")
 	}
 	return nil
 }

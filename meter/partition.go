@@ -196,7 +196,7 @@ func (w *partitionWorker) session(ctx context.Context) error {
 		return err
 	}
 	defer settle()
-	swept := time.Now()
+	swept, ticked := time.Now(), time.Time{}
 	for {
 		recs, err := w.fetch(ctx, r, w.batchLimit(from))
 		if err != nil {
@@ -233,7 +233,33 @@ func (w *partitionWorker) session(ctx context.Context) error {
 				return err
 			}
 		}
+		if len(recs) == 0 && time.Since(ticked) > clockInterval {
+			ticked = time.Now()
+			if err := w.tick(ctx, &from, start, settle); err != nil {
+				return err
+			}
+		}
 	}
+}
+
+// clockInterval is how often an idle partition stores its clock (the wall
+// clock, since it has caught up), so that windows settle while it is idle.
+const clockInterval = 2 * time.Second
+
+// tick stores the partition's clock with its offset unmoved; a partition
+// with no stored offset gets one at start, where it reads from.
+func (w *partitionWorker) tick(ctx context.Context, from *int64, start int64, settle func() error) error {
+	if err := settle(); err != nil {
+		return err
+	}
+	m := w.m
+	if err := m.store.TickClock(ctx, m.cfg.GroupID, m.cfg.Topic, w.partition, *from, start, w.bl.now); err != nil {
+		return err
+	}
+	if *from == ledger.NoOffset {
+		*from = start
+	}
+	return nil
 }
 
 // sweepInterval is how often a busy partition looks for abandoned streams;

@@ -35,6 +35,8 @@ type stackConfig struct {
 	capture                       int64           // payload bytes the edge records for the default service
 	apiRate                       float64
 	apiBurst                      int
+	chain                         meter.Chain // the settlement's chain (nil: no settlement)
+	settlement                    ledger.SettlementConfig
 }
 
 // stack is every component of relaymeter in one process.
@@ -59,7 +61,8 @@ func newStack(c stackConfig) (*stack, error) {
 		rec.Close(context.Background())
 		return nil, err
 	}
-	m, err := meter.New(meter.Config{Brokers: c.brokers, Topic: topicMessages, Store: c.store, Logger: c.log, Registerer: c.reg})
+	m, err := meter.New(meter.Config{Brokers: c.brokers, Topic: topicMessages, Store: c.store, Chain: c.chain, Settlement: c.settlement,
+		Logger: c.log, Registerer: c.reg})
 	if err != nil {
 		rec.Close(context.Background())
 		return nil, err

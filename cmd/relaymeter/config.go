@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"strings"
 
@@ -31,6 +32,9 @@ type serviceConfig struct {
 	ComputeUnitsPerRelay int64          `yaml:"compute_units_per_relay"`
 	SessionSeconds       int            `yaml:"session_seconds"`
 	Tariffs              []tariffConfig `yaml:"tariffs"`
+	// FeeBps is the take rate of the fees account on the service's
+	// settlements, in basis points; unset leaves the stored one (none: 0).
+	FeeBps *int64 `yaml:"fee_bps"`
 	// PayloadCapture is how much of each payload the WebSocket edge
 	// records for the service (-1 whole, 0 none, N the first N); unset, the
 	// edge's --payload-capture, or whole for a policy that reads payloads.
@@ -120,6 +124,21 @@ func (fc *fileConfig) load(path string) error {
 		return fmt.Errorf("config %s: %w", path, err)
 	}
 	for k, n := range raw {
+		if k == "chain" && n.Kind == yaml.MappingNode {
+			// Strictly, as services: each key stands for a chain flag.
+			var c chainConfig
+			b, err := yaml.Marshal(&n)
+			if err == nil {
+				dec := yaml.NewDecoder(bytes.NewReader(b))
+				dec.KnownFields(true)
+				err = dec.Decode(&c)
+			}
+			if err != nil {
+				return fmt.Errorf("config %s: chain: %w", path, err)
+			}
+			maps.Copy(fc.values, c.values())
+			continue
+		}
 		if k == "services" {
 			// Strictly: a misspelt key of a service is an error, not a
 			// default.

@@ -67,6 +67,8 @@ func runDev(ctx context.Context, args []string, sio stdio) error {
 	fs.Float64Var(&f.apiRate, "api-rate", graphql.DefaultRateLimit, "API requests per second each key may send on average (negative: no limit)")
 	fs.IntVar(&f.apiBurst, "api-burst", graphql.DefaultRateBurst, "API requests each key may send at once")
 	fs.BoolVar(&f.openAccess, "open-access", true, "UNAUTHENTICATED, for this machine only: the edge also accepts ws://HOST/<application> without a key, billing whatever application the path names (keys at ws://HOST/v1/<key> work either way; --open-access=false to require them)")
+	var cf chainFlags
+	cf.register(fs, 5*time.Second, 4)
 	fs.String("config", "", "YAML configuration file")
 	fc, err := parseConfig(fs, args)
 	if err != nil {
@@ -125,6 +127,7 @@ func runDev(ctx context.Context, args []string, sio stdio) error {
 		services = append(services, serviceConfig{ID: f.service, Protocol: "WEBSOCKET_JSONRPC"})
 	}
 	services = devMiningServices(services, mf)
+	services = devTariffs(services, fc.Services)
 	store, err := openStore(ctx, f.databaseURL, true, services)
 	if err != nil {
 		return err
@@ -156,8 +159,13 @@ func runDev(ctx context.Context, args []string, sio stdio) error {
 		log.Info("dev: built-in simulated node as the WebSocket upstream", "url", f.wsUpstream)
 	}
 
+	ch, sc, err := cf.build(ctx)
+	if err != nil {
+		return err
+	}
 	keys := identity.NewCache(ids, identity.CacheConfig{})
 	st, err := newStack(stackConfig{
+		chain: ch, settlement: sc,
 		brokers: brokers, store: store, reg: reg, log: log, adminKey: key,
 		edgeID: "dev", wsUpstream: f.wsUpstream, service: f.service, wsRoutes: routes, supplier: f.supplier, forwarding: forwarding,
 		spoolDir: filepath.Join(f.dataDir, "spool"), apiRate: f.apiRate, apiBurst: f.apiBurst,
@@ -425,4 +433,17 @@ func sleep(ctx context.Context, d time.Duration) {
 	case <-ctx.Done():
 	case <-time.After(d):
 	}
+}
+
+// devTariffs gives each built-in service (one the YAML file does not
+// declare) a demo tariff of 1 upokt per unit, so that balances move in dev;
+// a service the file declares is priced as the file says.
+func devTariffs(services, declared []serviceConfig) []serviceConfig {
+	out := slices.Clone(services)
+	for i := range out {
+		if !hasService(declared, out[i].ID) && len(out[i].Tariffs) == 0 {
+			out[i].Tariffs = []tariffConfig{{PricePerUnit: "1", Currency: "upokt"}}
+		}
+	}
+	return out
 }

@@ -177,6 +177,11 @@ func syncServices(ctx context.Context, store *ledger.Store, services []serviceCo
 				return fmt.Errorf("service %s: tariffs[%d]: %w", s.ID, i, err)
 			}
 		}
+		if s.FeeBps != nil {
+			if err := store.EnsureServiceFee(ctx, s.ID, *s.FeeBps); err != nil {
+				return fmt.Errorf("service %s: fee_bps: %w", s.ID, err)
+			}
+		}
 	}
 	return nil
 }

@@ -64,6 +64,9 @@ func run(ctx context.Context, args []string, sio stdio) int {
 			return 2
 		}
 		fmt.Fprintf(sio.err, "relaymeter %s: %v\n", c.name, err)
+		if ee, ok := errors.AsType[*exitError](err); ok {
+			return ee.code
+		}
 		return 1
 	}
 	return 0

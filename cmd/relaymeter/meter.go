@@ -21,6 +21,8 @@ func runMeter(ctx context.Context, args []string, sio stdio) error {
 	idle := fs.Duration("stream-idle-timeout", meter.DefaultStreamIdle, "close a stream as abandoned after this long without an event (its edge was killed)")
 	metricsAddr := fs.String("http", "", "serve /metrics here (default: not served)")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	var cf chainFlags
+	cf.register(fs, meter.DefaultBlockTime, meter.DefaultSessionBlocks)
 	fs.String("config", "", "YAML configuration file (services are synced into Postgres)")
 	fc, err := parseConfig(fs, args)
 	if err != nil {
@@ -38,9 +40,13 @@ func runMeter(ctx context.Context, args []string, sio stdio) error {
 		return err
 	}
 	defer store.Pool().Close()
+	ch, sc, err := cf.build(ctx)
+	if err != nil {
+		return err
+	}
 	reg := newRegistry()
 	m, err := meter.New(meter.Config{Brokers: splitList(*kafka), Topic: topicMessages, GroupID: *group, Store: store,
-		StreamIdleTimeout: *idle, SessionTimeout: *session, Logger: log, Registerer: reg})
+		StreamIdleTimeout: *idle, SessionTimeout: *session, Chain: ch, Settlement: sc, Logger: log, Registerer: reg})
 	if err != nil {
 		return err
 	}
