@@ -114,9 +114,19 @@ func (f SessionFilter) check() error {
 
 // readTx runs fn in a read-only transaction on one snapshot, so that what
 // it reads in several statements is consistent: no settlement lands
-// between them.
+// between them. Its statements are planned for their parameters each time
+// (a generic plan, which pgx's prepared statements get after five runs,
+// cannot see that a bound on messages.observed_at selects the last minutes
+// only, and scans the table), and not compiled: the relay time's lookup of
+// each response's request costs a sum of messages an estimate above
+// jit_above_cost, and compiling took 0.7 s where running takes 15 ms.
 func (s *Store) readTx(ctx context.Context, fn func(pgx.Tx) error) error {
-	return pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, fn)
+	return pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SET LOCAL plan_cache_mode = force_custom_plan; SET LOCAL jit = off`); err != nil {
+			return err
+		}
+		return fn(tx)
+	})
 }
 
 // ListSessions returns up to first sessions that f selects, newest first
@@ -144,17 +154,13 @@ func (s *Store) ListSessions(ctx context.Context, f SessionFilter, first int, af
 			return err
 		}
 		if f.State != SessionSettled && (!hasCur || cur.height > st.through) {
-			open, err := unsettledSessions(ctx, tx, f, st)
+			var after *sessionKey
+			if hasCur {
+				after = &cur
+			}
+			items, err = unsettledSessions(ctx, tx, f, st, after, first+1)
 			if err != nil {
 				return err
-			}
-			for _, r := range open {
-				if !hasCur || cur.before(sessionKey{r.StartHeight, r.ID}) {
-					items = append(items, r)
-				}
-				if len(items) > first {
-					break
-				}
 			}
 		}
 		if len(items) > first || f.State == SessionOpen || f.State == SessionClosed {
@@ -201,7 +207,7 @@ func (s *Store) SessionByID(ctx context.Context, scope Scope, id string) (r Sess
 		if err != nil {
 			return err
 		}
-		open, err := unsettledSessions(ctx, tx, SessionFilter{Scope: scope}, st)
+		open, err := unsettledSessions(ctx, tx, SessionFilter{Scope: scope}, st, nil, 0)
 		if err != nil {
 			return err
 		}
@@ -276,21 +282,23 @@ func (f SessionFilter) windowTimes(w *sqlWhere, c string) {
 
 // unsettledSessions sums, from the messages, the sessions of the windows
 // above the settled height that f selects (all of them OPEN or CLOSED), in
-// the order of ListSessions, as the settler will: a window takes the
-// crossed relays whose time (relayAtSQL) is from the end of the window
-// before it (for the first window not settled, the settled end, so that
-// the first window ever takes every relay before it) to its own end (none
-// while unknown). Only the messages observed since that bound are read: a
-// relay's time is never after its message's.
-func unsettledSessions(ctx context.Context, tx pgx.Tx, f SessionFilter, st settled) ([]SessionRow, error) {
+// the order of ListSessions, from the first after after (nil: from the
+// start), at least need of them when there are (need < 1: all of them).
+//
+// It sums as the settler will: a window takes the crossed relays whose time
+// (relayAtSQL) is from the end of the window before it (for the first
+// window not settled, the settled end, so that the first window ever takes
+// every relay before it) to its own end (none while unknown). Only the
+// messages observed since the start of the oldest window summed are read
+// (a relay's time is never after its message's), and windows are summed
+// newest first, one, then two, four… more at a time until need sessions
+// are found: a page costs the messages of the windows it shows, even when
+// settlement has fallen far behind.
+func unsettledSessions(ctx context.Context, tx pgx.Tx, f SessionFilter, st settled, after *sessionKey, need int) ([]SessionRow, error) {
 	rows, err := tx.Query(ctx, `SELECT start_height, end_height, starts_at, ends_at, start_hash,
 		ends_at IS NOT NULL AND ends_at <= now() FROM chain_sessions WHERE start_height > $1 ORDER BY start_height`, st.through)
 	if err != nil {
 		return nil, err
-	}
-	type window struct {
-		ChainSession
-		over bool
 	}
 	all, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (window, error) {
 		var c window
@@ -300,56 +308,96 @@ func unsettledSessions(ctx context.Context, tx pgx.Tx, f SessionFilter, st settl
 	if err != nil {
 		return nil, err
 	}
-	byHeight := map[int64]*window{}
-	var heights []int64
-	var lows, highs []pgtype.Timestamptz
+	var picked []window // oldest first
 	low := st.until
 	for i := range all {
 		c := &all[i]
-		high := pgtype.Timestamptz{InfinityModifier: pgtype.Infinity, Valid: true}
+		c.low, c.high = low, pgtype.Timestamptz{InfinityModifier: pgtype.Infinity, Valid: true}
 		switch {
 		case c.EndsAt.Valid:
-			high = pgtype.Timestamptz{Time: c.EndsAt.V, Valid: true}
+			c.high = pgtype.Timestamptz{Time: c.EndsAt.V, Valid: true}
 		case i+1 < len(all):
 			// The next window is known before this one's end is written.
-			high = pgtype.Timestamptz{Time: all[i+1].StartsAt, Valid: true}
+			c.high = pgtype.Timestamptz{Time: all[i+1].StartsAt, Valid: true}
 		}
-		if f.selects(c.ChainSession, c.over) {
-			byHeight[c.StartHeight] = c
-			heights, lows, highs = append(heights, c.StartHeight), append(lows, low), append(highs, high)
+		low = c.high
+		if f.selects(c.ChainSession, c.over) && (after == nil || c.StartHeight <= after.height) {
+			picked = append(picked, *c)
 		}
-		low = high
 	}
-	if len(heights) == 0 {
-		return nil, nil
+	var out []SessionRow
+	for n, end := 1, len(picked); end > 0 && (need < 1 || len(out) < need); n *= 2 {
+		start := max(0, end-n)
+		if need < 1 {
+			start = 0
+		}
+		sums, err := sumWindows(ctx, tx, f, picked[start:end])
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range sums {
+			if after == nil || after.before(sessionKey{r.StartHeight, r.ID}) {
+				out = append(out, r)
+			}
+		}
+		end = start
+	}
+	return out, nil
+}
+
+// window is a chain window not settled: over once its end has passed; its
+// relays are those timed in [low, high).
+type window struct {
+	ChainSession
+	over      bool
+	low, high pgtype.Timestamptz
+}
+
+// sumWindows sums the sessions of ws (oldest first) that f selects, in the
+// order of ListSessions. Each relay finds its window by a binary search of
+// the windows' bounds (width_bucket), not by a join on ranges.
+func sumWindows(ctx context.Context, tx pgx.Tx, f SessionFilter, ws []window) ([]SessionRow, error) {
+	// Bucket b is [bounds[b-1], bounds[b]); heights[b-1] is its window's
+	// start, or NULL for a gap between two windows (there is none unless
+	// a filter picked windows apart).
+	bounds := []pgtype.Timestamptz{ws[0].low}
+	var heights []*int64
+	byHeight := map[int64]*window{}
+	for i := range ws {
+		w := &ws[i]
+		if last := bounds[len(bounds)-1]; last.InfinityModifier != w.low.InfinityModifier || !last.Time.Equal(w.low.Time) {
+			bounds, heights = append(bounds, w.low), append(heights, nil)
+		}
+		bounds, heights = append(bounds, w.high), append(heights, &w.StartHeight)
+		byHeight[w.StartHeight] = w
 	}
 	var m sqlWhere
-	win := "unnest(" + m.param(heights) + "::bigint[], " + m.param(lows) + "::timestamptz[], " + m.param(highs) + "::timestamptz[])"
+	bucket := "width_bucket(" + relayAtSQL + ", " + m.param(bounds) + "::timestamptz[])"
+	hs := m.param(heights) + "::bigint[]"
+	nb := m.param(len(heights))
 	f.Scope.apply(&m, "s.application", "s.supplier")
 	m.add("m.units > 0")
 	m.add(crossedSQL)
-	if lows[0].InfinityModifier == pgtype.Finite {
-		// The planner sees the bound, so it reads the messages by their
+	if bounds[0].InfinityModifier == pgtype.Finite {
+		// A parameter, so that the planner reads the messages by their
 		// observed_at index.
-		m.add("m.observed_at >= ?", lows[0])
+		m.add("m.observed_at >= ?", bounds[0])
 	}
 	m.eq("s.application", f.Application)
 	m.eq("s.service", f.Service)
 	m.eq("s.supplier", f.Supplier)
-	q := `WITH rel AS (SELECT s.application, s.service, s.supplier, m.units, m.units * s.compute_units AS cu,
-			` + relayAtSQL + ` AS at
+	q := `WITH rel AS (SELECT s.application, s.service, s.supplier, m.units, m.units * s.compute_units AS cu, ` + bucket + ` AS b
 			FROM messages m JOIN streams s ON s.stream_id = m.stream_id` + m.sql() + `),
-		tot AS (SELECT w.h, rel.application, rel.service, rel.supplier,
+		tot AS (SELECT (` + hs + `)[rel.b] AS h, rel.application, rel.service, rel.supplier,
 			sum(rel.units)::bigint AS relays, sum(rel.cu)::bigint AS units
-			FROM rel JOIN ` + win + ` AS w(h, low, high) ON rel.at >= w.low AND rel.at < w.high
-			GROUP BY 1, 2, 3, 4)
+			FROM rel WHERE rel.b BETWEEN 1 AND ` + nb + ` GROUP BY 1, 2, 3, 4)
 		SELECT tot.h, tot.application, tot.service, tot.supplier, tot.relays, tot.units,
 			coalesce(t.price_per_unit::text, ''), coalesce(t.currency, '')
 		FROM tot JOIN chain_sessions c ON c.start_height = tot.h
 		LEFT JOIN LATERAL (SELECT t.price_per_unit, t.currency FROM tariffs t
 			WHERE t.service = tot.service AND t.application IN (tot.application, '') AND t.effective_from <= c.starts_at
 			ORDER BY t.application = '', t.effective_from DESC LIMIT 1) t ON true`
-	rows, err = tx.Query(ctx, q, m.args...)
+	rows, err := tx.Query(ctx, q, m.args...)
 	if err != nil {
 		return nil, err
 	}

@@ -67,8 +67,12 @@ type Ledger struct {
 	t      testing.TB
 	policy int64
 	offset int64
-	// streams as the last batch left them, by id
+	// clock is the partition's clock each batch stores: past every
+	// window, so that the settler may settle any of them.
+	clock time.Time
+	// streams as the last batch left them, by id, and in the order opened
 	streams map[uuid.UUID]*ledger.Stream
+	order   []uuid.UUID
 	// observed times of the messages, by stream and seq
 	seen map[uuid.UUID]map[int64]time.Time
 }
@@ -80,9 +84,35 @@ func At(s float64) time.Time { return Genesis.Add(time.Duration(s * float64(time
 // database of pool.
 func New(t testing.TB, pool *pgxpool.Pool) *Ledger {
 	t.Helper()
+	l := configured(t, pool)
+	for h := int64(1); h <= 9; h += SessionBlocks {
+		l.window(h, h < 9)
+	}
+
+	l.open(StreamA, "app1", "supA", 10)
+	l.open(StreamB, "app2", "supA", 1)
+	l.open(StreamC, "app1", "supB", 1)
+	l.open(StreamD, "app1", "supB", 1)
+	l.commit([]msg{
+		{StreamA, 1, 5, req, 0, 1}, {StreamA, 2, 8, resp, 1, 1}, {StreamA, 3, 19, req, 0, 1},
+		{StreamA, 4, 21, resp, 3, 1}, {StreamA, 5, 25, req, 0, 1},
+		{StreamB, 1, 30, req, 0, 2}, {StreamB, 2, 45, req, 0, 1},
+		{StreamC, 1, 50, req, 0, 1}, {StreamC, 2, 65, req, 0, 1}, {StreamC, 3, 85, req, 0, 1},
+		{StreamD, 1, 62, req, 0, 1}, {StreamD, 2, 70, req, 0, 1},
+	}, StreamD)
+	l.Settle(5) // W1, W3
+	l.commit([]msg{{StreamA, 6, 90, resp, 5, 1}})
+	l.Settle(7) // W5
+	return l
+}
+
+// configured returns a Ledger on pool with service eth, its tariffs and
+// its fee, and no traffic.
+func configured(t testing.TB, pool *pgxpool.Pool) *Ledger {
+	t.Helper()
 	ctx := context.Background()
 	l := &Ledger{Store: ledger.New(pool), Clock: &chain.Clock{Genesis: Genesis, BlockTime: BlockTime}, t: t,
-		offset: ledger.NoOffset, streams: map[uuid.UUID]*ledger.Stream{}, seen: map[uuid.UUID]map[int64]time.Time{}}
+		offset: ledger.NoOffset, clock: At(1000), streams: map[uuid.UUID]*ledger.Stream{}, seen: map[uuid.UUID]map[int64]time.Time{}}
 	if err := l.Store.PutService(ctx, ledger.Service{ID: "eth", Protocol: "WEBSOCKET_JSONRPC"}); err != nil {
 		t.Fatal(err)
 	}
@@ -103,32 +133,19 @@ func New(t testing.TB, pool *pgxpool.Pool) *Ledger {
 	if _, err := pool.Exec(ctx, `INSERT INTO service_fees (service, fee_bps, effective_from) VALUES ('eth', 1000, '-infinity')`); err != nil {
 		t.Fatal(err)
 	}
-	for h := int64(1); h <= 9; h += SessionBlocks {
-		w := ledger.ChainSession{StartHeight: h, EndHeight: h + SessionBlocks - 1,
-			StartsAt: l.blockTime(h), StartHash: l.Clock.Hash(h)}
-		if h < 9 {
-			w.EndsAt = sql.Null[time.Time]{V: l.blockTime(h + SessionBlocks), Valid: true}
-		}
-		if err := l.Store.AddChainSession(ctx, w); err != nil {
-			t.Fatal(err)
-		}
-	}
-
-	l.open(StreamA, "app1", "supA", 10)
-	l.open(StreamB, "app2", "supA", 1)
-	l.open(StreamC, "app1", "supB", 1)
-	l.open(StreamD, "app1", "supB", 1)
-	l.commit([]msg{
-		{StreamA, 1, 5, req, 0, 1}, {StreamA, 2, 8, resp, 1, 1}, {StreamA, 3, 19, req, 0, 1},
-		{StreamA, 4, 21, resp, 3, 1}, {StreamA, 5, 25, req, 0, 1},
-		{StreamB, 1, 30, req, 0, 2}, {StreamB, 2, 45, req, 0, 1},
-		{StreamC, 1, 50, req, 0, 1}, {StreamC, 2, 65, req, 0, 1}, {StreamC, 3, 85, req, 0, 1},
-		{StreamD, 1, 62, req, 0, 1}, {StreamD, 2, 70, req, 0, 1},
-	}, StreamD)
-	l.Settle(5) // W1, W3
-	l.commit([]msg{{StreamA, 6, 90, resp, 5, 1}})
-	l.Settle(7) // W5
 	return l
+}
+
+// window stores the window starting at height h, and its end if ended.
+func (l *Ledger) window(h int64, ended bool) {
+	l.t.Helper()
+	w := ledger.ChainSession{StartHeight: h, EndHeight: h + SessionBlocks - 1, StartsAt: l.blockTime(h), StartHash: l.Clock.Hash(h)}
+	if ended {
+		w.EndsAt = sql.Null[time.Time]{V: l.blockTime(h + SessionBlocks), Valid: true}
+	}
+	if err := l.Store.AddChainSession(context.Background(), w); err != nil {
+		l.t.Fatal(err)
+	}
 }
 
 func (l *Ledger) blockTime(h int64) time.Time {
@@ -161,6 +178,7 @@ func (l *Ledger) open(id uuid.UUID, app, supplier string, weight int64) {
 		Service: "eth", Application: app, Supplier: supplier, EdgeID: "e", PolicyID: l.policy, ComputeUnits: weight,
 		OpenedAt: Genesis, Version: 0, Chain: []byte{1}, LastObservedAt: Genesis}
 	l.seen[id] = map[int64]time.Time{}
+	l.order = append(l.order, id)
 }
 
 // commit meters msgs in one batch, as the meter would: the streams they
@@ -170,7 +188,7 @@ func (l *Ledger) open(id uuid.UUID, app, supplier string, weight int64) {
 func (l *Ledger) commit(msgs []msg, closing ...uuid.UUID) {
 	l.t.Helper()
 	b := &ledger.Batch{Group: "g", Topic: "t", Partition: 0, From: l.offset, To: max(l.offset, 0) + int64(len(msgs)),
-		Clock: At(1000)}
+		Clock: l.clock}
 	touched := map[uuid.UUID]bool{}
 	for _, m := range msgs {
 		st := l.streams[m.stream]
@@ -199,7 +217,7 @@ func (l *Ledger) commit(msgs []msg, closing ...uuid.UUID) {
 	for _, id := range closing {
 		closed[id], touched[id] = true, true
 	}
-	for _, id := range []uuid.UUID{StreamA, StreamB, StreamC, StreamD} {
+	for _, id := range l.order {
 		if !touched[id] {
 			continue
 		}
@@ -231,7 +249,7 @@ func (l *Ledger) Settle(head int64) {
 		if !done {
 			return
 		}
-		if i > 10 {
+		if i > 1_000_000 {
 			l.t.Fatal("settletest: the settler does not stop")
 		}
 	}
