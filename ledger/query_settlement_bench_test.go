@@ -24,7 +24,7 @@ import (
 // are printed (auto_explain, from the server's log).
 func BenchmarkSettlementReads(b *testing.B) {
 	pool, url := pgtest.DB(b)
-	l := settletest.Bulk(b, pool, 50, 100)
+	l := settletest.Bulk(b, pool, 50, 100, true)
 	ctx := context.Background()
 	if _, err := pool.Exec(ctx, `VACUUM ANALYZE`); err != nil {
 		b.Fatal(err)

@@ -611,3 +611,57 @@ func TestListTransactions(t *testing.T) {
 		t.Errorf("app1 reads seq 1: %+v, %v, %v", tx, found, err)
 	}
 }
+
+// TestSessionsBehindSettlement: with many windows not settled, every page
+// size lists the same sessions, and settling them changes their state and
+// nothing else: what the reads sum is what the settler posts.
+func TestSessionsBehindSettlement(t *testing.T) {
+	pool, _ := pgtest.DB(t)
+	l := settletest.Bulk(t, pool, 3, 12, false)
+	s := l.Store
+	key := func(r ledger.SessionRow) string {
+		return fmt.Sprintf("%s %d %s/%s/%s %d %d %s %s", r.ID, r.StartHeight, r.Application, r.Service, r.Supplier,
+			r.Relays, r.Units, r.Amount, r.Currency)
+	}
+	keys := func(rows []ledger.SessionRow) (out []string) {
+		for _, r := range rows {
+			out = append(out, key(r))
+		}
+		return out
+	}
+	before := listSessions(t, s, ledger.SessionFilter{Scope: ledger.All}, 100)
+	if len(before) != 36 {
+		t.Fatalf("%d sessions, want 3 in each of 12 windows", len(before))
+	}
+	states := map[ledger.SessionState]int{}
+	for _, r := range before {
+		states[r.State]++
+		price := map[string]string{"app0": "40", "app1": "40", "app2": "60"}[r.Application]
+		if r.Relays != 20 || r.Units != 20 || r.Amount != price || r.Currency != "upokt" {
+			t.Errorf("%s", key(r))
+		}
+	}
+	if states[ledger.SessionOpen] != 3 || states[ledger.SessionClosed] != 33 {
+		t.Errorf("states %v", states)
+	}
+	for _, first := range []int{1, 4, 7} {
+		if got := keys(listSessions(t, s, ledger.SessionFilter{Scope: ledger.All}, first)); !reflect.DeepEqual(got, keys(before)) {
+			t.Errorf("first %d: %v", first, got)
+		}
+	}
+	if got := keys(listSessions(t, s, ledger.SessionFilter{Scope: ledger.Scope{Application: "app2"}}, 5)); len(got) != 12 {
+		t.Errorf("app2: %d sessions", len(got))
+	}
+	l.Settle(2*10 + 1) // all but the last two windows
+	after := listSessions(t, s, ledger.SessionFilter{Scope: ledger.All}, 5)
+	if !reflect.DeepEqual(keys(after), keys(before)) {
+		t.Errorf("after settling:\n%s\nbefore:\n%s", strings.Join(keys(after), "\n"), strings.Join(keys(before), "\n"))
+	}
+	states = map[ledger.SessionState]int{}
+	for _, r := range after {
+		states[r.State]++
+	}
+	if states[ledger.SessionOpen] != 3 || states[ledger.SessionClosed] != 3 || states[ledger.SessionSettled] != 30 {
+		t.Errorf("states after settling %v", states)
+	}
+}

@@ -12,10 +12,11 @@ import (
 // Bulk builds, through the same writes as New, a ledger of volume: streams
 // streams (stream i of application app<i%25>, supplier sup<i%7>, weight 1)
 // each sending a request every second for windows windows of 20 s, all
-// settled but the last two (one CLOSED, the last OPEN). With 50 streams
+// settled but the last two (one CLOSED, the last OPEN) when settle is
+// true, none of them otherwise (all CLOSED but the last). With 50 streams
 // and 100 windows: 100,000 messages, 4,900 settled sessions and as many
 // transactions. It takes a minute or two.
-func Bulk(t testing.TB, pool *pgxpool.Pool, streams, windows int) *Ledger {
+func Bulk(t testing.TB, pool *pgxpool.Pool, streams, windows int, settle bool) *Ledger {
 	t.Helper()
 	l := configured(t, pool)
 	l.clock = At(float64(20*windows + 1000))
@@ -42,9 +43,13 @@ func Bulk(t testing.TB, pool *pgxpool.Pool, streams, windows int) *Ledger {
 			if _, err := pool.Exec(context.Background(), `VACUUM ANALYZE messages`); err != nil {
 				t.Fatal(err)
 			}
-			l.Settle(int64(SessionBlocks*(w-1)) + 1)
+			if settle {
+				l.Settle(int64(SessionBlocks*(w-1)) + 1)
+			}
 		}
 	}
-	l.Settle(int64(SessionBlocks*(windows-2)) + 1)
+	if settle {
+		l.Settle(int64(SessionBlocks*(windows-2)) + 1)
+	}
 	return l
 }
