@@ -176,6 +176,10 @@ func TestCommitRoundTrip(t *testing.T) {
 	}
 	g := got[0]
 	g.OpenedAt, g.LastObservedAt, g.ClosedAt.V = g.OpenedAt.UTC(), g.LastObservedAt.UTC(), g.ClosedAt.V.UTC()
+	g.LastRequestAt.V = g.LastRequestAt.V.UTC()
+	// LastRequestAt is not written: it is read, the time of the message
+	// at LastRequestSeq (3: the last of times).
+	st.LastRequestAt = some(times[2].Truncate(time.Microsecond))
 	if fmt.Sprintf("%+v", g) != fmt.Sprintf("%+v", st) {
 		t.Errorf("stream:\n got %+v\nwant %+v", g, st)
 	}

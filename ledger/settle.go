@@ -176,33 +176,49 @@ const priceAtSQL = `LEFT JOIN LATERAL (SELECT t.price_per_unit, t.currency FROM 
 // windowTotals sums, per unit, the crossed relays whose RelayAt is in
 // [from, w's end) and prices them at w's start. RelayAt is never after the
 // message's observed time, so only messages observed from `from` on are
-// read.
+// read (a BRIN range). RelayAt is computed once per message (OFFSET 0 keeps
+// the subquery whole), the messages meet their streams in a hash join
+// (nested loops off: on a table whose statistics lag a burst of inserts,
+// the planner would loop over every stream for every message), and are
+// summed per stream before per unit. JIT is off: the subplan's cost
+// estimate would have it compile for seconds (4.5 s of 8 s measured on
+// 200 k relays).
 func windowTotals(ctx context.Context, tx pgx.Tx, from pgtype.Timestamptz, w ChainSession) (map[unitKey]*unitTotals, error) {
-	rows, err := tx.Query(ctx, `WITH g AS (
-			SELECT s.application, s.service, s.supplier, sum(m.units)::bigint AS relays,
-				sum(m.units * s.compute_units)::bigint AS units
+	if _, err := tx.Exec(ctx, `SET LOCAL enable_nestloop = off; SET LOCAL work_mem = '64MB'; SET LOCAL jit = off`); err != nil {
+		return nil, fmt.Errorf("window totals: %w", err)
+	}
+	rows, err := tx.Query(ctx, `WITH per AS (
+			SELECT s.stream_id, s.application, s.service, s.supplier, s.compute_units, sum(m.units)::bigint AS relays
 			FROM (SELECT m.stream_id, m.seq, m.direction, m.units, `+relayAtSQL+` AS at
-				FROM messages m WHERE m.observed_at >= $1 AND m.units > 0) m
+				FROM messages m WHERE m.observed_at >= $1 AND m.units > 0 OFFSET 0) m
 			JOIN streams s ON s.stream_id = m.stream_id
 			WHERE m.at >= $1 AND m.at < $2 AND `+crossedSQL+`
-			GROUP BY s.application, s.service, s.supplier)
-		SELECT g.application, g.service, g.supplier, g.relays, g.units, t.price_per_unit::text, coalesce(t.currency, ''),
-			coalesce(f.fee_bps, 0)
-		FROM g `+fmt.Sprintf(priceAtSQL, "$3"), from, w.EndsAt.V, w.StartsAt)
+			GROUP BY s.stream_id)
+		SELECT application, service, supplier, sum(relays)::bigint, sum(relays * compute_units)::bigint
+		FROM per GROUP BY application, service, supplier`, from, w.EndsAt.V)
 	if err != nil {
 		return nil, fmt.Errorf("window totals: %w", err)
 	}
 	out := map[unitKey]*unitTotals{}
 	var k unitKey
 	var u unitTotals
-	_, err = pgx.ForEachRow(rows, []any{&k.application, &k.service, &k.supplier, &u.relays, &u.units, &u.price, &u.currency, &u.feeBps},
-		func() error {
-			v := u
-			out[k] = &v
-			return nil
-		})
+	_, err = pgx.ForEachRow(rows, []any{&k.application, &k.service, &k.supplier, &u.relays, &u.units}, func() error {
+		v := u
+		out[k] = &v
+		return nil
+	})
+	if err == nil {
+		_, err = tx.Exec(ctx, `SET LOCAL enable_nestloop TO DEFAULT; SET LOCAL work_mem TO DEFAULT; SET LOCAL jit TO DEFAULT`)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("window totals: %w", err)
+	}
+	for k, u := range out {
+		if err := tx.QueryRow(ctx, `SELECT t.price_per_unit::text, coalesce(t.currency, ''), coalesce(f.fee_bps, 0)
+			FROM (SELECT $1::text AS service, $2::text AS application) g `+fmt.Sprintf(priceAtSQL, "$3"),
+			k.service, k.application, w.StartsAt).Scan(&u.price, &u.currency, &u.feeBps); err != nil {
+			return nil, fmt.Errorf("window price of %s/%s: %w", k.application, k.service, err)
+		}
 	}
 	return out, nil
 }

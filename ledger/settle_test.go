@@ -50,7 +50,6 @@ type streamSpec struct {
 	app, sup                   string
 	weight                     int64
 	msgs                       []msg
-	closedUp, closedDown       int64
 	relayAt                    []time.Time // filled by commit: each message's RelayAt
 	forwardedUp, forwardedDown *int64
 }
@@ -250,7 +249,9 @@ type feeRow struct {
 // checks against an oracle computed here from the same inputs: every
 // session's relays, units and amount, and every account's balance, which
 // is the sum of its entries over the sessions' amounts; the ledger
-// verifies (each transaction sums to zero, the chain is intact).
+// verifies (each transaction sums to zero, the chain is intact). Then late
+// relays of the settled windows are adjusted, and what each application
+// paid is still the exact sum of its relays at their windows' prices.
 func TestSettleProperty(t *testing.T) {
 	seed := *settleSeed
 	if seed == 0 {
@@ -318,24 +319,10 @@ func settleProperty(t *testing.T, rng *rand.Rand) {
 
 	var streams []*streamSpec
 	for n := range 3 + rng.IntN(6) {
-		s := &streamSpec{n: n + 1, app: []string{"A", "B"}[rng.IntN(2)], sup: []string{"X", "Y"}[rng.IntN(2)], weight: 1 + rng.Int64N(4)}
-		at := time.Duration(rng.Int64N(int64(span / 2)))
-		for range 1 + rng.IntN(30) {
-			at += time.Duration(rng.Int64N(int64(20 * time.Second)))
-			if at >= span {
-				break
-			}
-			s.msgs = append(s.msgs, msg{at: at, response: rng.IntN(2) == 0, units: rng.Int64N(4)})
+		if s := randomStream(rng, n+1, span); s != nil {
+			streams = append(streams, s)
+			e.commit(t, s, genesis.Add(span+time.Hour))
 		}
-		if len(s.msgs) == 0 {
-			continue
-		}
-		if rng.IntN(3) == 0 { // closed, the last messages of each side not crossed
-			up, down := int64(1+rng.IntN(len(s.msgs)+1)), int64(1+rng.IntN(len(s.msgs)+1))
-			s.forwardedUp, s.forwardedDown = &up, &down
-		}
-		streams = append(streams, s)
-		e.commit(t, s, genesis.Add(span+time.Hour))
 	}
 	if len(streams) == 0 {
 		return
@@ -350,21 +337,12 @@ func settleProperty(t *testing.T, rng *rand.Rand) {
 	}
 	type tot struct{ relays, units int64 }
 	sums := map[key]*tot{}
-	first := int64(1 << 62)
 	for _, s := range streams {
 		for i, m := range s.msgs {
-			seq := int64(i + 2)
-			crossed := true
-			if m.response && s.forwardedDown != nil {
-				crossed = seq <= *s.forwardedDown
-			} else if !m.response && s.forwardedUp != nil {
-				crossed = seq <= *s.forwardedUp
-			}
-			if !crossed || m.units == 0 {
+			if !s.crossed(i) || m.units == 0 {
 				continue
 			}
 			w := chain.WindowOf(e.clock.HeightAt(s.relayAt[i]), 2)
-			first = min(first, w.Start)
 			k := key{w.Start, s.app, s.sup}
 			if sums[k] == nil {
 				sums[k] = &tot{}
@@ -433,6 +411,99 @@ func settleProperty(t *testing.T, rng *rand.Rand) {
 	if e.settleAll(t) != 0 || e.ledgerState(t) != before {
 		t.Fatal("a second settlement changed the ledger")
 	}
+
+	// Late relays: streams of the settled windows metered after them, then
+	// two more windows. Each is adjusted in the next settlement at its own
+	// window's price: what every application paid is the exact sum of its
+	// crossed relays priced at their windows, whichever transaction
+	// carried them, and suppliers and fees got exactly that.
+	for n := range 1 + rng.IntN(4) {
+		if s := randomStream(rng, 100+n, span); s != nil {
+			streams = append(streams, s)
+			e.commit(t, s, genesis.Add(span+time.Hour))
+		}
+	}
+	e.windows(t, span+4*time.Minute)
+	e.settleAll(t)
+	if n := e.count(t, `SELECT count(*) FROM findings WHERE kind = 'late_relay' AND resolved_at IS NULL`); n != 0 {
+		t.Fatalf("%d late relays not adjusted", n)
+	}
+	paid, received := map[string]*apd.Decimal{}, map[string]*apd.Decimal{}
+	add := func(m map[string]*apd.Decimal, k, v string) {
+		d, _, _ := apd.NewFromString(v)
+		if m[k] == nil {
+			m[k] = new(apd.Decimal)
+		}
+		decimalContext.Add(m[k], m[k], d)
+	}
+	for _, s := range streams {
+		for i, m := range s.msgs {
+			if !s.crossed(i) || m.units == 0 {
+				continue
+			}
+			w := chain.WindowOf(e.clock.HeightAt(s.relayAt[i]), 2)
+			tr, ok := tariffAt(tariffs, s.app, genesis.Add(time.Duration(w.Start-1)*time.Minute))
+			if !ok {
+				continue
+			}
+			split, err := Payout(Line{Units: m.units * s.weight, Price: tr.price})
+			if err != nil {
+				t.Fatal(err)
+			}
+			add(paid, AccountID(AccountApplication, s.app, tr.currency), negate(split.Gross))
+			add(received, tr.currency, split.Gross)
+		}
+	}
+	for account, want := range paid {
+		if got, err := e.s.Balance(ctx, account, Stream{}.ClosedAt); err != nil || got != canonical(want) {
+			t.Errorf("with late relays, %s paid %s, %v; want %s", account, got, err, canonical(want))
+		}
+	}
+	for cur, want := range received {
+		var got string
+		if err := e.pool.QueryRow(ctx, `SELECT coalesce(trim_scale(sum(e.amount)), 0)::text FROM ledger_entries e
+			JOIN accounts a ON a.id = e.account WHERE a.kind <> 'application' AND a.currency = $1`, cur).Scan(&got); err != nil || got != canonical(want) {
+			t.Errorf("with late relays, suppliers and fees received %s %s, %v; want %s", got, cur, err, canonical(want))
+		}
+	}
+	if r, err := e.s.VerifyLedger(ctx); err != nil || len(r.Problems) > 0 {
+		t.Fatalf("verify: %+v, %v", r, err)
+	}
+}
+
+// randomStream returns a stream of random messages between 0 and span, or
+// nil when it has none; a third of them close saying which messages of each
+// side crossed.
+func randomStream(rng *rand.Rand, n int, span time.Duration) *streamSpec {
+	s := &streamSpec{n: n, app: []string{"A", "B"}[rng.IntN(2)], sup: []string{"X", "Y"}[rng.IntN(2)], weight: 1 + rng.Int64N(4)}
+	at := time.Duration(rng.Int64N(int64(span / 2)))
+	for range 1 + rng.IntN(30) {
+		at += time.Duration(rng.Int64N(int64(20 * time.Second)))
+		if at >= span {
+			break
+		}
+		s.msgs = append(s.msgs, msg{at: at, response: rng.IntN(2) == 0, units: rng.Int64N(4)})
+	}
+	if len(s.msgs) == 0 {
+		return nil
+	}
+	if rng.IntN(3) == 0 {
+		up, down := int64(1+rng.IntN(len(s.msgs)+1)), int64(1+rng.IntN(len(s.msgs)+1))
+		s.forwardedUp, s.forwardedDown = &up, &down
+	}
+	return s
+}
+
+// crossed reports whether message i of s crossed the edge.
+func (s *streamSpec) crossed(i int) bool {
+	seq := int64(i + 2)
+	if s.msgs[i].response && s.forwardedDown != nil {
+		return seq <= *s.forwardedDown
+	}
+	if !s.msgs[i].response && s.forwardedUp != nil {
+		return seq <= *s.forwardedUp
+	}
+	return true
 }
 
 func (e *settleEnv) readPricing(t *testing.T) ([]tariffRow, []feeRow) {
@@ -498,4 +569,162 @@ func feeAt(fs []feeRow, t time.Time) int64 {
 		}
 	}
 	return best.bps
+}
+
+// TestSettleTakesBackUncrossed: a close that says a settled message never
+// crossed the edge records uncrossed_after_settlement, and the next
+// settlement takes its relays back in a negative adjustment, at the price
+// they were settled at; a second close of the stream takes nothing back
+// twice.
+func TestSettleTakesBackUncrossed(t *testing.T) {
+	e := newSettleEnv(t)
+	ctx := context.Background()
+	if _, err := e.pool.Exec(ctx, `INSERT INTO tariffs (service, application, price_per_unit, currency, effective_from)
+		VALUES ('eth', '', 0.25, 'upokt', '-infinity'), ('eth', '', 1, 'upokt', '2026-05-01 10:02:00+00')`); err != nil {
+		t.Fatal(err)
+	}
+	e.windows(t, 4*time.Minute)
+	s := &streamSpec{n: 1, app: "A", sup: "X", weight: 2, msgs: []msg{{10 * time.Second, false, 1}, {20 * time.Second, true, 3}}}
+	e.commit(t, s, genesis.Add(time.Hour))
+	if _, done, err := e.s.SettleNext(ctx, e.params()); err != nil || !done {
+		t.Fatalf("settle: %v, %v", done, err)
+	}
+	// The close: the response (seq 3) never reached the client.
+	closeStream := func() {
+		st := Stream{StreamID: uuid.UUID{0x01, 0x90, 6: 0x70, 15: 1}, Topic: "t", Partition: 0, Protocol: "P", Service: "eth",
+			Application: "A", Supplier: "X", EdgeID: "e", PolicyID: e.policy, ComputeUnits: 2, OpenedAt: genesis, Chain: []byte{1},
+			LastObservedAt: genesis.Add(3 * time.Minute), LastSeq: 4, Relays: 4, ClosedAt: some(genesis.Add(3 * time.Minute)),
+			CloseReason: some("eof"), ForwardedToUpstreamSeq: some(int64(2)), ForwardedToClientSeq: some(int64(2)),
+			LastRequestSeq: some(int64(2)), LastResponseSeq: some(int64(3))}
+		var v int64
+		if err := e.pool.QueryRow(ctx, `SELECT state_version FROM streams WHERE stream_id = $1`, st.StreamID).Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		st.Version = v + 1
+		b := &Batch{Group: "g", Topic: "t", Partition: 0, From: e.offset, To: e.offset + 1, Clock: genesis.Add(time.Hour),
+			Streams: []StreamChange{{Stream: st, Closed: true}}}
+		if err := e.s.Commit(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+		e.offset = b.To
+	}
+	closeStream()
+	if n := e.count(t, `SELECT count(*) FROM findings WHERE kind = 'uncrossed_after_settlement' AND seq = 3`); n != 1 {
+		t.Fatalf("%d uncrossed_after_settlement findings for seq 3, want 1", n)
+	}
+	if _, done, err := e.s.SettleNext(ctx, e.params()); err != nil || !done {
+		t.Fatalf("settle: %v, %v", done, err)
+	}
+	// Window 1: 4 relays, 8 units × 0.25 = 2; taken back in window 2:
+	// 3 relays, 6 units at window 1's 0.25 = 1.5.
+	st := e.ledgerState(t)
+	for _, w := range []string{"1 A X 4 8 2 upokt", "2 adjustment", "2 application:A:upokt 1.5", "2 supplier:X:upokt -1.5",
+		"uncrossed_after_settlement 3 t "} {
+		if !strings.Contains(st, w) {
+			t.Errorf("ledger lacks %q:\n%s", w, st)
+		}
+	}
+	if b, err := e.s.Balance(ctx, "supplier:X:upokt", Stream{}.ClosedAt); err != nil || b != "0.5" {
+		t.Fatalf("supplier balance %s, %v; want 0.5", b, err)
+	}
+	closeStream() // the close again (a second StreamClosed)
+	if n := e.count(t, `SELECT count(*) FROM findings WHERE kind = 'uncrossed_after_settlement'`); n != 1 {
+		t.Fatalf("%d uncrossed_after_settlement findings after a second close, want 1", n)
+	}
+	if r, err := e.s.VerifyLedger(ctx); err != nil || len(r.Problems) > 0 {
+		t.Fatalf("verify: %+v, %v", r, err)
+	}
+}
+
+// TestSettlementConfigFixed: the chain configuration is stored at the
+// first start; the same again passes (another URL too), any other window
+// parameter is refused.
+func TestSettlementConfigFixed(t *testing.T) {
+	e := newCommitEnv(t)
+	ctx := context.Background()
+	c := SettlementConfig{Source: "clock", Genesis: some(genesis), BlockTime: time.Minute, SessionBlocks: 10, GraceBlocks: 1}
+	if err := e.s.EnsureSettlementConfig(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	again := c
+	again.URL = "elsewhere"
+	if err := e.s.EnsureSettlementConfig(ctx, again); err != nil {
+		t.Fatalf("the same configuration: %v", err)
+	}
+	for _, change := range []func(*SettlementConfig){
+		func(c *SettlementConfig) { c.SessionBlocks = 4 },
+		func(c *SettlementConfig) { c.GraceBlocks = 2 },
+		func(c *SettlementConfig) { c.BlockTime = 5 * time.Second },
+		func(c *SettlementConfig) { c.Genesis = some(genesis.Add(time.Second)) },
+		func(c *SettlementConfig) { c.Source, c.Genesis = "cometbft", Stream{}.LastRequestAt },
+	} {
+		d := c
+		change(&d)
+		if err := e.s.EnsureSettlementConfig(ctx, d); !errors.Is(err, ErrSettlementConfig) {
+			t.Errorf("config %+v: %v, want ErrSettlementConfig", d, err)
+		}
+	}
+}
+
+// TestSettleConcurrent: settlers racing for the same windows settle each
+// exactly once: every window is settled by one of them, and the ledger
+// holds one transaction per session.
+func TestSettleConcurrent(t *testing.T) {
+	e := newSettleEnv(t)
+	ctx := context.Background()
+	if _, err := e.pool.Exec(ctx, `INSERT INTO tariffs (service, application, price_per_unit, currency, effective_from)
+		VALUES ('eth', '', 1, 'upokt', '-infinity')`); err != nil {
+		t.Fatal(err)
+	}
+	e.windows(t, 10*time.Minute)
+	var msgs []msg
+	for i := range 50 {
+		msgs = append(msgs, msg{at: time.Duration(i) * 12 * time.Second, units: 1})
+	}
+	e.commit(t, &streamSpec{n: 1, app: "A", sup: "X", weight: 1, msgs: msgs}, genesis.Add(time.Hour))
+	const settlers = 4
+	settled := make(chan int, settlers)
+	errs := make(chan error, settlers)
+	for range settlers {
+		go func() {
+			n := 0
+			for {
+				_, done, err := e.s.SettleNext(ctx, e.params())
+				if err != nil {
+					errs <- err
+					return
+				}
+				if !done {
+					settled <- n
+					return
+				}
+				n++
+			}
+		}()
+	}
+	total := 0
+	for range settlers {
+		select {
+		case err := <-errs:
+			t.Fatal(err)
+		case n := <-settled:
+			total += n
+		}
+	}
+	windows := e.count(t, `SELECT count(*) FROM chain_sessions`)
+	if int64(total) != windows {
+		t.Fatalf("%d settlements of %d windows", total, windows)
+	}
+	if n := e.count(t, `SELECT sum(relays) FROM sessions`); n != 50 {
+		t.Fatalf("%d relays settled, want 50", n)
+	}
+	if n, s := e.count(t, `SELECT count(*) FROM ledger_transactions`), e.count(t, `SELECT count(*) FROM sessions`); n != s {
+		t.Fatalf("%d transactions for %d sessions", n, s)
+	}
+	if b, err := e.s.Balance(ctx, "supplier:X:upokt", Stream{}.ClosedAt); err != nil || b != "50" {
+		t.Fatalf("supplier balance %s, %v", b, err)
+	}
+	if r, err := e.s.VerifyLedger(ctx); err != nil || len(r.Problems) > 0 {
+		t.Fatalf("verify: %+v, %v", r, err)
+	}
 }

@@ -1,5 +1,7 @@
 package meter
 
+import "github.com/relaymeter/relaymeter/ledger"
+
 // Finding kinds: what the meter notices and does not paper over, recorded
 // in the ledger's findings. Each names what happened, not what to do.
 const (
@@ -55,4 +57,12 @@ const (
 	// unfinished unit (a record still waiting for its delimiter); the
 	// detail says what, and none of it is billed.
 	FindingRemainder = "remainder"
+	// FindingLateRelay: a message whose relays belong to a session window
+	// settled before it was metered; the ledger records it under the
+	// settlement lock and the next settlement adjusts it.
+	FindingLateRelay = ledger.FindingLateRelay
+	// FindingUncrossedAfterSettlement: a message a close says never
+	// crossed the edge, whose window was settled with it; the next
+	// settlement takes it back.
+	FindingUncrossedAfterSettlement = ledger.FindingUncrossedAfterSettlement
 )

@@ -13,6 +13,7 @@ import (
 
 	"github.com/relaymeter/relaymeter/chain"
 	"github.com/relaymeter/relaymeter/ingest/event"
+	"github.com/relaymeter/relaymeter/internal/cometsim"
 	"github.com/relaymeter/relaymeter/ledger"
 )
 
@@ -251,6 +252,61 @@ func TestSettleExact(t *testing.T) {
 	}
 	if n := e.count(t, `SELECT count(*) FROM findings WHERE kind = 'late_relay'`); n != 1 {
 		t.Fatalf("%d late_relay findings after replay, want 1", n)
+	}
+	e.verifyLedger(t)
+}
+
+// TestSettleCometBFT settles on a simulated CometBFT node (blocks every
+// 100 ms, 3 per session): a stream's relays of now land in the sessions of
+// the node's windows, each with the session id computed from the node's
+// block hash at the window's start, and none is lost or counted twice.
+func TestSettleCometBFT(t *testing.T) {
+	node := cometsim.Start("pocket-sim", 100*time.Millisecond)
+	defer node.Close()
+	e := newEnv(t, 1)
+	e.settlementTariffs(t)
+	c := &chain.CometBFT{URL: node.URL()}
+	sc := ledger.SettlementConfig{Source: "cometbft", URL: node.URL(), ChainID: "pocket-sim", BlockTime: 100 * time.Millisecond,
+		SessionBlocks: 3, GraceBlocks: 1}
+	m := start(e.meter(t, settling(c, sc)))
+	defer m.stop(t)
+	g := newGen(7)
+	g.at = time.Now().UnixNano()
+	recs := []kafka.Message{g.open("eth", "A", "X")}
+	for range 40 {
+		recs = append(recs, g.req(), g.resp())
+		g.at += int64(20 * time.Millisecond)
+	}
+	e.produce(t, recs...)
+	e.waitCommitted(t, int64(len(recs)))
+	deadline := time.Now().Add(60 * time.Second)
+	for e.count(t, `SELECT coalesce(sum(relays), 0) FROM sessions`) < 80 {
+		if time.Now().After(deadline) {
+			t.Fatalf("settled %d of 80 relays: %v", e.count(t, `SELECT coalesce(sum(relays), 0) FROM sessions`), e.sessionRows(t))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := e.count(t, `SELECT coalesce(sum(relays), 0) FROM sessions`); n != 80 {
+		t.Fatalf("%d relays settled, want 80", n)
+	}
+	rows, err := e.pool.Query(context.Background(), `SELECT session_id, start_height FROM sessions`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		var h int64
+		if err := rows.Scan(&id, &h); err != nil {
+			t.Fatal(err)
+		}
+		b, err := c.Block(context.Background(), h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := chain.SessionID(b.Hash, "eth", "A", h); id != want || (h-1)%3 != 0 {
+			t.Fatalf("session at %d: id %s, want %s from the node's block hash", h, id, want)
+		}
 	}
 	e.verifyLedger(t)
 }

@@ -224,6 +224,8 @@ func runDev(ctx context.Context, args []string, sio stdio) error {
 	if f.openAccess {
 		fmt.Fprintf(sio.out, "  open access on: ws://%s/<application> bills any application unchecked (--open-access=false to require keys)\n", edgeSrv.addr())
 	}
+	fmt.Fprintf(sio.out, "  sessions   %s: %s blocks, %d per session, settled %d block(s) after their end\n",
+		cf.source, cf.blockTime, cf.sessionBlocks, cf.graceBlocks)
 	fmt.Fprintf(sio.out, "  data       %s\n", f.dataDir)
 
 	err = g.Wait()
