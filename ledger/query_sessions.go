@@ -44,10 +44,9 @@ type SessionFilter struct {
 }
 
 // SessionRow is a session as the API shows it: a settled sessions row, or
-// a session of a window not settled yet, summed from its messages on
-// read.
-// A session not settled has the columns a sessions row would have, but
-// SettledAt (zero) and Relays, Units and Amount so far.
+// a session of a window not settled yet, summed from its messages on read
+// with the columns its row will have (SettledAt zero; Relays, Units and
+// Amount so far).
 type SessionRow struct {
 	Session
 	State    SessionState
@@ -201,6 +200,12 @@ func (s *Store) SessionByID(ctx context.Context, scope Scope, id string) (r Sess
 			return nil
 		}
 		if !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+		// A settled session the scope may not see is none; only an id of
+		// no settled session may be one of the windows not settled.
+		var settled bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM sessions WHERE id = $1)`, id).Scan(&settled); err != nil || settled {
 			return err
 		}
 		st, err := readSettled(ctx, tx)
