@@ -138,7 +138,7 @@ func NewHandler(cfg Config) (http.Handler, error) {
 		cfg.MaxUsageRows = DefaultMaxUsageRows
 	}
 	root := &resolver{store: cfg.Store, registry: cfg.Registry, log: cfg.Logger, maxRows: cfg.MaxUsageRows, whatIf: cfg.WhatIf}
-	schema, err := gql.ParseSchema(schemaSDL+"\n"+liveSDL+"\n"+auditSDL, root,
+	schema, err := gql.ParseSchema(schemaSDL+"\n"+settlementSDL+"\n"+liveSDL+"\n"+auditSDL, root,
 		gql.UseStringDescriptions(),
 		gql.MaxDepth(cfg.MaxDepth),
 		gql.MaxQueryLength(cfg.MaxQueryLength),

@@ -2,8 +2,12 @@ package ledger
 
 // Scope is whose rows a read may return: every read of the API side
 // (Usage, UsageSeries, ListRelays, ListStreams, StreamByID, ListMessages,
-// ListFindings) applies it in its SQL, on top of its filter, so that a
-// caller confined to one tenant cannot reach another's rows by any filter.
+// ListFindings, ListSessions, SessionByID, ListPayouts, ListAccounts,
+// AccountBalance, ListTransactions, TransactionBySeq) applies it in its
+// SQL, on top of its filter, so that a caller confined to one tenant cannot
+// reach another's rows by any filter. The ledger's accounts, and the
+// transactions and payouts read through them, belong to one owner each: a
+// Scope of both an application and a supplier sees none of them.
 //
 // Scopes fail closed: the zero Scope returns no row, so a read that forgot
 // its scope shows nothing rather than everything. All is every row (the
