@@ -49,20 +49,33 @@ type Message struct {
 }
 
 // RelayTime returns the time a message's relays belong to: its request's
-// observation time. For a response-side message metered with a
-// counterpart (the latest request of its stream) that is the request's
-// observed time, or its own when earlier (clocks); for every other message
-// its own observed time. So a request at 10:00:59 answered at 10:01:01 is
-// settled in the window of 10:00:59.
-func RelayTime(response bool, observed time.Time, counterpart bool, requestAt time.Time) time.Time {
-	if response && counterpart && requestAt.Before(observed) {
+// observation time. For an answer (Answers: a response or an error from
+// the upstream) metered with a counterpart (the latest request of its
+// stream) that is the request's observed time, or its own when earlier
+// (clocks); for every other message, notifications included, its own
+// observed time. So a request at 10:00:59 answered at 10:01:01 is settled
+// in the window of 10:00:59, and a subscription's notifications in the
+// windows they arrive in.
+func RelayTime(answer bool, observed time.Time, counterpart bool, requestAt time.Time) time.Time {
+	if answer && counterpart && requestAt.Before(observed) {
 		return requestAt
 	}
 	return observed
 }
 
+// Answers reports whether a message of the given direction and role (the
+// event's enum numbers) answers a request: a RESPONSE or an ERROR from the
+// upstream. Notifications and other messages answer nothing, whatever came
+// before them.
+func Answers(direction, role int16) bool {
+	return direction == directionToClient && (role == roleResponse || role == roleError)
+}
+
+// roleResponse and roleError are event.Role_RESPONSE and event.Role_ERROR.
+const roleResponse, roleError = 2, 4
+
 // relayAtSQL is RelayTime of the messages row m in SQL.
-const relayAtSQL = `CASE WHEN m.direction = 2 AND m.counterpart_seq IS NOT NULL THEN least(m.observed_at,
+const relayAtSQL = `CASE WHEN m.direction = 2 AND m.role IN (2, 4) AND m.counterpart_seq IS NOT NULL THEN least(m.observed_at,
 		(SELECT r.observed_at FROM messages r WHERE r.stream_id = m.stream_id AND r.seq = m.counterpart_seq))
 	ELSE m.observed_at END`
 

@@ -189,7 +189,7 @@ func windowTotals(ctx context.Context, tx pgx.Tx, from pgtype.Timestamptz, w Cha
 	}
 	rows, err := tx.Query(ctx, `WITH per AS (
 			SELECT s.stream_id, s.application, s.service, s.supplier, s.compute_units, sum(m.units)::bigint AS relays
-			FROM (SELECT m.stream_id, m.seq, m.direction, m.units, `+relayAtSQL+` AS at
+			FROM (SELECT m.stream_id, m.seq, m.direction, m.units, m.absorbed_by_edge, `+relayAtSQL+` AS at
 				FROM messages m WHERE m.observed_at >= $1 AND m.units > 0 OFFSET 0) m
 			JOIN streams s ON s.stream_id = m.stream_id
 			WHERE m.at >= $1 AND m.at < $2 AND `+crossedSQL+`

@@ -41,6 +41,7 @@ type msg struct {
 	at       time.Duration // after genesis
 	response bool
 	units    int64
+	notify   bool // a response-side notification rather than an answer
 }
 
 // streamSpec is a stream a test commits at once: its unit and messages,
@@ -74,7 +75,10 @@ func (e *settleEnv) commit(t *testing.T, s *streamSpec, clock time.Time) {
 		dir := int16(1)
 		msg := Message{StreamID: st.StreamID, Seq: seq, ObservedAt: at, Direction: 1, Role: 1, WireSize: 10, Units: m.units}
 		if m.response {
-			dir = 2
+			dir, msg.Role = 2, 2
+			if m.notify {
+				msg.Role = 3
+			}
 			if lastReq > 0 {
 				msg.CounterpartSeq = some(lastReq)
 			}
@@ -82,7 +86,7 @@ func (e *settleEnv) commit(t *testing.T, s *streamSpec, clock time.Time) {
 			lastReq, lastReqAt = seq, at
 		}
 		msg.Direction = dir
-		msg.RelayAt = RelayTime(m.response, at, msg.CounterpartSeq.Valid, lastReqAt)
+		msg.RelayAt = RelayTime(Answers(dir, msg.Role), at, msg.CounterpartSeq.Valid, lastReqAt)
 		s.relayAt = append(s.relayAt, msg.RelayAt)
 		b.Messages = append(b.Messages, msg)
 		st.Relays += m.units
@@ -181,8 +185,8 @@ func TestSettleFailsAtEachStep(t *testing.T) {
 			t.Fatal(err)
 		}
 		e.windows(t, 4*time.Minute)
-		e.commit(t, &streamSpec{n: 1, app: "A", sup: "X", weight: 2, msgs: []msg{{10 * time.Second, false, 1},
-			{20 * time.Second, true, 1}, {2*time.Minute + 5*time.Second, false, 3}}}, genesis.Add(time.Hour))
+		e.commit(t, &streamSpec{n: 1, app: "A", sup: "X", weight: 2, msgs: []msg{{10 * time.Second, false, 1, false},
+			{20 * time.Second, true, 1, false}, {2*time.Minute + 5*time.Second, false, 3, false}}}, genesis.Add(time.Hour))
 		try := func(window int) string {
 			before := e.ledgerState(t)
 			if fail {
@@ -209,7 +213,7 @@ func TestSettleFailsAtEachStep(t *testing.T) {
 		}
 		first = try(1)
 		// A late relay of window 1, then window 2 (which adjusts it).
-		e.commit(t, &streamSpec{n: 2, app: "A", sup: "X", weight: 2, msgs: []msg{{30 * time.Second, false, 5}}}, genesis.Add(time.Hour))
+		e.commit(t, &streamSpec{n: 2, app: "A", sup: "X", weight: 2, msgs: []msg{{30 * time.Second, false, 5, false}}}, genesis.Add(time.Hour))
 		second = try(2)
 		if r, err := e.s.VerifyLedger(ctx); err != nil || len(r.Problems) > 0 || r.Transactions != 3 {
 			t.Fatalf("verify: %+v, %v", r, err)
@@ -584,7 +588,7 @@ func TestSettleTakesBackUncrossed(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.windows(t, 4*time.Minute)
-	s := &streamSpec{n: 1, app: "A", sup: "X", weight: 2, msgs: []msg{{10 * time.Second, false, 1}, {20 * time.Second, true, 3}}}
+	s := &streamSpec{n: 1, app: "A", sup: "X", weight: 2, msgs: []msg{{10 * time.Second, false, 1, false}, {20 * time.Second, true, 3, false}}}
 	e.commit(t, s, genesis.Add(time.Hour))
 	if _, done, err := e.s.SettleNext(ctx, e.params()); err != nil || !done {
 		t.Fatalf("settle: %v, %v", done, err)
@@ -633,6 +637,46 @@ func TestSettleTakesBackUncrossed(t *testing.T) {
 	}
 	if r, err := e.s.VerifyLedger(ctx); err != nil || len(r.Problems) > 0 {
 		t.Fatalf("verify: %+v, %v", r, err)
+	}
+}
+
+// TestSettleNotificationsByOwnTime: a subscription's notifications answer
+// no request, so each is settled in the window it arrived in, not in its
+// stream's last request's (else every notification after that window
+// settled would be a late relay); an answer still goes with its request.
+func TestSettleNotificationsByOwnTime(t *testing.T) {
+	e := newSettleEnv(t)
+	ctx := context.Background()
+	if _, err := e.pool.Exec(ctx, `INSERT INTO tariffs (service, application, price_per_unit, currency, effective_from)
+		VALUES ('eth', '', 1, 'upokt', '-infinity')`); err != nil {
+		t.Fatal(err)
+	}
+	e.windows(t, 6*time.Minute)
+	s := &streamSpec{n: 1, app: "A", sup: "X", weight: 1, msgs: []msg{
+		{10 * time.Second, false, 1, false},              // eth_subscribe, window 1
+		{110 * time.Second, true, 1, false},              // its answer, in window 1 by its request
+		{150 * time.Second, true, 1, false},              // a late answer, in window 2, still window 1's
+		{170 * time.Second, true, 1, true},               // a notification in window 2
+		{5*time.Minute + 10*time.Second, true, 1, true}}} // one in window 3
+	e.commit(t, s, genesis.Add(time.Hour))
+	want := []time.Time{genesis.Add(10 * time.Second), genesis.Add(10 * time.Second), genesis.Add(10 * time.Second),
+		genesis.Add(170 * time.Second), genesis.Add(5*time.Minute + 10*time.Second)}
+	for i, at := range s.relayAt {
+		if !at.Equal(want[i]) {
+			t.Errorf("message %d: RelayAt %v, want %v", i, at, want[i])
+		}
+	}
+	if n := e.settleAll(t); n != 3 {
+		t.Fatalf("settled %d windows, want 3", n)
+	}
+	st := e.ledgerState(t)
+	for _, w := range []string{"1 A X 3 3 3 upokt", "3 A X 1 1 1 upokt", "5 A X 1 1 1 upokt"} {
+		if !strings.Contains(st, w) {
+			t.Errorf("ledger lacks %q:\n%s", w, st)
+		}
+	}
+	if n := e.count(t, `SELECT count(*) FROM findings WHERE kind = 'late_relay'`); n != 0 {
+		t.Errorf("%d late relays, want none", n)
 	}
 }
 

@@ -116,7 +116,7 @@ func (bl *builder) message(s *stream, seq, observed int64, m *event.Message) {
 		Direction: int16(m.Direction), Role: int16(m.Role), Method: m.Method, BatchSize: int32(m.BatchSize),
 		RPCID: m.RpcId, SubscriptionID: m.SubscriptionId, WireSize: wire, PayloadSize: int64(m.PayloadSize),
 		Units: int64(units), CounterpartSeq: counterpart, Origin: int16(m.Origin), Absorbed: m.AbsorbedByEdge,
-		RelayAt: ledger.RelayTime(response, at, counterpart.Valid && s.LastRequestAt.Valid, s.LastRequestAt.V)})
+		RelayAt: ledger.RelayTime(ledger.Answers(int16(m.Direction), int16(m.Role)), at, counterpart.Valid && s.LastRequestAt.Valid, s.LastRequestAt.V)})
 }
 
 // edgeOwn reports whether m is the edge's own business rather than the

@@ -200,7 +200,7 @@ func (l *Ledger) commit(msgs []msg, closing ...uuid.UUID) {
 			row.CounterpartSeq = sql.Null[int64]{V: m.counterpart, Valid: true}
 			requestAt = l.seen[m.stream][m.counterpart]
 		}
-		row.RelayAt = ledger.RelayTime(m.direction == resp, observed, m.counterpart > 0, requestAt)
+		row.RelayAt = ledger.RelayTime(ledger.Answers(row.Direction, row.Role), observed, m.counterpart > 0, requestAt)
 		l.seen[m.stream][m.seq] = observed
 		b.Messages = append(b.Messages, row)
 		st.LastSeq, st.LastObservedAt, st.Relays = m.seq, observed, st.Relays+m.units
