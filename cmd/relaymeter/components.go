@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -49,6 +50,11 @@ type stack struct {
 	edge  *ws.Edge
 	meter *meter.Meter
 	api   http.Handler
+	log   *slog.Logger
+	// edges counts the edges of the process still serving or flushing
+	// their recorders (the WebSocket edge, and dev's mining edges): the
+	// meter drains the log once they are all done.
+	edges sync.WaitGroup
 }
 
 func newStack(c stackConfig) (*stack, error) {
@@ -79,7 +85,7 @@ func newStack(c stackConfig) (*stack, error) {
 		rec.Close(context.Background())
 		return nil, err
 	}
-	return &stack{rec: rec, edge: edge, meter: m, api: api}, nil
+	return &stack{rec: rec, edge: edge, meter: m, api: api, log: c.log}, nil
 }
 
 // apiConfig is the API's configuration in serve and dev: the admin key,
@@ -95,11 +101,44 @@ func apiConfig(store *ledger.Store, adminKey string, keys *identity.Cache, log *
 		Keys: keys, Registry: ids, RateLimit: rate, RateBurst: burst}
 }
 
-// run starts the stack's servers and workers in g.
+// run starts the stack's servers and workers in g. Edges that more
+// callers start must be counted in st.edges before run is called.
 func (st *stack) run(g *errgroup.Group, ctx context.Context, edgeSrv, apiSrv *server) {
-	g.Go(func() error { return serveEdge(ctx, edgeSrv, st.edge, st.rec) })
-	g.Go(func() error { return st.meter.Run(ctx) })
+	st.edges.Add(1)
+	g.Go(func() error { defer st.edges.Done(); return serveEdge(ctx, edgeSrv, st.edge, st.rec) })
+	g.Go(func() error { return st.runMeter(ctx) })
 	g.Go(func() error { return apiSrv.serve(ctx) })
+}
+
+// drainTimeout bounds how long a stopping stack meters what its edges
+// recorded last.
+const drainTimeout = 15 * time.Second
+
+// runMeter runs the meter until ctx ends, and then on until every edge of
+// the process has stopped and the meter has metered what the log held by
+// then (at most drainTimeout), so that a stack stopped and audited leaves
+// no event recorded and unmetered. A meter that stops on its own returns
+// at once.
+func (st *stack) runMeter(ctx context.Context) error {
+	mctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	defer stop()
+	done := make(chan error, 1)
+	go func() { done <- st.meter.Run(mctx) }()
+	edgesDone := make(chan struct{})
+	go func() { <-ctx.Done(); st.edges.Wait(); close(edgesDone) }()
+	select {
+	case err := <-done:
+		return err
+	case <-edgesDone:
+	}
+	dctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
+	err := st.meter.Drain(dctx)
+	cancel()
+	if err != nil {
+		st.log.Warn("stopping with events not metered yet; the next start meters them", "err", err)
+	}
+	stop()
+	return <-done
 }
 
 // runUntilDone runs fns until one fails or ctx ends, then waits for all.

@@ -194,10 +194,10 @@ func runDev(ctx context.Context, args []string, sio stdio) error {
 	if err != nil {
 		return err
 	}
-	st.run(g, gctx, edgeSrv, apiSrv)
 	mining := &devMining{f: mf, demo: f.demo, dataDir: f.dataDir, brokers: brokers, supplier: f.supplier,
-		openAccess: f.openAccess, keys: keys, ids: ids, demoKey: demoKey, reg: reg, log: log}
-	miningLines, err := mining.start(g, gctx)
+		openAccess: f.openAccess, keys: keys, ids: ids, demoKey: demoKey, reg: reg, log: log, edges: &st.edges}
+	miningLines, err := mining.start(g, gctx) // before run: its edges count in st.edges
+	st.run(g, gctx, edgeSrv, apiSrv)
 	if err != nil {
 		cancel() // stop what already runs before returning
 		_ = g.Wait()

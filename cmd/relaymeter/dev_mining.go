@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -99,6 +100,9 @@ type devMining struct {
 	demoKey    string
 	reg        prometheus.Registerer
 	log        *slog.Logger
+	// edges counts the edges serving or flushing, for the meter's drain
+	// at shutdown (stack.edges).
+	edges *sync.WaitGroup
 }
 
 // devAuthorityKey returns dev's Sv2 authority key, kept as hex in the data
@@ -218,7 +222,8 @@ func (m *devMining) startSv2(g *errgroup.Group, ctx context.Context) ([]string, 
 		rec.Close(context.Background())
 		return nil, fmt.Errorf("sv2 edge: listen %s: %w", m.f.sv2Listen, err)
 	}
-	g.Go(func() error { return serveTCPEdge(ctx, ln, edge, rec) })
+	m.edges.Add(1)
+	g.Go(func() error { defer m.edges.Done(); return serveTCPEdge(ctx, ln, edge, rec) })
 	addr := ln.Addr().String()
 	if m.demo && m.f.sv2Upstream == "" {
 		miner := &noise.Config{AuthorityKey: authority.PublicKey()}
@@ -274,7 +279,8 @@ func (m *devMining) startBeam(g *errgroup.Group, ctx context.Context) ([]string,
 		rec.Close(context.Background())
 		return nil, fmt.Errorf("beam edge: listen %s: %w", m.f.beamListen, err)
 	}
-	g.Go(func() error { return serveTCPEdge(ctx, ln, edge, rec) })
+	m.edges.Add(1)
+	g.Go(func() error { defer m.edges.Done(); return serveTCPEdge(ctx, ln, edge, rec) })
 	addr := ln.Addr().String()
 	if m.demo && m.f.beamUpstream == "" {
 		miner := &tls.Config{RootCAs: trust, MinVersion: tls.VersionTLS12}
