@@ -57,7 +57,9 @@ func lateSettled(t *testing.T) *env {
 			return e.count(t, `SELECT count(*) FROM findings WHERE resolved_at IS NULL AND kind = '`+kind+`'`) == n
 		}
 	}
-	e.meterUntil(t, func() bool { return open(ledger.FindingLateRelay, 1)() && open(ledger.FindingUncrossedAfterSettlement, 1)() },
+	e.meterUntil(t, func() bool {
+		return open(ledger.FindingLateRelay, 1)() && open(ledger.FindingUncrossedAfterSettlement, 1)()
+	},
 		settling)
 	at(12 * time.Minute)
 	e.meterUntil(t, through(12), settling)
