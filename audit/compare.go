@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/relaymeter/relaymeter/ledger"
 )
 
 // table is a derived table audit compares: its primary key, the columns
@@ -85,6 +87,20 @@ var settlementTableSpecs = []table{
 		from: func(tbl func(string) string) string {
 			return `SELECT t.* FROM ` + tbl("ledger_entries") + ` t JOIN ` + tbl("ledger_transactions") + ` x ON x.seq = t.transaction_seq
 				WHERE ` + bySession("x.session", tbl)
+		},
+	},
+	{
+		// The late relays and take-backs: the replay's are those of the
+		// ledger whose message it has, resolved by its own settlement, so
+		// a fabricated one is extra and one adjusted elsewhere differs.
+		// Other findings are the meter's, and depend on its timing.
+		name: "findings",
+		key:  []string{"kind", "stream_id", "seq"},
+		cols: []string{"resolved_at", "transaction_id"},
+		from: func(tbl func(string) string) string {
+			return `SELECT t.* FROM ` + tbl("findings") + ` t LEFT JOIN ` + tbl("streams") + ` s ON s.stream_id = t.stream_id
+				WHERE t.kind IN ('` + ledger.FindingLateRelay + `', '` + ledger.FindingUncrossedAfterSettlement + `') AND ` +
+				window("t.observed_at") + ` AND ` + identity("s")
 		},
 	},
 	{

@@ -22,8 +22,10 @@ var settlementTables = []string{"sessions", "accounts", "ledger_transactions", "
 // ledger's. Each window is posted at the time the ledger posted it, so
 // that an intact ledger's transactions, hash chain included, recompute
 // exactly. The replay meters every event before any window settles, so no
-// relay is late in it: a ledger that settled a late relay in an
-// adjustment differs (see docs/settlement.md, Audit).
+// relay is late in it: the ledger's late relays and take-backs are held
+// out and released before the window whose settlement adjusted them in
+// the ledger (holdLate, releaseLate), so that they are adjusted there
+// again, recomputed.
 func (s *scratch) settle(ctx context.Context, group, topic string, partitions int) (int, error) {
 	var through int64
 	if err := s.pool.QueryRow(ctx, `SELECT settled_through_height FROM `+s.ledgerTable("settlement_state")).Scan(&through); err != nil {
@@ -35,6 +37,9 @@ func (s *scratch) settle(ctx context.Context, group, topic string, partitions in
 		ON CONFLICT (group_id, topic, kafka_partition) DO UPDATE SET clock = 'infinity'`, group, topic, partitions); err != nil {
 		return 0, fmt.Errorf("audit: settle: %w", err)
 	}
+	if err := s.holdLate(ctx); err != nil {
+		return 0, err
+	}
 	windows := 0
 	for {
 		var next int64
@@ -42,10 +47,13 @@ func (s *scratch) settle(ctx context.Context, group, topic string, partitions in
 			WHERE start_height > (SELECT settled_through_height FROM pg_temp.settlement_state)
 			ORDER BY start_height LIMIT 1`).Scan(&next)
 		if errors.Is(err, pgx.ErrNoRows) || err == nil && next > through {
-			return windows, nil
+			return windows, s.releaseLate(ctx, 0, true)
 		}
 		if err != nil {
 			return windows, fmt.Errorf("audit: settle: next window: %w", err)
+		}
+		if err := s.releaseLate(ctx, next, false); err != nil {
+			return windows, err
 		}
 		at, err := s.postedAt(ctx, next)
 		if err != nil {
