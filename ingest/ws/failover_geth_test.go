@@ -3,8 +3,11 @@ package ws_test
 import (
 	"context"
 	"net"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -16,18 +19,46 @@ import (
 	"github.com/relaymeter/relaymeter/ingest/ws"
 )
 
+// gethBinary returns a geth to run: the one on PATH, else one built (once,
+// into the user's cache directory) from the go-ethereum version this
+// module requires, as Debian packages none. A geth that cannot be had
+// fails the test: it is part of the suite, not optional.
+func gethBinary(t *testing.T) string {
+	t.Helper()
+	if bin, err := exec.LookPath("geth"); err == nil {
+		return bin
+	}
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Version}}", "github.com/ethereum/go-ethereum").Output()
+	version := strings.TrimSpace(string(out))
+	if err != nil || version == "" {
+		t.Fatalf("no geth on PATH, and go list cannot say which go-ethereum this module requires: %v", err)
+	}
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		cache = os.TempDir()
+	}
+	dir := filepath.Join(cache, "relaymeter-test", "geth-"+version)
+	bin := filepath.Join(dir, "geth")
+	if _, err := os.Stat(bin); err == nil {
+		return bin
+	}
+	install := exec.Command("go", "install", "github.com/ethereum/go-ethereum/cmd/geth@"+version)
+	install.Env = append(os.Environ(), "GOBIN="+dir, "GOFLAGS=-buildvcs=false")
+	if out, err := install.CombinedOutput(); err != nil {
+		t.Fatalf("no geth on PATH, and building geth %s failed (it needs the Go module proxy): %v\n%s", version, err, out)
+	}
+	return bin
+}
+
 // TestFailoverGeth is the failover with real geth nodes (geth --dev, a
-// block a second), where a geth binary is on PATH: the client's newHeads
+// block a second; gethBinary): the client's newHeads
 // subscription keeps delivering through ethclient after the node it is
 // on is killed. Two dev nodes have chains of their own, so the heads after
 // the move are the other chain's: what is checked is that they arrive
 // under the same subscription, none twice; the shared-chain checks are
 // TestFailoverEthclient's.
 func TestFailoverGeth(t *testing.T) {
-	bin, err := exec.LookPath("geth")
-	if err != nil {
-		t.Skip("no geth binary on PATH (Debian packages none; install one from geth.ethereum.org/downloads or go install github.com/ethereum/go-ethereum/cmd/geth) to run the failover against real geth nodes")
-	}
+	bin := gethBinary(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	// The client must land on the first node: the second is started only
